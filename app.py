@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""CDK entry point: reads the strongbox context once and builds one Stage per environment."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from stacks.config import ConfigError, check_cdk_json, parse_config
+from stacks.stage import EnvironmentStage
+from strongbox import add_compliance_plugins
+
+
+def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[EnvironmentStage]:
+    """Build every configured environment (or only `-c env=<name>`) with compliance checks on."""
+    check_cdk_json(cdk_json)
+    config = parse_config(app.node.try_get_context("strongbox"))
+    environments = config.select(app.node.try_get_context("env"))
+    add_compliance_plugins(app)
+    return [
+        EnvironmentStage(app, application=config.application, environment=environment)
+        for environment in environments
+    ]
+
+
+def main() -> int:
+    app = cdk.App()
+    try:
+        build_app(app)
+    except ConfigError as error:
+        print(f"strongbox: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    app.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The four cdk-nag packs as CDK validation plugins, and the one way Strongbox acknowledges a finding."""
+
+from __future__ import annotations
+
+import re
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
+from constructs import IConstruct
+
+COMPLIANCE_PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)
+
+# The findings each pack raises for a secret without a rotation schedule (PCI DSS 3.2.1 has none).
+ROTATION_FINDINGS = (
+    "AwsSolutions-SMG4",
+    "HIPAA.Security-SecretsManagerRotationEnabled",
+    "NIST.800.53.R5-SecretsManagerRotationEnabled",
+)
+
+_FINDING_ID = re.compile(
+    r"^(AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5|PCI\.DSS\.321)-[A-Za-z0-9]+(\[[^\]]+\])?$"
+)
+MIN_REASON_LENGTH = 20
+
+
+def add_compliance_plugins(app: cdk.App) -> None:
+    """Register AwsSolutions, HIPAA Security, NIST 800-53 rev 5 and PCI DSS 3.2.1 (cdk-nag v3 API).
+
+    With the plugins registered, synth fails on any finding that is not acknowledged.
+    """
+    cdk.Validations.of(app).add_plugins(*(pack(app) for pack in COMPLIANCE_PACKS))
+
+
+def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
+    """Acknowledge one exact finding (e.g. `AwsSolutions-IAM5[Resource::*]`) on `scope` and below.
+
+    The reason is what a security reviewer reads: it must say why the finding does not apply.
+    """
+    if not _FINDING_ID.match(finding):
+        raise ValueError(
+            f"finding {finding!r} is not a cdk-nag rule id such as 'AwsSolutions-SMG4' or "
+            "'AwsSolutions-IAM5[Resource::*]'"
+        )
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(
+            f"the reason for acknowledging {finding} must explain why it does not apply "
+            f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
+        )
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason.strip()))

@@ -1,0 +1,525 @@
+"""Typed, frozen Strongbox configuration parsed from the `strongbox` block of cdk.json context."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from strongbox.secrets import SECRET_KINDS, SecretKind
+
+T = TypeVar("T")
+
+PARAMETER_TYPES = ("String", "StringList")
+ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ecr.api", "ecr.dkr", "logs")
+DATABASE_ENGINES = ("postgres",)
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
+_CRON = re.compile(r"^cron\(([^()]+)\)$")
+_PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
+_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+MIN_ROTATION_HOURS = 4
+MAX_ROTATION_DAYS = 1000
+
+
+class ConfigError(ValueError):
+    """Invalid Strongbox configuration; `path` names the offending key, e.g. `environments.prod.region`."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.reason = message
+        super().__init__(f"{path}: {message}")
+
+
+@dataclass(frozen=True)
+class RotationConfig:
+    """Either a schedule (`rate(...)` or `cron(...)`) or the reason rotation is off."""
+
+    schedule: str | None = None
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.schedule is not None
+
+
+@dataclass(frozen=True)
+class SecretConfig:
+    purpose: str
+    kind: SecretKind
+    description: str
+    owner: str
+    rotation: RotationConfig
+    tags: Mapping[str, str] = field(default_factory=dict)
+    consumers: tuple[str, ...] = ()
+    replicate: bool = True
+
+
+@dataclass(frozen=True)
+class ParameterConfig:
+    name: str
+    type: str
+    value: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    create_vpc: bool = True
+    endpoints: tuple[str, ...] = ENDPOINT_SERVICES
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    engine: str
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    service: str
+    desired_count: int = 1
+    database: DatabaseConfig | None = None
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    emails: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    account: str
+    region: str
+    availability_zones: tuple[str, ...]
+    replica_regions: tuple[str, ...] = ()
+    secrets: tuple[SecretConfig, ...] = ()
+    parameters: tuple[ParameterConfig, ...] = ()
+    network: NetworkConfig = NetworkConfig()
+    workload: WorkloadConfig | None = None
+    alerts: AlertsConfig = AlertsConfig()
+    cross_account_readers: tuple[str, ...] = ()
+
+    @property
+    def is_development(self) -> bool:
+        """Dev environments may destroy stateful resources on stack deletion; all others retain them."""
+        return self.name == "dev"
+
+    @property
+    def stage_name(self) -> str:
+        return "Strongbox-" + "-".join(part.capitalize() for part in self.name.split("-"))
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class StrongboxConfig:
+    application: str
+    environments: tuple[EnvironmentConfig, ...]
+    pipeline: PipelineConfig = PipelineConfig()
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        raise ConfigError("env", f"unknown environment {name!r}; configured: {self._names()}")
+
+    def select(self, name: str | None) -> tuple[EnvironmentConfig, ...]:
+        """All environments, or only `name` (the `-c env=<name>` context value)."""
+        return self.environments if name is None else (self.environment(name),)
+
+    def _names(self) -> str:
+        return ", ".join(sorted(e.name for e in self.environments))
+
+
+@cache
+def region_partitions() -> Mapping[str, str]:
+    """Region -> partition, from aws-cdk-lib's region-info database (catches `eu-west-7`)."""
+    from aws_cdk import region_info  # noqa: PLC0415 - keep jsii start-up out of module import
+
+    return {region.name: str(region.partition) for region in region_info.RegionInfo.regions}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing. Every reader takes the raw value and its key path and returns a typed value or raises
+# ConfigError naming that path.
+
+
+class _Object:
+    """A JSON object being read: remembers its path and refuses keys nobody asked for."""
+
+    def __init__(self, value: Any, path: str, *, required: Sequence[str], optional: Sequence[str]):
+        if not isinstance(value, Mapping):
+            raise ConfigError(path, f"must be an object, got {_describe(value)}")
+        allowed = (*required, *optional)
+        for key in value:
+            if key not in allowed:
+                raise ConfigError(
+                    _join(path, str(key)),
+                    f"unknown key; allowed keys here: {', '.join(sorted(allowed))}",
+                )
+        for key in required:
+            if key not in value:
+                raise ConfigError(_join(path, key), "is required")
+        self._value = value
+        self.path = path
+
+    def has(self, key: str) -> bool:
+        return key in self._value
+
+    def get(self, key: str, read: Callable[[Any, str], T], default: T) -> T:
+        if key not in self._value:
+            return default
+        return read(self._value[key], _join(self.path, key))
+
+    def require(self, key: str, read: Callable[[Any, str], T]) -> T:
+        return read(self._value[key], _join(self.path, key))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {json.dumps(value)[:60]}"
+
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"must be a string, got {_describe(value)}")
+    if not value.strip():
+        raise ConfigError(path, "must not be empty")
+    return value
+
+
+def _matching(pattern: re.Pattern[str], allowed: str) -> Callable[[Any, str], str]:
+    def read(value: Any, path: str) -> str:
+        text = _string(value, path)
+        if not pattern.match(text):
+            raise ConfigError(path, f"{text!r} is not allowed; expected {allowed}")
+        return text
+
+    return read
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any, str], str]:
+    def read(value: Any, path: str) -> str:
+        text = _string(value, path)
+        if text not in choices:
+            raise ConfigError(path, f"{text!r} is not allowed; allowed values: {', '.join(choices)}")
+        return text
+
+    return read
+
+
+def _boolean(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(path, f"must be true or false, got {_describe(value)}")
+    return value
+
+
+def _integer(low: int, high: int) -> Callable[[Any, str], int]:
+    def read(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"must be an integer, got {_describe(value)}")
+        if not low <= value <= high:
+            raise ConfigError(path, f"{value} is out of range; allowed: {low} to {high}")
+        return value
+
+    return read
+
+
+def _list(
+    read_item: Callable[[Any, str], T], *, non_empty: bool = False, unique: bool = True
+) -> Callable[[Any, str], tuple[T, ...]]:
+    def read(value: Any, path: str) -> tuple[T, ...]:
+        if not isinstance(value, list):
+            raise ConfigError(path, f"must be a list, got {_describe(value)}")
+        if non_empty and not value:
+            raise ConfigError(path, "must list at least one entry")
+        items = tuple(read_item(item, f"{path}[{index}]") for index, item in enumerate(value))
+        if unique:
+            _refuse_duplicates(items, path, lambda item: item)
+        return items
+
+    return read
+
+
+def _refuse_duplicates(items: Sequence[T], path: str, key: Callable[[T], object]) -> None:
+    seen: dict[object, int] = {}
+    for index, item in enumerate(items):
+        identity = key(item)
+        if identity in seen:
+            raise ConfigError(
+                f"{path}[{index}]", f"duplicates {path}[{seen[identity]}] ({identity!r})"
+            )
+        seen[identity] = index
+
+
+def _string_map(value: Any, path: str) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, f"must be an object of string values, got {_describe(value)}")
+    return {str(key): _string(item, _join(path, str(key))) for key, item in value.items()}
+
+
+def _region(value: Any, path: str) -> str:
+    region = _string(value, path)
+    if region not in region_partitions():
+        raise ConfigError(path, f"{region!r} is not an AWS region known to aws-cdk-lib")
+    return region
+
+
+def _rotation_schedule(value: Any, path: str) -> str:
+    schedule = _string(value, path)
+    rate = _RATE.match(schedule)
+    if rate:
+        amount, unit = int(rate.group(1)), rate.group(2)
+        hours = amount if unit.startswith("hour") else amount * 24
+        if unit in ("hour", "day") and amount != 1 or unit in ("hours", "days") and amount == 1:
+            raise ConfigError(path, f"{schedule!r}: use 'rate(1 day)' / 'rate(N days)' grammar")
+        if hours < MIN_ROTATION_HOURS or hours > MAX_ROTATION_DAYS * 24:
+            raise ConfigError(
+                path,
+                f"{schedule!r} is out of range; Secrets Manager rotates at most every "
+                f"{MIN_ROTATION_HOURS} hours and at least every {MAX_ROTATION_DAYS} days",
+            )
+        return schedule
+    cron = _CRON.match(schedule)
+    if cron:
+        if len(cron.group(1).split()) != 6:
+            raise ConfigError(
+                path, f"{schedule!r}: a cron expression has 6 fields (min hour dom month dow year)"
+            )
+        return schedule
+    raise ConfigError(
+        path, f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or 'cron(...)'"
+    )
+
+
+def _rotation(value: Any, path: str) -> RotationConfig:
+    obj = _Object(value, path, required=(), optional=("schedule", "disabled_reason"))
+    schedule = obj.get("schedule", _rotation_schedule, None)
+    reason = obj.get("disabled_reason", _string, None)
+    if (schedule is None) == (reason is None):
+        raise ConfigError(
+            path, "set exactly one of 'schedule' (rotation on) or 'disabled_reason' (why it is off)"
+        )
+    if reason is not None and len(reason.strip()) < 20:
+        raise ConfigError(
+            _join(path, "disabled_reason"),
+            "must explain why rotation is off in at least 20 characters; it becomes the "
+            "compliance acknowledgment",
+        )
+    return RotationConfig(schedule=schedule, disabled_reason=reason)
+
+
+def _secret(value: Any, path: str) -> SecretConfig:
+    obj = _Object(
+        value,
+        path,
+        required=("purpose", "kind", "description", "owner", "rotation"),
+        optional=("tags", "consumers", "replicate"),
+    )
+    return SecretConfig(
+        purpose=obj.require("purpose", _matching(_PURPOSE, "lowercase letters, digits and '-'")),
+        kind=obj.require("kind", _one_of(SECRET_KINDS)),  # type: ignore[arg-type]
+        description=obj.require("description", _string),
+        owner=obj.require("owner", _string),
+        rotation=obj.require("rotation", _rotation),
+        tags=obj.get("tags", _string_map, {}),
+        consumers=obj.get("consumers", _list(_matching(_SERVICE, "a service name")), ()),
+        replicate=obj.get("replicate", _boolean, True),
+    )
+
+
+def _parameter(value: Any, path: str) -> ParameterConfig:
+    obj = _Object(value, path, required=("name", "type", "value"), optional=("description",))
+    return ParameterConfig(
+        name=obj.require("name", _matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]")),
+        type=obj.require("type", _one_of(PARAMETER_TYPES)),
+        value=obj.require("value", _string),
+        description=obj.get("description", _string, ""),
+    )
+
+
+def _network(value: Any, path: str) -> NetworkConfig:
+    obj = _Object(value, path, required=(), optional=("create_vpc", "endpoints"))
+    return NetworkConfig(
+        create_vpc=obj.get("create_vpc", _boolean, True),
+        endpoints=obj.get("endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES),
+    )
+
+
+def _database(value: Any, path: str) -> DatabaseConfig:
+    obj = _Object(value, path, required=("engine",), optional=())
+    return DatabaseConfig(engine=obj.require("engine", _one_of(DATABASE_ENGINES)))
+
+
+def _workload(value: Any, path: str) -> WorkloadConfig:
+    obj = _Object(value, path, required=("service",), optional=("desired_count", "database"))
+    return WorkloadConfig(
+        service=obj.require("service", _matching(_SERVICE, "a service name")),
+        desired_count=obj.get("desired_count", _integer(0, 100), 1),
+        database=obj.get("database", _database, None),
+    )
+
+
+def _alerts(value: Any, path: str) -> AlertsConfig:
+    obj = _Object(value, path, required=(), optional=("emails",))
+    return AlertsConfig(emails=obj.get("emails", _list(_matching(_EMAIL, "an email address")), ()))
+
+
+def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
+    obj = _Object(
+        value,
+        path,
+        required=("account", "region", "availability_zones"),
+        optional=(
+            "replica_regions",
+            "secrets",
+            "parameters",
+            "network",
+            "workload",
+            "alerts",
+            "cross_account_readers",
+        ),
+    )
+    account = obj.require("account", _matching(_ACCOUNT, "a 12-digit AWS account id"))
+    region = obj.require("region", _region)
+
+    def availability_zone(value: Any, zone_path: str) -> str:
+        zone = _string(value, zone_path)
+        if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+            raise ConfigError(
+                zone_path, f"{zone!r} is not an availability zone of {region} (e.g. {region}a)"
+            )
+        return zone
+
+    def replica_region(value: Any, region_path: str) -> str:
+        replica = _region(value, region_path)
+        if replica == region:
+            raise ConfigError(
+                region_path,
+                f"{replica!r} is the environment's primary region; a replica region must differ",
+            )
+        if region_partitions()[replica] != region_partitions()[region]:
+            raise ConfigError(
+                region_path, f"{replica!r} is in another partition than {region!r}"
+            )
+        return replica
+
+    def reader_account(value: Any, reader_path: str) -> str:
+        reader = _matching(_ACCOUNT, "a 12-digit AWS account id")(value, reader_path)
+        if reader == account:
+            raise ConfigError(reader_path, "is the environment's own account; list other accounts")
+        return reader
+
+    secrets = obj.get("secrets", _list(_secret, unique=False), ())
+    _refuse_duplicates(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
+    parameters = obj.get("parameters", _list(_parameter, unique=False), ())
+    _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
+    return EnvironmentConfig(
+        name=name,
+        account=account,
+        region=region,
+        availability_zones=obj.require("availability_zones", _list(availability_zone, non_empty=True)),
+        replica_regions=obj.get("replica_regions", _list(replica_region), ()),
+        secrets=secrets,
+        parameters=parameters,
+        network=obj.get("network", _network, NetworkConfig()),
+        workload=obj.get("workload", _workload, None),
+        alerts=obj.get("alerts", _alerts, AlertsConfig()),
+        cross_account_readers=obj.get("cross_account_readers", _list(reader_account), ()),
+    )
+
+
+def _environments(value: Any, path: str) -> tuple[EnvironmentConfig, ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, f"must be an object keyed by environment name, got {_describe(value)}")
+    if not value:
+        raise ConfigError(path, "must define at least one environment")
+    environments = []
+    for name, body in value.items():
+        env_path = _join(path, str(name))
+        _matching(_NAME, "lowercase letters, digits and '-', starting with a letter, at most 20")(
+            name, env_path
+        )
+        environments.append(_environment(name, body, env_path))
+    return tuple(environments)
+
+
+def _pipeline(value: Any, path: str) -> PipelineConfig:
+    obj = _Object(value, path, required=(), optional=("enabled",))
+    return PipelineConfig(enabled=obj.get("enabled", _boolean, False))
+
+
+def parse_config(raw: Any) -> StrongboxConfig:
+    """Validate the `strongbox` context block; raises ConfigError naming the offending key path."""
+    if isinstance(raw, str):  # `-c strongbox='{...}'` arrives as a string
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise ConfigError("strongbox", f"is not valid JSON: {error.msg}") from None
+    if raw is None:
+        raise ConfigError("strongbox", "is missing from cdk.json context")
+    obj = _Object(raw, "", required=("application", "environments"), optional=("pipeline",))
+    return StrongboxConfig(
+        application=obj.require(
+            "application", _matching(_NAME, "lowercase letters, digits and '-', at most 20")
+        ),
+        environments=obj.require("environments", _environments),
+        pipeline=obj.get("pipeline", _pipeline, PipelineConfig()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON loses duplicate object keys silently (the last one wins), which would hide a second
+# `"prod": {...}` or a repeated setting. Read cdk.json strictly and name the duplicate instead.
+
+
+class _Pairs(dict[str, Any]):
+    duplicates: list[str]
+
+
+def _keep_duplicates(pairs: list[tuple[str, Any]]) -> _Pairs:
+    result = _Pairs(pairs)
+    result.duplicates = [key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index])]
+    return result
+
+
+def _duplicate_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, _Pairs):
+        for key in value.duplicates:
+            yield _join(path, key)
+        for key, item in value.items():
+            yield from _duplicate_paths(item, _join(path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _duplicate_paths(item, f"{path}[{index}]")
+
+
+def check_cdk_json(path: Path) -> None:
+    """Refuse duplicate keys in the strongbox block of cdk.json (plain JSON keeps only the last)."""
+    if not path.exists():
+        return
+    try:
+        document = json.loads(path.read_text(), object_pairs_hook=_keep_duplicates)
+    except json.JSONDecodeError as error:
+        raise ConfigError(str(path), f"is not valid JSON: {error}") from None
+    block = document.get("context", {}).get("strongbox")
+    for duplicate in _duplicate_paths(block, ""):
+        raise ConfigError(duplicate, "is defined more than once in cdk.json; keep one definition")
