@@ -32,7 +32,7 @@ MAX_ROTATION_DAYS = 1000
 
 
 class ConfigError(ValueError):
-    """Invalid Strongbox configuration; `path` names the offending key, e.g. `environments.prod.region`."""
+    """Invalid configuration; `path` names the offending key, e.g. `environments.prod.region`."""
 
     def __init__(self, path: str, message: str) -> None:
         self.path = path
@@ -111,7 +111,7 @@ class EnvironmentConfig:
 
     @property
     def is_development(self) -> bool:
-        """Dev environments may destroy stateful resources on stack deletion; all others retain them."""
+        """Dev may destroy stateful resources on stack deletion; other environments retain them."""
         return self.name == "dev"
 
     @property
@@ -147,7 +147,7 @@ class StrongboxConfig:
 @cache
 def region_partitions() -> Mapping[str, str]:
     """Region -> partition, from aws-cdk-lib's region-info database (catches `eu-west-7`)."""
-    from aws_cdk import region_info  # noqa: PLC0415 - keep jsii start-up out of module import
+    from aws_cdk import region_info
 
     return {region.name: str(region.partition) for region in region_info.RegionInfo.regions}
 
@@ -220,7 +220,9 @@ def _one_of(choices: Sequence[str]) -> Callable[[Any, str], str]:
     def read(value: Any, path: str) -> str:
         text = _string(value, path)
         if text not in choices:
-            raise ConfigError(path, f"{text!r} is not allowed; allowed values: {', '.join(choices)}")
+            raise ConfigError(
+                path, f"{text!r} is not allowed; allowed values: {', '.join(choices)}"
+            )
         return text
 
     return read
@@ -289,7 +291,7 @@ def _rotation_schedule(value: Any, path: str) -> str:
     if rate:
         amount, unit = int(rate.group(1)), rate.group(2)
         hours = amount if unit.startswith("hour") else amount * 24
-        if unit in ("hour", "day") and amount != 1 or unit in ("hours", "days") and amount == 1:
+        if (unit in ("hour", "day") and amount != 1) or (unit in ("hours", "days") and amount == 1):
             raise ConfigError(path, f"{schedule!r}: use 'rate(1 day)' / 'rate(N days)' grammar")
         if hours < MIN_ROTATION_HOURS or hours > MAX_ROTATION_DAYS * 24:
             raise ConfigError(
@@ -306,7 +308,8 @@ def _rotation_schedule(value: Any, path: str) -> str:
             )
         return schedule
     raise ConfigError(
-        path, f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or 'cron(...)'"
+        path,
+        f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or 'cron(...)'",
     )
 
 
@@ -417,9 +420,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 f"{replica!r} is the environment's primary region; a replica region must differ",
             )
         if region_partitions()[replica] != region_partitions()[region]:
-            raise ConfigError(
-                region_path, f"{replica!r} is in another partition than {region!r}"
-            )
+            raise ConfigError(region_path, f"{replica!r} is in another partition than {region!r}")
         return replica
 
     def reader_account(value: Any, reader_path: str) -> str:
@@ -428,15 +429,19 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
             raise ConfigError(reader_path, "is the environment's own account; list other accounts")
         return reader
 
-    secrets = obj.get("secrets", _list(_secret, unique=False), ())
+    secrets: tuple[SecretConfig, ...] = obj.get("secrets", _list(_secret, unique=False), ())
     _refuse_duplicates(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
-    parameters = obj.get("parameters", _list(_parameter, unique=False), ())
+    parameters: tuple[ParameterConfig, ...] = obj.get(
+        "parameters", _list(_parameter, unique=False), ()
+    )
     _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
     return EnvironmentConfig(
         name=name,
         account=account,
         region=region,
-        availability_zones=obj.require("availability_zones", _list(availability_zone, non_empty=True)),
+        availability_zones=obj.require(
+            "availability_zones", _list(availability_zone, non_empty=True)
+        ),
         replica_regions=obj.get("replica_regions", _list(replica_region), ()),
         secrets=secrets,
         parameters=parameters,
@@ -449,7 +454,9 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
 
 def _environments(value: Any, path: str) -> tuple[EnvironmentConfig, ...]:
     if not isinstance(value, Mapping):
-        raise ConfigError(path, f"must be an object keyed by environment name, got {_describe(value)}")
+        raise ConfigError(
+            path, f"must be an object keyed by environment name, got {_describe(value)}"
+        )
     if not value:
         raise ConfigError(path, "must define at least one environment")
     environments = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import aws_cdk as cdk
-from constructs import Construct
-
-from stacks.config import EnvironmentConfig
 from strongbox import SecretsKey
+
+from constructs import Construct
+from stacks.config import EnvironmentConfig
 
 
 class KeysStack(cdk.Stack):

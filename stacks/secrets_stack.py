@@ -6,10 +6,10 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
-from constructs import Construct
-
-from stacks.config import EnvironmentConfig
 from strongbox import ManagedSecret
+
+from constructs import Construct
+from stacks.config import EnvironmentConfig
 
 
 class SecretsStack(cdk.Stack):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from constructs import Construct
 
+from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.keys_stack import KeysStack
 from stacks.secrets_stack import SecretsStack

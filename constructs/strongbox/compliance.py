@@ -1,4 +1,4 @@
-"""The four cdk-nag packs as CDK validation plugins, and the one way Strongbox acknowledges a finding."""
+"""The four cdk-nag packs as CDK validation plugins, and the one way to acknowledge a finding."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
+
 from constructs import IConstruct
 
 COMPLIANCE_PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)

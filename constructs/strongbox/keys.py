@@ -1,9 +1,10 @@
-"""SecretsKey: the customer-managed KMS key that encrypts an environment's secrets and parameters."""
+"""SecretsKey: the customer-managed KMS key for an environment's secrets and parameters."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
+
 from constructs import Construct
 
 MIN_ROTATION_DAYS, MAX_ROTATION_DAYS = 90, 2560
@@ -36,7 +37,7 @@ class SecretsKey(Construct):
             application: application name, the alias's first segment.
             environment_name: environment name (dev, staging, prod, ...).
             purpose: what the key protects. Default: "secrets".
-            multi_region: create a multi-region primary key (needed for replica keys). Default: False.
+            multi_region: create a multi-region primary key (for replica keys). Default: False.
             rotation_period: automatic rotation period, 90-2560 days. Default: 365 days.
             pending_window: deletion waiting period, 7-30 days. Default: 30 days.
             removal_policy: what happens on stack deletion. Default: RETAIN.

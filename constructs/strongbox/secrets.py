@@ -1,4 +1,4 @@
-"""ManagedSecret: one Secrets Manager secret with a generated value, a CMK, mandatory tags and metadata."""
+"""ManagedSecret: one Secrets Manager secret with a generated value, a CMK and mandatory tags."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Literal, get_args
 import aws_cdk as cdk
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
 
+from constructs import Construct
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge
 
 SecretKind = Literal["database", "api-key", "json"]
@@ -21,7 +21,7 @@ DATABASE_EXCLUDED_CHARACTERS = "/@\"' \\`"
 
 
 class ManagedSecret(Construct):
-    """A secret named `<environment>/<application>/<purpose>` whose value is generated, never written.
+    """A secret named `<environment>/<application>/<purpose>`; its value is generated, not written.
 
     Attributes:
         secret: the `secretsmanager.Secret`.
@@ -99,5 +99,7 @@ def _generator(kind: SecretKind, application: str) -> secretsmanager.SecretStrin
     if kind == "api-key":
         return secretsmanager.SecretStringGenerator(password_length=40, exclude_punctuation=True)
     return secretsmanager.SecretStringGenerator(
-        secret_string_template="{}", generate_string_key="value", password_length=40
+        secret_string_template="{}",  # noqa: S106 - an empty JSON object, not a password
+        generate_string_key="value",
+        password_length=40,
     )

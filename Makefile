@@ -1,0 +1,47 @@
+# One entry point: `make synth` and `make test` each set everything up first (idempotent).
+# Needs only Python 3.11+, Node/npm and make; the Node that jsii and the CDK CLI run on is
+# the pinned one from package.json (node_modules/.bin/node), not the machine's.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV_VERSION := 0.13.9
+NODE_BIN := $(CURDIR)/node_modules/.bin
+
+export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
+export JSII_NODE := $(NODE_BIN)/node
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup synth test lint unit benchmark clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version) if sys.version_info < (3, 11) else None'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --editable .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+synth: setup
+	cdk synth --quiet
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest
+
+test: lint unit
+
+benchmark: setup
+	$(VENV)/bin/python benchmarks/synth.py
+
+clean:
+	rm -rf cdk.out $(VENV) node_modules

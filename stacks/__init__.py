@@ -1,0 +1,1 @@
+"""Composition: the per-environment Stage, its stacks, and the typed config model."""

@@ -1,0 +1,140 @@
+"""Shared fixtures: the app exactly as app.py builds it, synthesized once per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_BIN = ROOT / "node_modules" / ".bin"
+
+# jsii starts its Node child on first import of aws_cdk: make it the pinned Node, as `make` does.
+if (NODE_BIN / "node").exists():
+    os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ['PATH']}"
+    os.environ.setdefault("JSII_NODE", str(NODE_BIN / "node"))
+sys.path.insert(0, str(ROOT))
+
+import aws_cdk as cdk  # noqa: E402
+
+from app import build_app  # noqa: E402
+
+
+def cdk_json_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def default_strongbox_config() -> dict[str, Any]:
+    config: dict[str, Any] = cdk_json_context()["strongbox"]
+    return config
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    name: str  # hierarchical id, e.g. "Strongbox-Prod/Keys"
+    stack_name: str  # CloudFormation stack name, e.g. "Strongbox-Prod-Keys"
+    account: str
+    region: str
+    dependencies: tuple[str, ...]  # artifact ids
+    artifact_id: str
+    template: dict[str, Any]
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    outdir: Path
+    stacks: dict[str, SynthesizedStack]
+    violations: list[dict[str, Any]]
+    synth_error: str | None
+
+    def stack(self, name: str) -> SynthesizedStack:
+        return self.stacks[name]
+
+
+def read_assembly(outdir: Path) -> dict[str, SynthesizedStack]:
+    """Every stack of a cloud assembly, nested stage assemblies included, by hierarchical id."""
+    stacks: dict[str, SynthesizedStack] = {}
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    for artifact_id, artifact in manifest.get("artifacts", {}).items():
+        if artifact["type"] == "cdk:cloud-assembly":
+            stacks.update(read_assembly(outdir / artifact["properties"]["directoryName"]))
+        elif artifact["type"] == "aws:cloudformation:stack":
+            _, account, region = artifact["environment"].rsplit("/", 2)
+            template_file = outdir / artifact["properties"]["templateFile"]
+            stacks[artifact["displayName"]] = SynthesizedStack(
+                name=artifact["displayName"],
+                stack_name=artifact["properties"].get("stackName", artifact_id),
+                account=account,
+                region=region,
+                dependencies=tuple(artifact.get("dependencies", [])),
+                artifact_id=artifact_id,
+                template=json.loads(template_file.read_text()),
+            )
+    return stacks
+
+
+def read_violations(outdir: Path) -> list[dict[str, Any]]:
+    report_file = outdir / "validation-report.json"
+    if not report_file.exists():
+        return []
+    report = json.loads(report_file.read_text())
+    return [
+        {
+            "plugin": plugin["pluginName"],
+            "rule": violation["ruleName"],
+            "path": construct["constructPath"],
+        }
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    """Build the app as app.py does (compliance packs on) and synthesize it into `outdir`."""
+    app = cdk.App(context=context, outdir=str(outdir))
+    build_app(app, ROOT / "cdk.json")
+    try:
+        app.synth()
+        error = None
+    except RuntimeError as failure:  # the packs raise ValidationFailed but still write templates
+        error = str(failure)
+    return Synthesized(outdir, read_assembly(outdir), read_violations(outdir), error)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture
+def clean_aws_environment(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """No AWS_* variables and an empty HOME (so no ~/.aws): the CLI has no credentials at all."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    home = tmp_path / "home"
+    home.mkdir()
+    # Keep jsii's unpacked-package cache (it lives under HOME by default) so each run does not
+    # re-extract aws-cdk-lib; it holds no credentials.
+    jsii_cache = Path.home() / ".cache" / "aws" / "jsii" / "package-cache"
+    environment.update(
+        HOME=str(home),
+        JSII_RUNTIME_PACKAGE_CACHE_ROOT=os.environ.get(
+            "JSII_RUNTIME_PACKAGE_CACHE_ROOT", str(jsii_cache)
+        ),
+        CDK_DISABLE_CLI_TELEMETRY="true",
+    )
+    yield environment

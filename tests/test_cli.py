@@ -1,0 +1,75 @@
+"""The real CDK CLI: hermetic synth of every environment, one environment, and a broken config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, read_assembly
+
+CDK = ROOT / "node_modules" / ".bin" / "cdk"
+EOL_BANNER = "end-of-life"
+
+
+def run_cdk(args: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CDK), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_synth_without_aws_credentials_writes_every_stack(
+    tmp_path: Path, clean_aws_environment: dict[str, str]
+) -> None:
+    outdir = tmp_path / "cdk.out"
+    result = run_cdk(
+        ["synth", "--quiet", "--output", str(outdir)], cwd=ROOT, env=clean_aws_environment
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Need to perform AWS calls" not in output
+    assert EOL_BANNER not in output, "jsii or the CLI ran on an end-of-life Node"
+    assert sorted(read_assembly(outdir)) == [
+        f"Strongbox-{stage}/{stack}"
+        for stage in ("Dev", "Prod", "Staging")
+        for stack in ("Keys", "Secrets")
+    ]
+    assert not (outdir.parent / "cdk.context.json").exists()
+
+
+def test_env_context_selects_one_environment(
+    tmp_path: Path, clean_aws_environment: dict[str, str]
+) -> None:
+    outdir = tmp_path / "cdk.out"
+    result = run_cdk(
+        ["synth", "--quiet", "-c", "env=prod", "--output", str(outdir)],
+        cwd=ROOT,
+        env=clean_aws_environment,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(read_assembly(outdir)) == ["Strongbox-Prod/Keys", "Strongbox-Prod/Secrets"]
+
+
+def test_broken_config_fails_with_one_line_naming_the_key(
+    tmp_path: Path, clean_aws_environment: dict[str, str]
+) -> None:
+    document = json.loads((ROOT / "cdk.json").read_text())
+    document["app"] = f"{sys.executable} {ROOT / 'app.py'}"
+    document["context"]["strongbox"]["environments"]["prod"]["replica_regions"] = ["eu-west-1"]
+    (tmp_path / "cdk.json").write_text(json.dumps(document))
+    outdir = tmp_path / "cdk.out"
+
+    result = run_cdk(
+        ["synth", "--quiet", "--output", str(outdir)], cwd=tmp_path, env=clean_aws_environment
+    )
+
+    assert result.returncode != 0
+    assert (
+        "strongbox: invalid configuration: environments.prod.replica_regions[0]: 'eu-west-1' is "
+        "the environment's primary region; a replica region must differ"
+    ) in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    assert "jsii" not in result.stderr.lower()
+    assert not list(outdir.rglob("*.template.json")), "nothing half-written"

@@ -1,0 +1,107 @@
+"""Compliance from day one: four cdk-nag packs with zero unacknowledged findings, cfn-lint clean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_secretsmanager as secretsmanager
+from strongbox import acknowledge, add_compliance_plugins
+from strongbox.compliance import ROTATION_FINDINGS
+
+from tests.conftest import ROOT, Synthesized, read_violations
+
+
+def test_no_unacknowledged_findings(synthesized: Synthesized) -> None:
+    findings = "\n".join(
+        f"{v['plugin']}: {v['rule']} at {v['path']}" for v in synthesized.violations
+    )
+    assert not synthesized.violations, f"unacknowledged cdk-nag findings:\n{findings}"
+    assert synthesized.synth_error is None
+
+
+def _app_with_one_unrotated_secret(outdir: Path, reason: str | None) -> list[dict[str, str]]:
+    app = cdk.App(outdir=str(outdir))
+    add_compliance_plugins(app)
+    stack = cdk.Stack(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    secret = secretsmanager.Secret(stack, "Secret")
+    if reason:
+        for finding in ROTATION_FINDINGS:
+            acknowledge(secret, finding, reason)
+    try:
+        app.synth()
+    except RuntimeError as failure:
+        assert "ValidationFailed" in str(failure)
+    return [{"plugin": v["plugin"], "rule": v["rule"]} for v in read_violations(outdir)]
+
+
+def test_packs_are_active_and_fail_synth_on_a_finding(tmp_path: Path) -> None:
+    rules = {v["rule"] for v in _app_with_one_unrotated_secret(tmp_path, reason=None)}
+    # Every pack that has a rotation rule reports it; PCI DSS reports the missing CMK.
+    assert {*ROTATION_FINDINGS, "PCI.DSS.321-SecretsManagerUsingKMSKey"} <= rules
+
+
+def test_acknowledgment_clears_exactly_the_named_findings(tmp_path: Path) -> None:
+    rules = {
+        v["rule"]
+        for v in _app_with_one_unrotated_secret(
+            tmp_path, reason="Rotated by the provider's own API."
+        )
+    }
+    assert not rules & set(ROTATION_FINDINGS)
+    assert "PCI.DSS.321-SecretsManagerUsingKMSKey" in rules, "other findings stay"
+
+
+@pytest.mark.parametrize(
+    ("finding", "reason", "message"),
+    [
+        ("SMG4", "Rotated by the provider's own API.", "is not a cdk-nag rule id"),
+        (
+            "AwsSolutions::AwsSolutions-SMG4",
+            "Rotated by the provider's own API.",
+            "is not a cdk-nag",
+        ),
+        ("AwsSolutions-SMG4", "n/a", "must explain why it does not apply"),
+    ],
+)
+def test_acknowledge_requires_a_rule_id_and_a_reason(
+    finding: str, reason: str, message: str
+) -> None:
+    stack = cdk.Stack(cdk.App(), "Probe")
+    with pytest.raises(ValueError, match=message):
+        acknowledge(stack, finding, reason)
+
+
+def test_cfn_lint_reports_nothing(synthesized: Synthesized) -> None:
+    templates_by_region: dict[str, list[str]] = defaultdict(list)
+    for stack in synthesized.stacks.values():
+        (template,) = synthesized.outdir.rglob(f"{stack.artifact_id}.template.json")
+        templates_by_region[stack.region].append(str(template))
+
+    for region, templates in templates_by_region.items():
+        result = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "cfn-lint"),
+                "--format",
+                "json",
+                "--regions",
+                region,
+                "--",
+                *templates,
+            ],
+            cwd=ROOT,  # picks up the checked-in .cfnlintrc.yaml
+            capture_output=True,
+            text=True,
+        )
+        matches = json.loads(result.stdout or "[]")
+        described = "\n".join(
+            f"{m['Rule']['Id']} {m['Filename']}:{m['Location']['Path']}: {m['Message']}"
+            for m in matches
+        )
+        assert matches == [], f"cfn-lint ({region}):\n{described}"
+        assert result.returncode == 0, result.stderr

@@ -1,0 +1,314 @@
+"""Config model: the default config parses, and every invalid input names its key path."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, check_cdk_json, parse_config
+from tests.conftest import default_strongbox_config
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def env(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    environment: dict[str, Any] = raw["environments"][name]
+    return environment
+
+
+def test_default_config_parses_into_typed_environments() -> None:
+    config = parse_config(default_strongbox_config())
+
+    assert config.application == "payments"
+    assert [e.name for e in config.environments] == ["dev", "staging", "prod"]
+    prod = config.environment("prod")
+    assert (prod.account, prod.region) == ("333333333333", "eu-west-1")
+    assert prod.availability_zones == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
+    assert prod.replica_regions == ("eu-central-1",)
+    assert prod.stage_name == "Strongbox-Prod"
+    assert [s.purpose for s in prod.secrets] == ["db-credentials", "stripe-api-key"]
+    assert all(s.rotation.disabled_reason for s in prod.secrets if not s.rotation.enabled)
+    assert config.environment("dev").replica_regions == ()
+    assert config.environment("dev").is_development
+    assert not prod.is_development
+
+
+def test_models_are_frozen() -> None:
+    config = parse_config(default_strongbox_config())
+    with pytest.raises(AttributeError):
+        config.environments[0].region = "us-east-1"  # type: ignore[misc]
+
+
+def test_select_one_environment_or_all() -> None:
+    config = parse_config(default_strongbox_config())
+    assert [e.name for e in config.select(None)] == ["dev", "staging", "prod"]
+    assert [e.name for e in config.select("prod")] == ["prod"]
+    with pytest.raises(ConfigError) as error:
+        config.select("qa")
+    assert str(error.value) == "env: unknown environment 'qa'; configured: dev, prod, staging"
+
+
+def _set(path: list[str | int], value: Any) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        target: Any = raw
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mutate
+
+
+def _delete(path: list[str | int]) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        target: Any = raw
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return mutate
+
+
+def _append_copy(path: list[str | int], index: int) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        target: Any = raw
+        for key in path:
+            target = target[key]
+        target.append(copy.deepcopy(target[index]))
+
+    return mutate
+
+
+def _rename_environment(old: str, new: str) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["environments"][new] = raw["environments"].pop(old)
+
+    return mutate
+
+
+E: list[str | int] = ["environments"]
+INVALID: list[tuple[str, Mutation, str]] = [
+    (
+        "unknown key",
+        _set([*E, "prod", "replicas"], ["eu-central-1"]),
+        "environments.prod.replicas: unknown key; allowed keys here: account, alerts, "
+        "availability_zones, cross_account_readers, network, parameters, region, "
+        "replica_regions, secrets, workload",
+    ),
+    (
+        "wrong type",
+        _set([*E, "dev", "account"], 111111111111),
+        "environments.dev.account: must be a string, got int 111111111111",
+    ),
+    (
+        "bad account id",
+        _set([*E, "dev", "account"], "12345"),
+        "environments.dev.account: '12345' is not allowed; expected a 12-digit AWS account id",
+    ),
+    (
+        "unknown region",
+        _set([*E, "staging", "region"], "eu-west-7"),
+        "environments.staging.region: 'eu-west-7' is not an AWS region known to aws-cdk-lib",
+    ),
+    (
+        "replica region equal to the primary",
+        _set([*E, "prod", "replica_regions"], ["eu-west-1"]),
+        "environments.prod.replica_regions[0]: 'eu-west-1' is the environment's primary region; "
+        "a replica region must differ",
+    ),
+    (
+        "replica region in another partition",
+        _set([*E, "prod", "replica_regions"], ["eu-central-1", "cn-north-1"]),
+        "environments.prod.replica_regions[1]: 'cn-north-1' is in another partition than "
+        "'eu-west-1'",
+    ),
+    (
+        "duplicate replica region",
+        _set([*E, "prod", "replica_regions"], ["eu-central-1", "eu-central-1"]),
+        "environments.prod.replica_regions[1]: duplicates environments.prod.replica_regions[0] "
+        "('eu-central-1')",
+    ),
+    (
+        "duplicate secret name",
+        _append_copy([*E, "prod", "secrets"], 0),
+        "environments.prod.secrets[2]: duplicates environments.prod.secrets[0] ('db-credentials')",
+    ),
+    (
+        "duplicate parameter name",
+        _append_copy([*E, "dev", "parameters"], 1),
+        "environments.dev.parameters[2]: duplicates environments.dev.parameters[1] ('log-level')",
+    ),
+    (
+        "empty availability zones",
+        _set([*E, "dev", "availability_zones"], []),
+        "environments.dev.availability_zones: must list at least one entry",
+    ),
+    (
+        "availability zone of another region",
+        _set([*E, "dev", "availability_zones"], ["eu-west-1a", "us-east-1b"]),
+        "environments.dev.availability_zones[1]: 'us-east-1b' is not an availability zone of "
+        "eu-west-1 (e.g. eu-west-1a)",
+    ),
+    (
+        "missing required key",
+        _delete([*E, "dev", "region"]),
+        "environments.dev.region: is required",
+    ),
+    (
+        "missing application",
+        _delete(["application"]),
+        "application: is required",
+    ),
+    (
+        "no environments",
+        _set(E, {}),
+        "environments: must define at least one environment",
+    ),
+    (
+        "environment name not lowercase",
+        _rename_environment("prod", "Prod"),
+        "environments.Prod: 'Prod' is not allowed; expected lowercase letters, digits and '-', "
+        "starting with a letter, at most 20",
+    ),
+    (
+        "unknown secret kind",
+        _set([*E, "prod", "secrets", 1, "kind"], "password"),
+        "environments.prod.secrets[1].kind: 'password' is not allowed; allowed values: "
+        "database, api-key, json",
+    ),
+    (
+        "empty description",
+        _set([*E, "prod", "secrets", 0, "description"], "  "),
+        "environments.prod.secrets[0].description: must not be empty",
+    ),
+    (
+        "rotation with neither schedule nor reason",
+        _set([*E, "staging", "secrets", 0, "rotation"], {}),
+        "environments.staging.secrets[0].rotation: set exactly one of 'schedule' (rotation on) or "
+        "'disabled_reason' (why it is off)",
+    ),
+    (
+        "rotation reason too short",
+        _set([*E, "staging", "secrets", 0, "rotation"], {"disabled_reason": "later"}),
+        "environments.staging.secrets[0].rotation.disabled_reason: must explain why rotation is "
+        "off in at least 20 characters; it becomes the compliance acknowledgment",
+    ),
+    (
+        "rotation more often than every 4 hours",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "rate(2 hours)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'rate(2 hours)' is out of range; Secrets "
+        "Manager rotates at most every 4 hours and at least every 1000 days",
+    ),
+    (
+        "rotation less often than every 1000 days",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "rate(1001 days)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'rate(1001 days)' is out of range; "
+        "Secrets Manager rotates at most every 4 hours and at least every 1000 days",
+    ),
+    (
+        "cron with five fields",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(0 4 * * ?)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(0 4 * * ?)': a cron expression has "
+        "6 fields (min hour dom month dow year)",
+    ),
+    (
+        "not a schedule",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "monthly"}),
+        "environments.prod.secrets[0].rotation.schedule: 'monthly' is not a schedule; expected "
+        "'rate(N days)', 'rate(N hours)' or 'cron(...)'",
+    ),
+    (
+        "cross-account reader is the environment's own account",
+        _set([*E, "prod", "cross_account_readers"], ["333333333333"]),
+        "environments.prod.cross_account_readers[0]: is the environment's own account; list "
+        "other accounts",
+    ),
+    (
+        "unknown endpoint service",
+        _set([*E, "dev", "network", "endpoints"], ["secretsmanager", "dynamodb"]),
+        "environments.dev.network.endpoints[1]: 'dynamodb' is not allowed; allowed values: "
+        "secretsmanager, kms, ssm, ecr.api, ecr.dkr, logs",
+    ),
+    (
+        "desired count out of range",
+        _set([*E, "prod", "workload", "desired_count"], -1),
+        "environments.prod.workload.desired_count: -1 is out of range; allowed: 0 to 100",
+    ),
+    (
+        "bad alert email",
+        _set([*E, "prod", "alerts", "emails"], ["secops"]),
+        "environments.prod.alerts.emails[0]: 'secops' is not allowed; expected an email address",
+    ),
+    (
+        "pipeline flag of the wrong type",
+        _set(["pipeline", "enabled"], "yes"),
+        'pipeline.enabled: must be true or false, got str "yes"',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_config_names_the_key_path(mutate: Mutation, message: str) -> None:
+    raw = copy.deepcopy(default_strongbox_config())
+    mutate(raw)
+
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+
+    assert str(error.value) == message
+
+
+def test_missing_strongbox_block() -> None:
+    with pytest.raises(ConfigError, match=r"^strongbox: is missing from cdk.json context$"):
+        parse_config(None)
+
+
+def test_strongbox_block_given_as_json_string_on_the_command_line() -> None:
+    with pytest.raises(ConfigError, match=r"^strongbox: is not valid JSON"):
+        parse_config("{not json")
+    assert (
+        parse_config(
+            '{"application": "x", "environments": {"dev": {"account": '
+            '"111111111111", "region": "eu-west-1", "availability_zones": '
+            '["eu-west-1a"]}}}'
+        )
+        .environments[0]
+        .name
+        == "dev"
+    )
+
+
+def test_duplicate_environment_in_cdk_json_is_named(tmp_path: Path) -> None:
+    # Plain JSON keeps the last of two "prod" keys silently; the strict reader refuses it.
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(
+        '{"context": {"strongbox": {"application": "payments", "environments": {'
+        '"prod": {"account": "333333333333"}, "dev": {}, "prod": {"account": "444444444444"}}}}}'
+    )
+    with pytest.raises(ConfigError) as error:
+        check_cdk_json(cdk_json)
+    assert str(error.value) == (
+        "environments.prod: is defined more than once in cdk.json; keep one definition"
+    )
+
+
+def test_duplicate_key_inside_a_secret_is_named(tmp_path: Path) -> None:
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(
+        '{"context": {"strongbox": {"environments": {"dev": {"secrets": '
+        '[{"purpose": "a", "kind": "json", "kind": "api-key"}]}}}}}'
+    )
+    with pytest.raises(ConfigError) as error:
+        check_cdk_json(cdk_json)
+    assert error.value.path == "environments.dev.secrets[0].kind"
+
+
+def test_the_shipped_cdk_json_has_no_duplicate_keys() -> None:
+    from tests.conftest import ROOT
+
+    check_cdk_json(ROOT / "cdk.json")

@@ -1,0 +1,95 @@
+"""Packaging: `constructs/` is a source root, never a package; the wheel ships `strongbox` only."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_constructs_resolves_to_the_pypi_package_not_the_source_folder() -> None:
+    import importlib
+
+    import constructs
+
+    jsii_module = importlib.import_module("constructs._jsii")  # what a shadowing folder would hide
+
+    assert not (ROOT / "constructs" / "__init__.py").exists()
+    resolved = Path(constructs.__file__).resolve()
+    assert "site-packages" in resolved.parts
+    assert not resolved.is_relative_to(ROOT / "constructs")
+    assert Path(jsii_module.__file__ or "").resolve().is_relative_to(resolved.parent)
+
+
+def test_wheel_is_cdk_strongbox_with_strongbox_and_py_typed(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("cdk_strongbox-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        metadata = next(
+            archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA")
+        )
+
+    assert {
+        "strongbox/__init__.py",
+        "strongbox/py.typed",
+        "strongbox/keys.py",
+        "strongbox/secrets.py",
+        "strongbox/compliance.py",
+    } <= names
+    top_levels = {
+        name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")
+    }
+    assert top_levels == {"strongbox"}, "only strongbox ships: no constructs/, stacks/ or tests/"
+    assert "Name: cdk-strongbox" in metadata
+    assert "Requires-Dist: aws-cdk-lib<3,>=2.275.0" in metadata
+    assert "Requires-Dist: cdk-nag<4,>=3.0.2" in metadata
+
+    # Installed on its own (dependencies from this venv), it imports as `strongbox`.
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import strongbox; from strongbox import ManagedSecret; print(strongbox.__file__)",
+        ],
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert Path(probe.stdout.strip()).is_relative_to(target)
