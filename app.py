@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import aws_cdk as cdk
-from strongbox import add_compliance_plugins
 
 from stacks.config import ConfigError, check_cdk_json, parse_config
 from stacks.stage import EnvironmentStage
+from strongbox import add_compliance_plugins
 
 
 def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[EnvironmentStage]:

@@ -10,7 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from strongbox.secrets import SECRET_KINDS, SecretKind
+from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
+from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
 
 T = TypeVar("T")
 
@@ -26,6 +27,12 @@ _RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
 _CRON = re.compile(r"^cron\(([^()]+)\)$")
 _PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+_DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Keys that would put a secret value into cdk.json and from there into the template.
+_LITERAL_VALUE_KEYS = ("value", "secret_string", "password", "secret")
 
 MIN_ROTATION_HOURS = 4
 MAX_ROTATION_DAYS = 1000
@@ -53,6 +60,21 @@ class RotationConfig:
 
 
 @dataclass(frozen=True)
+class GenerationConfig:
+    length: int | None = None
+    exclude_characters: str | None = None
+    exclude_punctuation: bool | None = None
+
+
+@dataclass(frozen=True)
+class SecretDatabaseConfig:
+    engine: str = "postgres"
+    username: str = "app"
+    dbname: str | None = None
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class SecretConfig:
     purpose: str
     kind: SecretKind
@@ -62,6 +84,12 @@ class SecretConfig:
     tags: Mapping[str, str] = field(default_factory=dict)
     consumers: tuple[str, ...] = ()
     replicate: bool = True
+    generation: GenerationConfig = GenerationConfig()
+    database: SecretDatabaseConfig | None = None
+    template: Mapping[str, str | int | bool] | None = None
+    generate_key: str | None = None
+    cross_account_readers: tuple[str, ...] = ()
+    vpc_endpoint_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +104,9 @@ class ParameterConfig:
 class NetworkConfig:
     create_vpc: bool = True
     endpoints: tuple[str, ...] = ENDPOINT_SERVICES
+    # Secrets Manager interface endpoints that exist already (an imported VPC); secrets with
+    # vpc_endpoint_only accept requests only through these.
+    vpc_endpoint_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,7 +138,13 @@ class EnvironmentConfig:
     network: NetworkConfig = NetworkConfig()
     workload: WorkloadConfig | None = None
     alerts: AlertsConfig = AlertsConfig()
+    key_administrators: tuple[str, ...] = ()
     cross_account_readers: tuple[str, ...] = ()
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The primary region first, then every replica region."""
+        return (self.region, *self.replica_regions)
 
     @property
     def is_development(self) -> bool:
@@ -330,23 +367,126 @@ def _rotation(value: Any, path: str) -> RotationConfig:
     return RotationConfig(schedule=schedule, disabled_reason=reason)
 
 
+def _generation(value: Any, path: str) -> GenerationConfig:
+    obj = _Object(
+        value, path, required=(), optional=("length", "exclude_characters", "exclude_punctuation")
+    )
+    return GenerationConfig(
+        length=obj.get("length", _integer(MIN_LENGTH, MAX_LENGTH), None),
+        exclude_characters=obj.get("exclude_characters", _string, None),
+        exclude_punctuation=obj.get("exclude_punctuation", _boolean, None),
+    )
+
+
+def _secret_database(value: Any, path: str) -> SecretDatabaseConfig:
+    obj = _Object(value, path, required=(), optional=("engine", "username", "dbname", "port"))
+    return SecretDatabaseConfig(
+        engine=obj.get("engine", _one_of(tuple(SECRET_DATABASE_ENGINES)), "postgres"),
+        username=obj.get("username", _matching(_DATABASE_USER, "a database user name"), "app"),
+        dbname=obj.get("dbname", _matching(_DATABASE_USER, "a database name"), None),
+        port=obj.get("port", _integer(1, 65535), None),
+    )
+
+
+def _template(value: Any, path: str) -> Mapping[str, str | int | bool]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(path, f"must be an object of non-secret fields, got {_describe(value)}")
+    template: dict[str, str | int | bool] = {}
+    for key, item in value.items():
+        item_path = _join(path, str(key))
+        _matching(_JSON_KEY, "a JSON field name of letters, digits and '_'")(key, item_path)
+        if key.lower() in _LITERAL_VALUE_KEYS:
+            raise ConfigError(
+                item_path, "looks like a secret value; name it in generate_key instead"
+            )
+        if not isinstance(item, str | int | bool):
+            raise ConfigError(
+                item_path, f"must be a string, number or boolean, got {_describe(item)}"
+            )
+        template[key] = item
+    return template
+
+
 def _secret(value: Any, path: str) -> SecretConfig:
+    if isinstance(value, Mapping):
+        for key in _LITERAL_VALUE_KEYS:
+            if key in value:
+                raise ConfigError(
+                    _join(path, key),
+                    "a secret never takes a literal value: it would be stored in plaintext in "
+                    "cdk.json and the template; Strongbox generates the value",
+                )
     obj = _Object(
         value,
         path,
         required=("purpose", "kind", "description", "owner", "rotation"),
-        optional=("tags", "consumers", "replicate"),
+        optional=(
+            "tags",
+            "consumers",
+            "replicate",
+            "generation",
+            "database",
+            "template",
+            "generate_key",
+            "cross_account_readers",
+            "vpc_endpoint_only",
+        ),
     )
+    kind = obj.require("kind", _one_of(SECRET_KINDS))
+    for key, owner_kind in (
+        ("database", "database"),
+        ("template", "json"),
+        ("generate_key", "json"),
+    ):
+        if obj.has(key) and kind != owner_kind:
+            raise ConfigError(_join(path, key), f"applies to kind '{owner_kind}' only")
+    template = obj.get("template", _template, None)
+    generate_key = obj.get(
+        "generate_key", _matching(_JSON_KEY, "a JSON field name of letters, digits and '_'"), None
+    )
+    if template is not None and generate_key is not None and generate_key in template:
+        raise ConfigError(_join(path, "generate_key"), f"{generate_key!r} is also in template")
     return SecretConfig(
         purpose=obj.require("purpose", _matching(_PURPOSE, "lowercase letters, digits and '-'")),
-        kind=obj.require("kind", _one_of(SECRET_KINDS)),  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         description=obj.require("description", _string),
         owner=obj.require("owner", _string),
         rotation=obj.require("rotation", _rotation),
-        tags=obj.get("tags", _string_map, {}),
+        tags=obj.get("tags", _tags, {}),
         consumers=obj.get("consumers", _list(_matching(_SERVICE, "a service name")), ()),
         replicate=obj.get("replicate", _boolean, True),
+        generation=obj.get("generation", _generation, GenerationConfig()),
+        database=obj.get(
+            "database", _secret_database, SecretDatabaseConfig() if kind == "database" else None
+        ),
+        template=template,
+        generate_key=generate_key,
+        cross_account_readers=obj.get("cross_account_readers", _list(_reader), ()),
+        vpc_endpoint_only=obj.get("vpc_endpoint_only", _boolean, False),
     )
+
+
+def _tags(value: Any, path: str) -> Mapping[str, str]:
+    tags = _string_map(value, path)
+    for key in tags:
+        if key in ("Environment", "Application", "Component", "Owner"):
+            raise ConfigError(_join(path, key), "is set by Strongbox; it cannot be overridden")
+    return tags
+
+
+def _reader(value: Any, path: str) -> str:
+    """A cross-account reader: a 12-digit account id or an IAM role ARN."""
+    reader = _string(value, path)
+    if not (_ACCOUNT.match(reader) or _ROLE_ARN.match(reader)):
+        raise ConfigError(
+            path, f"{reader!r} is not allowed; expected a 12-digit account id or an IAM role ARN"
+        )
+    return reader
+
+
+def _reader_account(reader: str) -> str:
+    match = _ROLE_ARN.match(reader)
+    return match.group(1) if match else reader
 
 
 def _parameter(value: Any, path: str) -> ParameterConfig:
@@ -360,10 +500,17 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
 
 
 def _network(value: Any, path: str) -> NetworkConfig:
-    obj = _Object(value, path, required=(), optional=("create_vpc", "endpoints"))
+    obj = _Object(
+        value, path, required=(), optional=("create_vpc", "endpoints", "vpc_endpoint_ids")
+    )
     return NetworkConfig(
         create_vpc=obj.get("create_vpc", _boolean, True),
         endpoints=obj.get("endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES),
+        vpc_endpoint_ids=obj.get(
+            "vpc_endpoint_ids",
+            _list(_matching(_VPC_ENDPOINT_ID, "a VPC endpoint id (vpce-...)")),
+            (),
+        ),
     )
 
 
@@ -398,6 +545,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
             "network",
             "workload",
             "alerts",
+            "key_administrators",
             "cross_account_readers",
         ),
     )
@@ -423,11 +571,17 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
             raise ConfigError(region_path, f"{replica!r} is in another partition than {region!r}")
         return replica
 
-    def reader_account(value: Any, reader_path: str) -> str:
-        reader = _matching(_ACCOUNT, "a 12-digit AWS account id")(value, reader_path)
-        if reader == account:
+    def reader(value: Any, reader_path: str) -> str:
+        text = _reader(value, reader_path)
+        if _reader_account(text) == account:
             raise ConfigError(reader_path, "is the environment's own account; list other accounts")
-        return reader
+        return text
+
+    def administrator(value: Any, admin_path: str) -> str:
+        arn = _matching(_ROLE_ARN, "an IAM role ARN")(value, admin_path)
+        if _reader_account(arn) != account:
+            raise ConfigError(admin_path, f"must be a role in the environment's account {account}")
+        return arn
 
     secrets: tuple[SecretConfig, ...] = obj.get("secrets", _list(_secret, unique=False), ())
     _refuse_duplicates(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
@@ -435,6 +589,23 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         "parameters", _list(_parameter, unique=False), ()
     )
     _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
+    readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
+    network = obj.get("network", _network, NetworkConfig())
+    for index, secret in enumerate(secrets):
+        secret_path = f"{_join(path, 'secrets')}[{index}]"
+        for reader_index, secret_reader in enumerate(secret.cross_account_readers):
+            if secret_reader not in readers:
+                raise ConfigError(
+                    f"{secret_path}.cross_account_readers[{reader_index}]",
+                    f"{secret_reader!r} is not in {_join(path, 'cross_account_readers')}; the key "
+                    "policy must trust a reader before a secret can share with it",
+                )
+        if secret.vpc_endpoint_only and not network.vpc_endpoint_ids:
+            raise ConfigError(
+                f"{secret_path}.vpc_endpoint_only",
+                f"needs the Secrets Manager endpoints callers use in "
+                f"{_join(path, 'network.vpc_endpoint_ids')}",
+            )
     return EnvironmentConfig(
         name=name,
         account=account,
@@ -445,10 +616,11 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         replica_regions=obj.get("replica_regions", _list(replica_region), ()),
         secrets=secrets,
         parameters=parameters,
-        network=obj.get("network", _network, NetworkConfig()),
+        network=network,
         workload=obj.get("workload", _workload, None),
         alerts=obj.get("alerts", _alerts, AlertsConfig()),
-        cross_account_readers=obj.get("cross_account_readers", _list(reader_account), ()),
+        key_administrators=obj.get("key_administrators", _list(administrator), ()),
+        cross_account_readers=readers,
     )
 
 

@@ -1,14 +1,14 @@
-"""Keys stack: the environment's customer-managed key in its primary region."""
+"""Keys stacks: the environment's CMK in its primary region and its replica in each other one."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import aws_cdk as cdk
-from strongbox import SecretsKey
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
+from strongbox import KeyAccess, SecretsKey, SecretsReplicaKey
 
 
 class KeysStack(cdk.Stack):
@@ -28,7 +28,28 @@ class KeysStack(cdk.Stack):
             "SecretsKey",
             application=application,
             environment_name=environment.name,
-            multi_region=bool(environment.replica_regions),
+            access=KeyAccess(
+                account=environment.account,
+                regions=environment.regions,
+                administrators=environment.key_administrators,
+                cross_account_consumers=environment.cross_account_readers,
+            ),
             pending_window=cdk.Duration.days(7 if environment.is_development else 30),
             removal_policy=removal_policy,
+        )
+
+
+class ReplicaKeysStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        primary: SecretsKey,
+        removal_policy: cdk.RemovalPolicy,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self.replica_key = SecretsReplicaKey(
+            self, "SecretsReplicaKey", primary=primary, removal_policy=removal_policy
         )

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
-from stacks.keys_stack import KeysStack
+from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.secrets_stack import SecretsStack
 
 
@@ -31,15 +31,29 @@ class EnvironmentStage(cdk.Stage):
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: customer-managed KMS keys",
         )
+        self.replica_keys = [
+            ReplicaKeysStack(
+                self,
+                f"ReplicaKeys-{region}",
+                primary=self.keys.secrets_key,
+                removal_policy=removal_policy,
+                env=cdk.Environment(account=environment.account, region=region),
+                description=f"Strongbox {environment.name}: replica of the secrets key in {region}",
+            )
+            for region in environment.replica_regions
+        ]
         self.secrets = SecretsStack(
             self,
             "Secrets",
             application=application,
             environment=environment,
-            encryption_key=self.keys.secrets_key.key,
+            secrets_key=self.keys.secrets_key,
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Secrets Manager secrets",
         )
-        for stack in (self.keys, self.secrets):
+        # Secrets Manager needs each replica key to exist before it can replicate into its region.
+        for replica_keys in self.replica_keys:
+            self.secrets.add_stack_dependency(replica_keys)
+        for stack in (self.keys, *self.replica_keys, self.secrets):
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

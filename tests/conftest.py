@@ -36,6 +36,22 @@ def default_strongbox_config() -> dict[str, Any]:
     return config
 
 
+def expected_stacks(env: str | None = None) -> list[str]:
+    """Every stack the shipped config should produce, as hierarchical ids, sorted."""
+    from stacks.config import parse_config
+
+    return sorted(
+        f"{environment.stage_name}/{stack}"
+        for environment in parse_config(default_strongbox_config()).environments
+        if env is None or environment.name == env
+        for stack in (
+            "Keys",
+            *(f"ReplicaKeys-{region}" for region in environment.replica_regions),
+            "Secrets",
+        )
+    )
+
+
 @dataclass(frozen=True)
 class SynthesizedStack:
     name: str  # hierarchical id, e.g. "Strongbox-Prod/Keys"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, read_assembly
+from tests.conftest import ROOT, expected_stacks, read_assembly
 
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 EOL_BANNER = "end-of-life"
@@ -31,11 +31,7 @@ def test_synth_without_aws_credentials_writes_every_stack(
     assert result.returncode == 0, output
     assert "Need to perform AWS calls" not in output
     assert EOL_BANNER not in output, "jsii or the CLI ran on an end-of-life Node"
-    assert sorted(read_assembly(outdir)) == [
-        f"Strongbox-{stage}/{stack}"
-        for stage in ("Dev", "Prod", "Staging")
-        for stack in ("Keys", "Secrets")
-    ]
+    assert sorted(read_assembly(outdir)) == expected_stacks()
     # A lookup (from_lookup, AZs without explicit config) would be listed as missing context.
     for manifest in outdir.rglob("manifest.json"):
         assert "missing" not in json.loads(manifest.read_text()), manifest
@@ -51,7 +47,8 @@ def test_env_context_selects_one_environment(
         env=clean_aws_environment,
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(read_assembly(outdir)) == ["Strongbox-Prod/Keys", "Strongbox-Prod/Secrets"]
+    assert sorted(read_assembly(outdir)) == expected_stacks("prod")
+    assert "Strongbox-Prod/ReplicaKeys-eu-central-1" in expected_stacks("prod")
 
 
 def test_broken_config_fails_with_one_line_naming_the_key(

@@ -11,9 +11,9 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
+
 from strongbox import acknowledge, add_compliance_plugins
 from strongbox.compliance import ROTATION_FINDINGS
-
 from tests.conftest import ROOT, Synthesized, read_violations
 
 

@@ -30,7 +30,21 @@ def test_default_config_parses_into_typed_environments() -> None:
     assert prod.availability_zones == ("eu-west-1a", "eu-west-1b", "eu-west-1c")
     assert prod.replica_regions == ("eu-central-1",)
     assert prod.stage_name == "Strongbox-Prod"
-    assert [s.purpose for s in prod.secrets] == ["db-credentials", "stripe-api-key"]
+    assert [s.purpose for s in prod.secrets] == [
+        "db-credentials",
+        "stripe-api-key",
+        "webhook-signing",
+        "reporting-api-token",
+    ]
+    assert prod.regions == ("eu-west-1", "eu-central-1")
+    assert prod.key_administrators == ("arn:aws:iam::333333333333:role/strongbox-key-admin",)
+    assert prod.cross_account_readers == ("444444444444",)
+    assert prod.secrets[3].cross_account_readers == ("444444444444",)
+    assert prod.secrets[0].database is not None
+    assert prod.secrets[0].database.username == "payments_app"
+    assert prod.secrets[2].template == {"algorithm": "HMAC-SHA256"}
+    assert prod.secrets[2].generate_key == "signing_key"
+    assert prod.secrets[2].generation.length == 64
     assert all(s.rotation.disabled_reason for s in prod.secrets if not s.rotation.enabled)
     assert config.environment("dev").replica_regions == ()
     assert config.environment("dev").is_development
@@ -95,8 +109,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "unknown key",
         _set([*E, "prod", "replicas"], ["eu-central-1"]),
         "environments.prod.replicas: unknown key; allowed keys here: account, alerts, "
-        "availability_zones, cross_account_readers, network, parameters, region, "
-        "replica_regions, secrets, workload",
+        "availability_zones, cross_account_readers, key_administrators, network, parameters, "
+        "region, replica_regions, secrets, workload",
     ),
     (
         "wrong type",
@@ -134,7 +148,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "duplicate secret name",
         _append_copy([*E, "prod", "secrets"], 0),
-        "environments.prod.secrets[2]: duplicates environments.prod.secrets[0] ('db-credentials')",
+        "environments.prod.secrets[4]: duplicates environments.prod.secrets[0] ('db-credentials')",
     ),
     (
         "duplicate parameter name",
@@ -241,6 +255,86 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "bad alert email",
         _set([*E, "prod", "alerts", "emails"], ["secops"]),
         "environments.prod.alerts.emails[0]: 'secops' is not allowed; expected an email address",
+    ),
+    (
+        "literal secret value",
+        _set([*E, "prod", "secrets", 1, "value"], "sk_live_123"),
+        "environments.prod.secrets[1].value: a secret never takes a literal value: it would be "
+        "stored in plaintext in cdk.json and the template; Strongbox generates the value",
+    ),
+    (
+        "password in a json template",
+        _set([*E, "prod", "secrets", 2, "template", "password"], "hunter2"),
+        "environments.prod.secrets[2].template.password: looks like a secret value; name it in "
+        "generate_key instead",
+    ),
+    (
+        "generated key also in the template",
+        _set([*E, "prod", "secrets", 2, "generate_key"], "algorithm"),
+        "environments.prod.secrets[2].generate_key: 'algorithm' is also in template",
+    ),
+    (
+        "database fields on an api-key",
+        _set([*E, "prod", "secrets", 1, "database"], {"engine": "postgres"}),
+        "environments.prod.secrets[1].database: applies to kind 'database' only",
+    ),
+    (
+        "unknown database engine",
+        _set([*E, "prod", "secrets", 0, "database", "engine"], "db2"),
+        "environments.prod.secrets[0].database.engine: 'db2' is not allowed; allowed values: "
+        "postgres, mysql, mariadb, oracle, sqlserver, redshift, mongodb",
+    ),
+    (
+        "generated value too short",
+        _set([*E, "prod", "secrets", 1, "generation"], {"length": 8}),
+        "environments.prod.secrets[1].generation.length: 8 is out of range; allowed: 16 to 4096",
+    ),
+    (
+        "mandatory tag overridden",
+        _set([*E, "prod", "secrets", 1, "tags"], {"Owner": "someone-else"}),
+        "environments.prod.secrets[1].tags.Owner: is set by Strongbox; it cannot be overridden",
+    ),
+    (
+        "secret shared with an account the key does not trust",
+        _set([*E, "prod", "secrets", 3, "cross_account_readers"], ["555555555555"]),
+        "environments.prod.secrets[3].cross_account_readers[0]: '555555555555' is not in "
+        "environments.prod.cross_account_readers; the key policy must trust a reader before a "
+        "secret can share with it",
+    ),
+    (
+        "cross-account reader that is neither account nor role",
+        _set([*E, "prod", "cross_account_readers"], ["arn:aws:iam::444444444444:user/bob"]),
+        "environments.prod.cross_account_readers[0]: 'arn:aws:iam::444444444444:user/bob' is not "
+        "allowed; expected a 12-digit account id or an IAM role ARN",
+    ),
+    (
+        "cross-account reader role in the own account",
+        _set([*E, "prod", "cross_account_readers"], ["arn:aws:iam::333333333333:role/reader"]),
+        "environments.prod.cross_account_readers[0]: is the environment's own account; list "
+        "other accounts",
+    ),
+    (
+        "key administrator in another account",
+        _set([*E, "prod", "key_administrators"], ["arn:aws:iam::444444444444:role/admin"]),
+        "environments.prod.key_administrators[0]: must be a role in the environment's account "
+        "333333333333",
+    ),
+    (
+        "key administrator that is not a role",
+        _set([*E, "prod", "key_administrators"], ["admin"]),
+        "environments.prod.key_administrators[0]: 'admin' is not allowed; expected an IAM role ARN",
+    ),
+    (
+        "vpc-endpoint-only without endpoints",
+        _set([*E, "staging", "secrets", 0, "vpc_endpoint_only"], True),
+        "environments.staging.secrets[0].vpc_endpoint_only: needs the Secrets Manager endpoints "
+        "callers use in environments.staging.network.vpc_endpoint_ids",
+    ),
+    (
+        "bad vpc endpoint id",
+        _set([*E, "staging", "network", "vpc_endpoint_ids"], ["vpc-123"]),
+        "environments.staging.network.vpc_endpoint_ids[0]: 'vpc-123' is not allowed; expected a "
+        "VPC endpoint id (vpce-...)",
     ),
     (
         "pipeline flag of the wrong type",

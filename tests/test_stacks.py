@@ -1,70 +1,357 @@
-"""Stages and stacks: what each environment deploys, where, and what survives stack deletion."""
+"""Stages and stacks of the shipped config: keys, replica keys, secrets and their policies."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from stacks.config import parse_config
-from tests.conftest import Synthesized, default_strongbox_config
+from stacks.config import EnvironmentConfig, parse_config
+from strongbox.keys import KEY_ADMINISTRATION_ACTIONS
+from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config, expected_stacks
 
 CONFIG = parse_config(default_strongbox_config())
 ENVIRONMENTS = [e.name for e in CONFIG.environments]
 
+# Stateful resources' logical ids. Changing one makes CloudFormation replace the resource: a new
+# key (the old one scheduled for deletion) or a new secret with a new value. Never edit this
+# table to make a test pass; migrate deliberately (see README, "Logical ids").
+KEY_LOGICAL_ID = "SecretsKey0D2EC683"
+REPLICA_KEY_LOGICAL_ID = "SecretsReplicaKeyE6B8B329"
+SECRET_LOGICAL_IDS = {  # by purpose
+    "db-credentials": "DbCredentialsSecret73110601",
+    "stripe-api-key": "StripeApiKeySecret943E17F7",
+    "webhook-signing": "WebhookSigningSecretD08D55C5",
+    "reporting-api-token": "ReportingApiTokenSecret03FC9D05",
+}
+STATEFUL_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey", "AWS::SecretsManager::Secret")
 
-def test_one_stage_per_environment_with_keys_and_secrets(synthesized: Synthesized) -> None:
-    assert set(synthesized.stacks) == {
-        f"Strongbox-{stage}/{stack}"
-        for stage in ("Dev", "Staging", "Prod")
-        for stack in ("Keys", "Secrets")
+
+def stack(synthesized: Synthesized, environment: EnvironmentConfig, name: str) -> SynthesizedStack:
+    return synthesized.stack(f"{environment.stage_name}/{name}")
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = resources.items()
+    return logical_id, resource
+
+
+def output_pointing_at(keys: SynthesizedStack, value: dict[str, Any]) -> str:
+    (name,) = [n for n, output in keys.template["Outputs"].items() if output["Value"] == value]
+    return name
+
+
+def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
+    account = environment.account
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": sorted([f"arn:aws:iam::{account}:root", *environment.key_administrators])
+                if environment.key_administrators
+                else f"arn:aws:iam::{account}:root"
+            },
+            "Action": list(KEY_ADMINISTRATION_ACTIONS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "UseThroughSecretsManagerAndSsm",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": [
+                        f"{service}.{region}.amazonaws.com"
+                        for region in environment.regions
+                        for service in ("secretsmanager", "ssm")
+                    ],
+                }
+            },
+        },
+    ]
+    for reader in environment.cross_account_readers:
+        statements.append(
+            {
+                "Sid": f"CrossAccountDecrypt{reader}",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{reader}:root"},
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": reader,
+                        "kms:ViaService": [
+                            f"secretsmanager.{region}.amazonaws.com"
+                            for region in environment.regions
+                        ],
+                    }
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def sorted_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(policy["Statement"], key=lambda statement: statement["Sid"])
+
+
+def test_stacks_per_environment(synthesized: Synthesized) -> None:
+    assert sorted(synthesized.stacks) == expected_stacks()
+    assert "Strongbox-Prod/ReplicaKeys-eu-central-1" in synthesized.stacks
+    assert not [name for name in synthesized.stacks if "ReplicaKeys" in name and "Prod" not in name]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_stacks_deploy_to_the_environment_account_and_their_region(
+    synthesized: Synthesized, name: str
+) -> None:
+    environment = CONFIG.environment(name)
+    for stack_id in ("Keys", "Secrets"):
+        deployed = stack(synthesized, environment, stack_id)
+        assert (deployed.account, deployed.region) == (environment.account, environment.region)
+        assert deployed.stack_name == f"{environment.stage_name}-{stack_id}"
+    for region in environment.replica_regions:
+        replica = stack(synthesized, environment, f"ReplicaKeys-{region}")
+        assert (replica.account, replica.region) == (environment.account, region)
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_deploy_order_is_keys_then_replica_keys_then_secrets(
+    synthesized: Synthesized, name: str
+) -> None:
+    environment = CONFIG.environment(name)
+    keys = stack(synthesized, environment, "Keys")
+    secrets = stack(synthesized, environment, "Secrets")
+    assert keys.artifact_id in secrets.dependencies
+    for region in environment.replica_regions:
+        replica = stack(synthesized, environment, f"ReplicaKeys-{region}")
+        assert keys.artifact_id in replica.dependencies
+        assert replica.artifact_id in secrets.dependencies
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_secrets_key_properties(synthesized: Synthesized, name: str) -> None:
+    environment = CONFIG.environment(name)
+    keys = stack(synthesized, environment, "Keys")
+    key_id, key = only(keys.resources("AWS::KMS::Key"))
+    _, alias = only(keys.resources("AWS::KMS::Alias"))
+    properties = key["Properties"]
+
+    assert properties["EnableKeyRotation"] is True
+    assert properties["RotationPeriodInDays"] == 365
+    assert properties.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    assert properties.get("MultiRegion", False) is (name == "prod")
+    assert properties["PendingWindowInDays"] == (7 if name == "dev" else 30)
+    assert alias["Properties"] == {
+        "AliasName": f"alias/payments/{name}/secrets",
+        "TargetKeyId": {"Fn::GetAtt": [key_id, "Arn"]},
     }
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_stacks_deploy_to_the_environment_account_and_region(
+def test_key_policy_has_exactly_the_role_statements(synthesized: Synthesized, name: str) -> None:
+    environment = CONFIG.environment(name)
+    _, key = only(stack(synthesized, environment, "Keys").resources("AWS::KMS::Key"))
+    policy = key["Properties"]["KeyPolicy"]
+
+    assert sorted_statements(policy) == sorted_statements(expected_key_policy(environment))
+    for statement in policy["Statement"]:
+        cryptographic = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"}
+        if statement["Sid"] == "KeyAdministration":
+            assert not cryptographic & set(statement["Action"]), "administrators never use the key"
+            assert "kms:CreateGrant" not in statement["Action"]
+
+
+def test_prod_key_policy_details(synthesized: Synthesized) -> None:
+    prod = CONFIG.environment("prod")
+    _, key = only(stack(synthesized, prod, "Keys").resources("AWS::KMS::Key"))
+    by_sid = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+
+    assert by_sid["KeyAdministration"]["Principal"]["AWS"] == [
+        "arn:aws:iam::333333333333:role/strongbox-key-admin",
+        "arn:aws:iam::333333333333:root",
+    ]
+    assert by_sid["UseThroughSecretsManagerAndSsm"]["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": "333333333333",
+        "kms:ViaService": [
+            "secretsmanager.eu-west-1.amazonaws.com",
+            "ssm.eu-west-1.amazonaws.com",
+            "secretsmanager.eu-central-1.amazonaws.com",
+            "ssm.eu-central-1.amazonaws.com",
+        ],
+    }
+    assert by_sid["CrossAccountDecrypt444444444444"]["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": "444444444444",
+        "kms:ViaService": [
+            "secretsmanager.eu-west-1.amazonaws.com",
+            "secretsmanager.eu-central-1.amazonaws.com",
+        ],
+    }
+
+
+def test_replica_key_replicates_the_primary_with_the_same_policy(synthesized: Synthesized) -> None:
+    prod = CONFIG.environment("prod")
+    keys = stack(synthesized, prod, "Keys")
+    replica_stack = stack(synthesized, prod, "ReplicaKeys-eu-central-1")
+    primary_id, primary = only(keys.resources("AWS::KMS::Key"))
+    replica_id, replica = only(replica_stack.resources("AWS::KMS::ReplicaKey"))
+    _, alias = only(replica_stack.resources("AWS::KMS::Alias"))
+
+    arn_output = output_pointing_at(keys, {"Fn::GetAtt": [primary_id, "Arn"]})
+    assert replica["Properties"]["PrimaryKeyArn"] == {
+        "Fn::GetStackOutput": {
+            "StackName": "Strongbox-Prod-Keys",
+            "Region": "eu-west-1",
+            "OutputName": arn_output,
+        }
+    }
+    assert replica["Properties"]["KeyPolicy"] == primary["Properties"]["KeyPolicy"]
+    assert replica["Properties"]["PendingWindowInDays"] == 30
+    assert replica["Properties"]["Enabled"] is True
+    assert alias["Properties"] == {
+        "AliasName": "alias/payments/prod/secrets",
+        "TargetKeyId": {"Fn::GetAtt": [replica_id, "KeyId"]},
+    }
+
+
+def test_secret_replicas_use_the_computed_replica_key_arn(synthesized: Synthesized) -> None:
+    prod = CONFIG.environment("prod")
+    keys = stack(synthesized, prod, "Keys")
+    secrets = stack(synthesized, prod, "Secrets")
+    primary_id, _ = only(keys.resources("AWS::KMS::Key"))
+    key_id_output = output_pointing_at(keys, {"Ref": primary_id})
+
+    replica_arn = {
+        "Fn::Join": [
+            "",
+            [
+                "arn:aws:kms:eu-central-1:333333333333:key/",
+                {
+                    "Fn::GetStackOutput": {
+                        "StackName": "Strongbox-Prod-Keys",
+                        "Region": "eu-west-1",  # the key id, read in the primary region
+                        "OutputName": key_id_output,
+                    }
+                },
+            ],
+        ]
+    }
+    for resource in secrets.resources("AWS::SecretsManager::Secret").values():
+        assert resource["Properties"]["ReplicaRegions"] == [
+            {"Region": "eu-central-1", "KmsKeyId": replica_arn}
+        ]
+
+
+@pytest.mark.parametrize("name", ["dev", "staging"])
+def test_environments_without_replica_regions_do_not_replicate(
     synthesized: Synthesized, name: str
 ) -> None:
+    secrets = stack(synthesized, CONFIG.environment(name), "Secrets")
+    for resource in secrets.resources("AWS::SecretsManager::Secret").values():
+        assert "ReplicaRegions" not in resource["Properties"]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_every_secret_has_a_resource_policy(synthesized: Synthesized, name: str) -> None:
     environment = CONFIG.environment(name)
-    for stack in ("Keys", "Secrets"):
-        synthesized_stack = synthesized.stack(f"{environment.stage_name}/{stack}")
-        assert (synthesized_stack.account, synthesized_stack.region) == (
-            environment.account,
-            environment.region,
+    secrets = stack(synthesized, environment, "Secrets")
+    secret_ids = set(secrets.resources("AWS::SecretsManager::Secret"))
+    policies = secrets.resources("AWS::SecretsManager::ResourcePolicy").values()
+    assert {policy["Properties"]["SecretId"]["Ref"] for policy in policies} == secret_ids
+
+    exempt = [
+        f"arn:aws:iam::{environment.account}:root",
+        f"arn:aws:iam::{environment.account}:role/cdk-hnb659fds-cfn-exec-role-"
+        f"{environment.account}-{environment.region}",
+        *environment.key_administrators,
+    ]
+    by_secret = {policy["Properties"]["SecretId"]["Ref"]: policy for policy in policies}
+    for secret_config in environment.secrets:
+        (secret_id,) = [
+            logical_id
+            for logical_id, resource in secrets.resources("AWS::SecretsManager::Secret").items()
+            if resource["Properties"]["Name"] == f"{name}/payments/{secret_config.purpose}"
+        ]
+        properties = by_secret[secret_id]["Properties"]
+        assert properties["BlockPublicPolicy"] is True
+        expected = [
+            {
+                "Sid": "OnlyAdministratorsDeleteOrChangePolicy",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": [
+                    "secretsmanager:DeleteResourcePolicy",
+                    "secretsmanager:DeleteSecret",
+                    "secretsmanager:PutResourcePolicy",
+                ],
+                "Resource": "*",
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt}},
+            },
+            *(
+                {
+                    "Sid": f"CrossAccountRead{reader}",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{reader}:root"},
+                    "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+                    "Resource": "*",
+                }
+                for reader in secret_config.cross_account_readers
+            ),
+        ]
+        assert properties["ResourcePolicy"] == {"Version": "2012-10-17", "Statement": expected}
+
+
+def test_only_the_reporting_token_is_shared_cross_account(synthesized: Synthesized) -> None:
+    secrets = stack(synthesized, CONFIG.environment("prod"), "Secrets")
+    shared = {
+        policy["Properties"]["SecretId"]["Ref"]
+        for policy in secrets.resources("AWS::SecretsManager::ResourcePolicy").values()
+        if any(s["Effect"] == "Allow" for s in policy["Properties"]["ResourcePolicy"]["Statement"])
+    }
+    assert shared == {SECRET_LOGICAL_IDS["reporting-api-token"]}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_stateful_logical_ids_are_pinned(synthesized: Synthesized, name: str) -> None:
+    environment = CONFIG.environment(name)
+    expected = {
+        "Keys": {KEY_LOGICAL_ID},
+        **{f"ReplicaKeys-{r}": {REPLICA_KEY_LOGICAL_ID} for r in environment.replica_regions},
+        "Secrets": {SECRET_LOGICAL_IDS[s.purpose] for s in environment.secrets},
+    }
+    for stack_id, logical_ids in expected.items():
+        template_resources = stack(synthesized, environment, stack_id).template["Resources"]
+        stateful = {
+            logical_id
+            for logical_id, resource in template_resources.items()
+            if resource["Type"] in STATEFUL_TYPES
+        }
+        assert stateful == logical_ids, (
+            f"{environment.stage_name}/{stack_id}: a stateful logical id changed, which replaces "
+            "the resource. Restore the construct id, or migrate deliberately (README, Logical ids)."
         )
-        assert synthesized_stack.stack_name == f"{environment.stage_name}-{stack}"
-
-
-@pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_secrets_stack_deploys_after_keys_stack(synthesized: Synthesized, name: str) -> None:
-    stage = CONFIG.environment(name).stage_name
-    keys = synthesized.stack(f"{stage}/Keys")
-    assert keys.artifact_id in synthesized.stack(f"{stage}/Secrets").dependencies
-
-
-@pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_secrets_key(synthesized: Synthesized, name: str) -> None:
-    environment = CONFIG.environment(name)
-    keys = synthesized.stack(f"{environment.stage_name}/Keys")
-    ((key_id, key),) = keys.resources("AWS::KMS::Key").items()
-    ((_, alias),) = keys.resources("AWS::KMS::Alias").items()
-
-    assert key["Properties"]["EnableKeyRotation"] is True
-    assert key["Properties"]["RotationPeriodInDays"] == 365
-    assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
-    assert key["Properties"].get("MultiRegion", False) is bool(environment.replica_regions)
-    assert key["Properties"]["PendingWindowInDays"] == (7 if name == "dev" else 30)
-    assert alias["Properties"]["AliasName"] == f"alias/payments/{name}/secrets"
-    assert alias["Properties"]["TargetKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_stateful_resources_are_retained_outside_dev(synthesized: Synthesized, name: str) -> None:
-    stage = CONFIG.environment(name).stage_name
+    environment = CONFIG.environment(name)
     expected = "Delete" if name == "dev" else "Retain"
-    stateful = {
-        **synthesized.stack(f"{stage}/Keys").resources("AWS::KMS::Key"),
-        **synthesized.stack(f"{stage}/Secrets").resources("AWS::SecretsManager::Secret"),
-    }
-    assert len(stateful) == 3
+    stateful: dict[str, dict[str, Any]] = {}
+    for stack_id in ("Keys", *(f"ReplicaKeys-{r}" for r in environment.replica_regions), "Secrets"):
+        deployed = stack(synthesized, environment, stack_id)
+        for resource_type in STATEFUL_TYPES:
+            stateful.update(deployed.resources(resource_type))
+    assert len(stateful) == 1 + len(environment.replica_regions) + len(environment.secrets)
     for logical_id, resource in stateful.items():
         assert resource["DeletionPolicy"] == expected, logical_id
         assert resource["UpdateReplacePolicy"] == expected, logical_id
@@ -75,11 +362,10 @@ def test_secrets_are_named_generated_encrypted_with_the_cmk_and_tagged(
     synthesized: Synthesized, name: str
 ) -> None:
     environment = CONFIG.environment(name)
-    keys = synthesized.stack(f"{environment.stage_name}/Keys")
-    secrets = synthesized.stack(f"{environment.stage_name}/Secrets")
-    (key_id,) = keys.resources("AWS::KMS::Key")
-    (key_output,) = keys.template["Outputs"]
-    assert keys.template["Outputs"][key_output]["Value"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    keys = stack(synthesized, environment, "Keys")
+    secrets = stack(synthesized, environment, "Secrets")
+    key_id, _ = only(keys.resources("AWS::KMS::Key"))
+    arn_output = output_pointing_at(keys, {"Fn::GetAtt": [key_id, "Arn"]})
 
     by_name = {
         resource["Properties"]["Name"]: resource
@@ -91,12 +377,11 @@ def test_secrets_are_named_generated_encrypted_with_the_cmk_and_tagged(
         assert "SecretString" not in properties, "a literal value would sit in the template"
         assert "GenerateSecretString" in properties
         assert properties["Description"] == secret_config.description
-        # The environment's CMK, read from the Keys stack, never the AWS-managed key.
         assert properties["KmsKeyId"] == {
             "Fn::GetStackOutput": {
                 "StackName": keys.stack_name,
                 "Region": environment.region,
-                "OutputName": key_output,
+                "OutputName": arn_output,
             }
         }
         tags = {tag["Key"]: tag["Value"] for tag in properties["Tags"]}
@@ -108,14 +393,36 @@ def test_secrets_are_named_generated_encrypted_with_the_cmk_and_tagged(
         }
 
 
-def test_database_secret_generates_an_engine_safe_password(synthesized: Synthesized) -> None:
+def _generator(synthesized: Synthesized, secret_name: str) -> dict[str, Any]:
     secrets = synthesized.stack("Strongbox-Prod/Secrets")
-    (database,) = [
+    (resource,) = [
         r
         for r in secrets.resources("AWS::SecretsManager::Secret").values()
-        if r["Properties"]["Name"] == "prod/payments/db-credentials"
+        if r["Properties"]["Name"] == secret_name
     ]
-    generator = database["Properties"]["GenerateSecretString"]
+    generator: dict[str, Any] = resource["Properties"]["GenerateSecretString"]
+    return generator
+
+
+def test_database_secret_has_the_fields_rotation_expects(synthesized: Synthesized) -> None:
+    generator = _generator(synthesized, "prod/payments/db-credentials")
     assert generator["GenerateStringKey"] == "password"
     assert generator["PasswordLength"] == 32
     assert set('/@" ') <= set(generator["ExcludeCharacters"])  # characters RDS refuses
+    assert generator["SecretStringTemplate"] == (
+        '{"dbname": "payments", "engine": "postgres", "host": "", "port": 5432, '
+        '"username": "payments_app"}'
+    )
+
+
+def test_api_key_and_json_secrets_generate_their_value(synthesized: Synthesized) -> None:
+    assert _generator(synthesized, "prod/payments/stripe-api-key") == {
+        "ExcludePunctuation": True,
+        "PasswordLength": 40,
+    }
+    assert _generator(synthesized, "prod/payments/webhook-signing") == {
+        "ExcludePunctuation": True,
+        "GenerateStringKey": "signing_key",
+        "PasswordLength": 64,
+        "SecretStringTemplate": '{"algorithm": "HMAC-SHA256"}',
+    }

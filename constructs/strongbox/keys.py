@@ -1,8 +1,14 @@
-"""SecretsKey: the customer-managed KMS key for an environment's secrets and parameters."""
+"""SecretsKey and SecretsReplicaKey: customer-managed KMS keys with a policy built from roles."""
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
 from constructs import Construct
@@ -10,13 +16,193 @@ from constructs import Construct
 MIN_ROTATION_DAYS, MAX_ROTATION_DAYS = 90, 2560
 MIN_PENDING_DAYS, MAX_PENDING_DAYS = 7, 30
 
+# Management without cryptographic use. CreateGrant is left out on purpose: a grant would let an
+# administrator give itself Decrypt without changing the key policy, where changes are audited.
+KEY_ADMINISTRATION_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReplicateKey",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+    "kms:UpdatePrimaryRegion",
+)
+KEY_USE_ACTIONS = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
+CONSUMER_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+# Services allowed to use the key on a caller's behalf: secrets, and SecureString parameters.
+KEY_USING_SERVICES = ("secretsmanager", "ssm")
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """Who may do what with a key; the policy of a primary key and its replicas is built from it.
+
+    Attributes:
+        account: the key's account. Its root principal always administers the key, so IAM
+            administrators (and CloudFormation's execution role) can never be locked out.
+        regions: the primary region and every replica region; use of the key through Secrets
+            Manager and SSM is allowed in each of them.
+        administrators: role ARNs in `account` that manage the key (never use it).
+        cross_account_consumers: 12-digit accounts or role ARNs in other accounts that may
+            decrypt through Secrets Manager.
+        additional_statements: extra statements; none may deny key administration or allow a
+            wildcard principal without a condition.
+    """
+
+    account: str
+    regions: tuple[str, ...]
+    administrators: tuple[str, ...] = ()
+    cross_account_consumers: tuple[str, ...] = ()
+    additional_statements: tuple[iam.PolicyStatement, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _ACCOUNT.match(self.account):
+            raise ValueError(f"account must be a 12-digit AWS account id, got {self.account!r}")
+        if not self.regions:
+            raise ValueError("regions must name at least the primary region")
+        for administrator in self.administrators:
+            match = _ROLE_ARN.match(administrator)
+            if not match or match.group(1) != self.account:
+                raise ValueError(
+                    f"administrators: {administrator!r} is not an IAM role ARN in {self.account}"
+                )
+        for consumer in self.cross_account_consumers:
+            if consumer_account(consumer) == self.account:
+                raise ValueError(
+                    f"cross_account_consumers: {consumer!r} is in the key's own account; "
+                    "same-account readers get access through IAM (grant_read)"
+                )
+        for statement in self.additional_statements:
+            _refuse_unsafe_statement(statement)
+
+    def policy_document(self) -> iam.PolicyDocument:
+        """The key policy: administration, service-scoped use, cross-account decrypt, extras."""
+        root = iam.AccountPrincipal(self.account)
+        statements = [
+            iam.PolicyStatement(
+                sid="KeyAdministration",
+                principals=[root, *(iam.ArnPrincipal(arn) for arn in self.administrators)],
+                actions=list(KEY_ADMINISTRATION_ACTIONS),
+                resources=["*"],
+            ),
+            # The account root here delegates to IAM: a principal also needs an identity policy
+            # allowing the action (grant_read adds one), and only through the listed services.
+            iam.PolicyStatement(
+                sid="UseThroughSecretsManagerAndSsm",
+                principals=[root],
+                actions=list(KEY_USE_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "kms:CallerAccount": self.account,
+                        "kms:ViaService": via_services(self.regions, KEY_USING_SERVICES),
+                    }
+                },
+            ),
+        ]
+        for consumer in self.cross_account_consumers:
+            account = consumer_account(consumer)
+            principal = iam.AccountPrincipal(account) if _ACCOUNT.match(consumer) else None
+            statements.append(
+                iam.PolicyStatement(
+                    sid=f"CrossAccountDecrypt{account}"
+                    + ("" if principal else _sid_suffix(consumer)),
+                    principals=[principal or iam.ArnPrincipal(consumer)],
+                    actions=list(CONSUMER_ACTIONS),
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {
+                            "kms:CallerAccount": account,
+                            "kms:ViaService": via_services(self.regions, ("secretsmanager",)),
+                        }
+                    },
+                )
+            )
+        statements.extend(self.additional_statements)
+        return iam.PolicyDocument(statements=statements)
+
+
+def via_services(regions: Sequence[str], services: Sequence[str]) -> list[str]:
+    return [f"{service}.{region}.amazonaws.com" for region in regions for service in services]
+
+
+def consumer_account(consumer: str) -> str:
+    """The account of a 12-digit account id or an IAM role ARN."""
+    if _ACCOUNT.match(consumer):
+        return consumer
+    match = _ROLE_ARN.match(consumer)
+    if not match:
+        raise ValueError(f"{consumer!r} is neither a 12-digit account id nor an IAM role ARN")
+    return match.group(1)
+
+
+def _sid_suffix(role_arn: str) -> str:
+    return "".join(
+        part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", role_arn.split("/")[-1])
+    )
+
+
+def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:
+    rendered = statement.to_statement_json()
+    principal = rendered.get("Principal")
+    if principal in ("*", {"AWS": "*"}) and not rendered.get("Condition"):
+        raise ValueError(
+            "additional_statements: a statement with Principal '*' must have a Condition"
+        )
+    if rendered.get("Effect") != "Deny":
+        return
+    actions = rendered.get("Action", [])
+    not_actions = rendered.get("NotAction", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    not_actions = [not_actions] if isinstance(not_actions, str) else not_actions
+    covers_put_key_policy = any(
+        fnmatch.fnmatchcase("kms:putkeypolicy", action.lower()) for action in actions
+    ) or (
+        "NotAction" in rendered
+        and not any(fnmatch.fnmatchcase("kms:putkeypolicy", a.lower()) for a in not_actions)
+    )
+    if covers_put_key_policy:
+        raise ValueError(
+            "additional_statements: a Deny that covers kms:PutKeyPolicy could lock the "
+            "administrators out of the key"
+        )
+
 
 class SecretsKey(Construct):
-    """A symmetric CMK with rotation on and the alias `alias/<application>/<environment>/<purpose>`.
+    """A symmetric CMK with rotation on, alias `alias/<application>/<environment>/<purpose>`, and a
+    key policy built from `KeyAccess`. Multi-region when `access.regions` names replica regions.
 
     Attributes:
         key: the `kms.Key`.
-        alias_name: the alias, usable in IAM and in KMS calls.
+        alias_name: the alias, the same in the primary and every replica region.
+        access: the `KeyAccess` the policy was built from (replica keys reuse it).
     """
 
     def __init__(
@@ -26,8 +212,8 @@ class SecretsKey(Construct):
         *,
         application: str,
         environment_name: str,
+        access: KeyAccess,
         purpose: str = "secrets",
-        multi_region: bool = False,
         rotation_period: cdk.Duration | None = None,
         pending_window: cdk.Duration | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
@@ -36,8 +222,8 @@ class SecretsKey(Construct):
         Args:
             application: application name, the alias's first segment.
             environment_name: environment name (dev, staging, prod, ...).
+            access: administrators, regions, cross-account consumers and extra statements.
             purpose: what the key protects. Default: "secrets".
-            multi_region: create a multi-region primary key (for replica keys). Default: False.
             rotation_period: automatic rotation period, 90-2560 days. Default: 365 days.
             pending_window: deletion waiting period, 7-30 days. Default: 30 days.
             removal_policy: what happens on stack deletion. Default: RETAIN.
@@ -48,18 +234,100 @@ class SecretsKey(Construct):
         _require_days("rotation_period", rotation_period, MIN_ROTATION_DAYS, MAX_ROTATION_DAYS)
         _require_days("pending_window", pending_window, MIN_PENDING_DAYS, MAX_PENDING_DAYS)
 
+        region = cdk.Stack.of(self).region
+        if not cdk.Token.is_unresolved(region) and region != access.regions[0]:
+            raise ValueError(
+                f"access.regions must start with the key's own region {region}, "
+                f"got {', '.join(access.regions)}"
+            )
+        self.access = access
         self.alias_name = f"alias/{application}/{environment_name}/{purpose}"
+        self.description = f"Encrypts {application} {environment_name} {purpose} (Strongbox)"
+        self.pending_window = pending_window
         self.key = kms.Key(
             self,
             "Key",
-            description=f"Encrypts {application} {environment_name} {purpose} (Strongbox)",
+            description=self.description,
             enable_key_rotation=True,
             rotation_period=rotation_period,
             pending_window=pending_window,
-            multi_region=multi_region,
+            multi_region=len(access.regions) > 1,
             alias=self.alias_name,
+            policy=access.policy_document(),
             removal_policy=removal_policy,
         )
+
+    @property
+    def primary_region(self) -> str:
+        return self.access.regions[0]
+
+    @property
+    def replica_regions(self) -> tuple[str, ...]:
+        return self.access.regions[1:]
+
+    def key_arn_in(self, scope: Construct, region: str) -> str:
+        """This key's ARN in `region` (primary or replica), computed in `scope`'s stack.
+
+        A multi-region replica has the primary's key id, so the ARN needs only a same-region
+        reference to the key id, never a cross-region one.
+        """
+        if region not in self.access.regions:
+            raise ValueError(
+                f"{region} is not a region of this key ({', '.join(self.access.regions)})"
+            )
+        return cdk.Stack.of(scope).format_arn(
+            service="kms",
+            region=region,
+            account=self.access.account,
+            resource="key",
+            resource_name=self.key.key_id,
+            arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+
+class SecretsReplicaKey(Construct):
+    """The replica of a multi-region `SecretsKey` in another region, with the same policy model.
+
+    Attributes:
+        replica: the `kms.CfnReplicaKey`.
+        key: the replica as a `kms.IKey`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        primary: SecretsKey,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            primary: the multi-region key to replicate; this construct's stack must be in one of
+                its replica regions.
+            removal_policy: what happens on stack deletion. Default: RETAIN.
+        """
+        super().__init__(scope, id_)
+        region = cdk.Stack.of(self).region
+        if region not in primary.replica_regions:
+            raise ValueError(
+                f"a replica key in {region} needs {region} among the primary key's replica "
+                f"regions ({', '.join(primary.replica_regions) or 'none'})"
+            )
+        self.replica = kms.CfnReplicaKey(
+            self,
+            "Key",
+            primary_key_arn=primary.key.key_arn,
+            key_policy=primary.access.policy_document(),
+            description=primary.description,
+            pending_window_in_days=int(primary.pending_window.to_days()),
+            enabled=True,
+        )
+        self.replica.apply_removal_policy(removal_policy)
+        kms.CfnAlias(
+            self, "Alias", alias_name=primary.alias_name, target_key_id=self.replica.attr_key_id
+        )
+        self.key = kms.Key.from_key_arn(self, "Imported", self.replica.attr_arn)
 
 
 def _require_days(name: str, duration: cdk.Duration, low: int, high: int) -> None:

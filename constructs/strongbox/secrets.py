@@ -1,31 +1,118 @@
-"""ManagedSecret: one Secrets Manager secret with a generated value, a CMK and mandatory tags."""
+"""ManagedSecret: a Secrets Manager secret with a generated value, a CMK, replicas and a policy."""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge
+from strongbox.keys import consumer_account, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
+MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner")
 
-# Characters RDS refuses in a master password (/ @ " and space) plus quotes and backslash,
-# which break connection strings and shell usage.
+# Engine -> (the `engine` value AWS's rotation functions expect, default port).
+DATABASE_ENGINES: Mapping[str, tuple[str, int]] = {
+    "postgres": ("postgres", 5432),
+    "mysql": ("mysql", 3306),
+    "mariadb": ("mariadb", 3306),
+    "oracle": ("oracle", 1521),
+    "sqlserver": ("sqlserver", 1433),
+    "redshift": ("redshift", 5439),
+    "mongodb": ("mongo", 27017),
+}
+# Characters RDS refuses in a master password (/ @ " and space) plus quotes, backslash and
+# backtick, which break connection strings and shells.
 DATABASE_EXCLUDED_CHARACTERS = "/@\"' \\`"
+DEFAULT_LENGTHS: Mapping[str, int] = {"database": 32, "api-key": 40, "json": 40}
+MIN_LENGTH, MAX_LENGTH = 16, 4096
+VERSION_STAGE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+
+READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+PROTECTED_ACTIONS = (
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:PutResourcePolicy",
+)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """How Secrets Manager generates the value.
+
+    Attributes:
+        length: characters, 16-4096. Default: 32 for database, 40 otherwise.
+        exclude_characters: never used. Default: engine-unsafe characters for database, none else.
+        exclude_punctuation: letters and digits only. Default: True for api-key, False otherwise.
+    """
+
+    length: int | None = None
+    exclude_characters: str | None = None
+    exclude_punctuation: bool | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseFields:
+    """The non-secret fields of a database secret (the keys AWS's rotation functions read).
+
+    Attributes:
+        engine: postgres, mysql, mariadb, oracle, sqlserver, redshift or mongodb.
+        username: the database user. Default: "app".
+        dbname: the database name. Default: none (the engine's default database).
+        port: Default: the engine's port.
+        host: Default: empty, filled in when the secret is attached to a database.
+    """
+
+    engine: str = "postgres"
+    username: str = "app"
+    dbname: str | None = None
+    port: int | None = None
+    host: str = ""
+
+    def template(self) -> dict[str, str | int]:
+        if self.engine not in DATABASE_ENGINES:
+            raise ValueError(
+                f"database.engine must be one of {', '.join(DATABASE_ENGINES)}, got {self.engine!r}"
+            )
+        engine, port = DATABASE_ENGINES[self.engine]
+        fields: dict[str, str | int] = {
+            "engine": engine,
+            "host": self.host,
+            "port": self.port or port,
+            "username": self.username,
+        }
+        if self.dbname:
+            fields["dbname"] = self.dbname
+        return fields
+
+
+@dataclass(frozen=True)
+class JsonFields:
+    """A JSON secret: non-secret `template` fields plus one generated field named `generate_key`."""
+
+    template: Mapping[str, str | int | bool] = field(default_factory=dict)
+    generate_key: str = "value"
 
 
 class ManagedSecret(Construct):
-    """A secret named `<environment>/<application>/<purpose>`; its value is generated, not written.
+    """A secret named `<environment>/<application>/<purpose>` whose value is generated, never
+    written: CMK-encrypted, replicated with replica keys, guarded by a resource policy.
 
     Attributes:
         secret: the `secretsmanager.Secret`.
         secret_name: its name.
+        resource_policy: the `CfnResourcePolicy` (BlockPublicPolicy on).
+        fields: the JSON fields a reader may select (empty for api-key).
     """
 
     def __init__(
@@ -41,7 +128,16 @@ class ManagedSecret(Construct):
         owner: str,
         encryption_key: kms.IKey,
         rotation_disabled_reason: str,
+        replica_regions: Sequence[secretsmanager.ReplicaRegion] = (),
+        generation: Generation | None = None,
+        database: DatabaseFields | None = None,
+        json_fields: JsonFields | None = None,
+        administrators: Sequence[str] = (),
+        cross_account_readers: Sequence[str] = (),
+        vpc_endpoint_ids: Sequence[str] = (),
+        deploy_role_arn: str | None = None,
         component: str | None = None,
+        tags: Mapping[str, str] | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         """
@@ -49,57 +145,294 @@ class ManagedSecret(Construct):
             application: application name (tag Application, name segment).
             environment_name: environment name (tag Environment, name prefix).
             purpose: what the secret is for, e.g. "db-credentials" (name suffix).
-            kind: "database" (JSON with the keys AWS's rotation functions expect),
-                "api-key" (a generated token) or "json" (an object with a generated "value").
+            kind: "database" (JSON with username, password, engine, host, port, dbname),
+                "api-key" (a generated token) or "json" (`json_fields`' template plus one
+                generated field).
             description: required; shown in the console and in audits.
             owner: team accountable for the secret (tag Owner).
-            encryption_key: the customer-managed key; the AWS-managed key is never used.
+            encryption_key: a customer-managed key; the AWS-managed key is refused.
             rotation_disabled_reason: why this secret does not rotate; it becomes the
                 acknowledgment of the compliance packs' rotation findings.
+            replica_regions: regions to replicate to, each with its (replica) key; required.
+                Default: none.
+            generation: length and character rules. Default: see `Generation`.
+            database: fields of a database secret. Default: `DatabaseFields()`.
+            json_fields: template and generated key of a json secret. Default: `JsonFields()`.
+            administrators: role ARNs that may delete the secret or change its policy (with the
+                account root and the deploy role). Default: none.
+            cross_account_readers: 12-digit accounts or role ARNs in other accounts allowed to
+                read; the key policy must trust them too. Default: none.
+            vpc_endpoint_ids: when set, every request must come through one of these interface
+                endpoints, except from administrators, the deploy role and AWS services.
+                Default: none (no network restriction).
+            deploy_role_arn: CloudFormation's execution role, exempt from the policy's denies.
+                Default: the stack synthesizer's execution role.
             component: tag Component. Default: `purpose`.
+            tags: more tags; may not override the mandatory ones.
             removal_policy: what happens on stack deletion. Default: RETAIN.
         """
         super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
         if kind not in SECRET_KINDS:
             raise ValueError(f"kind must be one of {', '.join(SECRET_KINDS)}, got {kind!r}")
         for name, value in (("description", description), ("owner", owner)):
             if not value.strip():
                 raise ValueError(f"{name} is required and must not be empty")
+        _refuse_aws_managed_key("encryption_key", encryption_key)
+        for replica in replica_regions:
+            if replica.encryption_key is None:
+                raise ValueError(
+                    f"replica_regions: {replica.region} needs its replica key; the AWS-managed "
+                    "key is never used"
+                )
+            _refuse_aws_managed_key(f"replica_regions[{replica.region}]", replica.encryption_key)
+        overridden = set(tags or {}) & set(MANDATORY_TAGS)
+        if overridden:
+            raise ValueError(f"tags may not override {', '.join(sorted(overridden))}")
 
+        self.kind = kind
         self.secret_name = f"{environment_name}/{application}/{purpose}"
+        self.regions = (stack.region, *(replica.region for replica in replica_regions))
+        self.keys = (
+            encryption_key,
+            *(r.encryption_key for r in replica_regions if r.encryption_key),
+        )
+        template, generate_key, self.fields = _value_shape(kind, database, json_fields)
         self.secret = secretsmanager.Secret(
             self,
             "Secret",
             secret_name=self.secret_name,
             description=description,
-            encryption_key=encryption_key,
-            generate_secret_string=_generator(kind, application),
+            # By ARN: given the key object, the CDK L2 appends its own statement (every account
+            # principal, CreateGrant included) to a key policy that SecretsKey owns exactly.
+            encryption_key=kms.Key.from_key_arn(self, "EncryptionKey", encryption_key.key_arn),
+            generate_secret_string=_generator(kind, generation, template, generate_key),
+            replica_regions=list(replica_regions),
             removal_policy=removal_policy,
         )
-        for key, value in (
-            ("Environment", environment_name),
-            ("Application", application),
-            ("Component", component or purpose),
-            ("Owner", owner),
-        ):
+        self.resource_policy = secretsmanager.CfnResourcePolicy(
+            self,
+            "ResourcePolicy",
+            secret_id=self.secret.secret_arn,
+            block_public_policy=True,
+            resource_policy=_resource_policy(
+                exempt=[
+                    f"arn:{stack.partition}:iam::{stack.account}:root",
+                    deploy_role_arn or _deploy_role_arn(stack),
+                    *administrators,
+                ],
+                cross_account_readers=cross_account_readers,
+                vpc_endpoint_ids=vpc_endpoint_ids,
+            ),
+        )
+        for key, value in {
+            "Environment": environment_name,
+            "Application": application,
+            "Component": component or purpose,
+            "Owner": owner,
+            **(tags or {}),
+        }.items():
             cdk.Tags.of(self).add(key, value)
         for finding in ROTATION_FINDINGS:
             acknowledge(self.secret, finding, rotation_disabled_reason)
 
+    def secret_arns(self) -> list[str]:
+        """The complete ARN in the primary region and in every replica region.
 
-def _generator(kind: SecretKind, application: str) -> secretsmanager.SecretStringGenerator:
-    if kind == "database":
-        template = {"engine": "postgres", "username": application.replace("-", "_")}
-        return secretsmanager.SecretStringGenerator(
-            secret_string_template=json.dumps(template),
-            generate_string_key="password",
-            password_length=32,
-            exclude_characters=DATABASE_EXCLUDED_CHARACTERS,
+        A replica keeps the primary's name and random suffix; only the region differs.
+        """
+        parts = cdk.Fn.split(":", self.secret.secret_arn, assumed_length=7)
+        return [self.secret.secret_arn] + [
+            cdk.Fn.join(":", [*parts[:3], region, *parts[4:]]) for region in self.regions[1:]
+        ]
+
+    def grant_read(
+        self,
+        grantee: iam.IGrantable,
+        field: str | None = None,
+        version_stage: str | None = None,
+    ) -> iam.Grant:
+        """Let `grantee` (same account) read this secret in every region it lives in.
+
+        Grants GetSecretValue and DescribeSecret on the exact secret ARNs, optionally only for
+        `version_stage`, and kms:Decrypt on the keys through Secrets Manager only. IAM cannot
+        narrow a grant to one JSON field; `field` is checked against the secret's fields so a
+        consumer's typo fails at synth, not at container start.
+        """
+        if field is not None and field not in self.fields:
+            allowed = ", ".join(self.fields) or "none: an api-key secret is a plain string"
+            raise ValueError(f"field {field!r} is not in {self.secret_name}; fields: {allowed}")
+        arns = self.secret_arns()
+        if version_stage is None:
+            grant = iam.Grant.add_to_principal(
+                grantee=grantee, actions=list(READ_ACTIONS), resource_arns=arns
+            )
+        else:
+            if not VERSION_STAGE.match(version_stage):
+                raise ValueError(f"version_stage {version_stage!r} is not a staging label")
+            grant = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["secretsmanager:GetSecretValue"],
+                resource_arns=arns,
+                conditions={"StringEquals": {"secretsmanager:VersionStage": version_stage}},
+            )
+            grant = grant.combine(
+                iam.Grant.add_to_principal(
+                    grantee=grantee,
+                    actions=["secretsmanager:DescribeSecret"],
+                    resource_arns=arns,
+                )
+            )
+        return grant.combine(
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["kms:Decrypt"],
+                resource_arns=[key.key_arn for key in self.keys],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": via_services(self.regions, ["secretsmanager"])
+                    }
+                },
+            )
         )
+
+    def consumer_statements(self) -> list[iam.PolicyStatement]:
+        """The identity-policy statements a role in a cross-account reader account needs.
+
+        They name the secret by its `-??????` pattern (the consumer does not know the random
+        suffix) in every region, and the keys by ARN, through Secrets Manager only.
+        """
+        stack = cdk.Stack.of(self)
+        return [
+            iam.PolicyStatement(
+                sid="ReadStrongboxSecret",
+                actions=list(READ_ACTIONS),
+                resources=[
+                    f"arn:{stack.partition}:secretsmanager:{region}:{stack.account}:secret:"
+                    f"{self.secret_name}-??????"
+                    for region in self.regions
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="DecryptStrongboxSecret",
+                actions=["kms:Decrypt"],
+                resources=[key.key_arn for key in self.keys],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": via_services(self.regions, ["secretsmanager"])
+                    }
+                },
+            ),
+        ]
+
+
+def _deploy_role_arn(stack: cdk.Stack) -> str:
+    synthesizer = stack.synthesizer
+    if isinstance(synthesizer, cdk.DefaultStackSynthesizer):
+        # The synthesizer writes `${AWS::Partition}` for asset manifests; a template needs a value.
+        return synthesizer.cloud_formation_execution_role_arn.replace(
+            "${AWS::Partition}", stack.partition
+        )
+    raise ValueError(
+        "deploy_role_arn is required with a synthesizer other than DefaultStackSynthesizer"
+    )
+
+
+def _refuse_aws_managed_key(name: str, key: kms.IKey) -> None:
+    alias = getattr(key, "alias_name", None)
+    arn = key.key_arn
+    if (isinstance(alias, str) and alias.startswith("alias/aws/")) or (
+        not cdk.Token.is_unresolved(arn) and ":alias/aws/" in arn
+    ):
+        raise ValueError(f"{name}: the AWS-managed key cannot be used; pass a customer-managed key")
+
+
+def _resource_policy(
+    *, exempt: Sequence[str], cross_account_readers: Sequence[str], vpc_endpoint_ids: Sequence[str]
+) -> iam.PolicyDocument:
+    statements = [
+        iam.PolicyStatement(
+            sid="OnlyAdministratorsDeleteOrChangePolicy",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=list(PROTECTED_ACTIONS),
+            resources=["*"],
+            conditions={"ArnNotLike": {"aws:PrincipalArn": list(exempt)}},
+        )
+    ]
+    for reader in cross_account_readers:
+        account = consumer_account(reader)
+        statements.append(
+            iam.PolicyStatement(
+                sid=f"CrossAccountRead{account}" + ("" if reader == account else "Role"),
+                principals=[
+                    iam.AccountPrincipal(account) if reader == account else iam.ArnPrincipal(reader)
+                ],
+                actions=list(READ_ACTIONS),
+                resources=["*"],
+            )
+        )
+    if vpc_endpoint_ids:
+        statements.append(
+            iam.PolicyStatement(
+                sid="OnlyThroughVpcEndpoints",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["secretsmanager:*"],
+                resources=["*"],
+                conditions={
+                    "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
+                    "ArnNotLike": {"aws:PrincipalArn": list(exempt)},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            )
+        )
+    return iam.PolicyDocument(statements=statements)
+
+
+def _value_shape(
+    kind: SecretKind, database: DatabaseFields | None, json_fields: JsonFields | None
+) -> tuple[dict[str, str | int | bool] | None, str | None, tuple[str, ...]]:
+    """(template, generated key, readable fields) for a kind."""
+    if kind == "database":
+        if json_fields is not None:
+            raise ValueError("json_fields applies to kind 'json' only")
+        database_template = (database or DatabaseFields()).template()
+        return dict(database_template), "password", (*sorted(database_template), "password")
+    if database is not None:
+        raise ValueError("database applies to kind 'database' only")
     if kind == "api-key":
-        return secretsmanager.SecretStringGenerator(password_length=40, exclude_punctuation=True)
+        if json_fields is not None:
+            raise ValueError("json_fields applies to kind 'json' only")
+        return None, None, ()
+    spec = json_fields or JsonFields()
+    if spec.generate_key in spec.template:
+        raise ValueError(f"json_fields.generate_key {spec.generate_key!r} is also in the template")
+    return dict(spec.template), spec.generate_key, (*sorted(spec.template), spec.generate_key)
+
+
+def _generator(
+    kind: SecretKind,
+    generation: Generation | None,
+    template: Mapping[str, str | int | bool] | None,
+    generate_key: str | None,
+) -> secretsmanager.SecretStringGenerator:
+    generation = generation or Generation()
+    length = generation.length or DEFAULT_LENGTHS[kind]
+    if not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise ValueError(f"generation.length must be {MIN_LENGTH}-{MAX_LENGTH}, got {length}")
+    excluded = generation.exclude_characters
+    if excluded is None and kind == "database":
+        excluded = DATABASE_EXCLUDED_CHARACTERS
+    punctuation = generation.exclude_punctuation
+    if punctuation is None:
+        punctuation = kind == "api-key"
     return secretsmanager.SecretStringGenerator(
-        secret_string_template="{}",  # noqa: S106 - an empty JSON object, not a password
-        generate_string_key="value",
-        password_length=40,
+        password_length=length,
+        exclude_characters=excluded or None,
+        exclude_punctuation=punctuation or None,
+        secret_string_template=json.dumps(template, sort_keys=True)
+        if template is not None
+        else None,
+        generate_string_key=generate_key,
     )
