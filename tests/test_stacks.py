@@ -37,7 +37,10 @@ def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
 
 
 def output_pointing_at(keys: SynthesizedStack, value: dict[str, Any]) -> str:
-    (name,) = [n for n, output in keys.template["Outputs"].items() if output["Value"] == value]
+    names: list[str] = [
+        n for n, output in keys.template["Outputs"].items() if output["Value"] == value
+    ]
+    (name,) = names
     return name
 
 
