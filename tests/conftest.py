@@ -31,6 +31,12 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
+def feature_flag_app(**kwargs: Any) -> cdk.App:
+    """An app with cdk.json's feature flags and no strongbox config, for construct-level tests."""
+    flags = {k: v for k, v in cdk_json_context().items() if k.startswith("@aws-cdk")}
+    return cdk.App(context=flags, **kwargs)
+
+
 def default_strongbox_config() -> dict[str, Any]:
     config: dict[str, Any] = cdk_json_context()["strongbox"]
     return config

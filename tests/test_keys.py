@@ -1,0 +1,351 @@
+"""SecretsKey, SecretsReplicaKey and the KeyAccess policy model, as a library user uses them."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+
+from strongbox import KeyAccess, SecretsKey, SecretsReplicaKey
+from tests.conftest import feature_flag_app
+
+ACCOUNT = "333333333333"
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
+ADMIN = f"arn:aws:iam::{ACCOUNT}:role/key-admin"
+OTHER_ADMIN = f"arn:aws:iam::{ACCOUNT}:role/break-glass"
+CONSUMER_ROLE = "arn:aws:iam::555555555555:role/reporting-reader"
+
+
+def make_stack(
+    region: str = "eu-west-1", app: cdk.App | None = None, id_: str = "Keys"
+) -> cdk.Stack:
+    return cdk.Stack(
+        app or feature_flag_app(), id_, env=cdk.Environment(account=ACCOUNT, region=region)
+    )
+
+
+def resolved_policy(access: KeyAccess) -> dict[str, Any]:
+    policy: dict[str, Any] = make_stack().resolve(access.policy_document().to_json())
+    return policy
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allow_statement(
+    sid: str, actions: list[str] | str, resources: str = "*"
+) -> iam.PolicyStatement:
+    return iam.PolicyStatement(
+        sid=sid,
+        principals=[iam.ServicePrincipal("logs.eu-west-1.amazonaws.com")],
+        actions=as_list(actions),
+        resources=[resources],
+    )
+
+
+# Every combination of the inputs the policy is built from. Whatever a caller passes, an
+# administrator statement with kms:PutKeyPolicy for the account root survives, nothing denies it,
+# and no wildcard principal goes without a condition.
+ADMINISTRATORS: list[tuple[str, ...]] = [(), (ADMIN,), (ADMIN, OTHER_ADMIN)]
+REGIONS: list[tuple[str, ...]] = [
+    ("eu-west-1",),
+    ("eu-west-1", "eu-central-1"),
+    ("eu-west-1", "eu-central-1", "us-east-1"),
+]
+CONSUMERS: list[tuple[str, ...]] = [(), ("444444444444",), ("444444444444", CONSUMER_ROLE)]
+EXTRAS: list[tuple[iam.PolicyStatement, ...]] = [
+    (),
+    (allow_statement("LogsEncrypt", ["kms:Encrypt*", "kms:Decrypt*", "kms:GenerateDataKey*"]),),
+    (
+        iam.PolicyStatement(
+            sid="DenyDecryptOutsideOrg",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:Decrypt"],
+            resources=["*"],
+            conditions={"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+        ),
+    ),
+    (
+        iam.PolicyStatement(
+            sid="AnyoneInOrgDescribes",
+            principals=[iam.AnyPrincipal()],
+            actions=["kms:DescribeKey"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("administrators", "regions", "consumers", "extras"),
+    list(itertools.product(ADMINISTRATORS, REGIONS, CONSUMERS, EXTRAS)),
+)
+def test_no_combination_of_inputs_locks_out_the_administrators(
+    administrators: tuple[str, ...],
+    regions: tuple[str, ...],
+    consumers: tuple[str, ...],
+    extras: tuple[iam.PolicyStatement, ...],
+) -> None:
+    access = KeyAccess(
+        account=ACCOUNT,
+        regions=regions,
+        administrators=administrators,
+        cross_account_consumers=consumers,
+        additional_statements=extras,
+    )
+    statements = resolved_policy(access)["Statement"]
+
+    administration = [
+        s
+        for s in statements
+        if s["Effect"] == "Allow"
+        and "kms:PutKeyPolicy" in as_list(s["Action"])
+        and ROOT_ARN in as_list(s["Principal"]["AWS"])
+        and "Condition" not in s
+    ]
+    assert len(administration) == 1
+    assert set(administrators) <= set(as_list(administration[0]["Principal"]["AWS"]))
+    for statement in statements:
+        if statement["Effect"] == "Deny":
+            assert "kms:PutKeyPolicy" not in as_list(statement.get("Action", []))
+            assert not any(a in ("*", "kms:*", "kms:Put*") for a in as_list(statement["Action"]))
+        if statement["Principal"] in ("*", {"AWS": "*"}):
+            assert statement.get("Condition"), statement
+
+
+def test_policy_statements_for_every_role() -> None:
+    access = KeyAccess(
+        account=ACCOUNT,
+        regions=("eu-west-1", "eu-central-1"),
+        administrators=(ADMIN,),
+        cross_account_consumers=("444444444444", CONSUMER_ROLE),
+    )
+    by_sid = {s["Sid"]: s for s in resolved_policy(access)["Statement"]}
+
+    assert sorted(by_sid) == [
+        "CrossAccountDecrypt444444444444",
+        "CrossAccountDecrypt555555555555ReportingReader",
+        "KeyAdministration",
+        "UseThroughSecretsManagerAndSsm",
+    ]
+    admin = by_sid["KeyAdministration"]
+    assert sorted(admin["Principal"]["AWS"]) == [ADMIN, ROOT_ARN]
+    assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:ReplicateKey"} <= set(
+        admin["Action"]
+    )
+    assert not {"kms:Decrypt", "kms:Encrypt", "kms:CreateGrant"} & set(admin["Action"])
+
+    use = by_sid["UseThroughSecretsManagerAndSsm"]
+    assert use["Principal"] == {"AWS": ROOT_ARN}
+    assert use["Action"] == [
+        "kms:Decrypt",
+        "kms:DescribeKey",
+        "kms:Encrypt",
+        "kms:GenerateDataKey*",
+        "kms:ReEncrypt*",
+    ]
+    assert use["Condition"] == {
+        "StringEquals": {
+            "kms:CallerAccount": ACCOUNT,
+            "kms:ViaService": [
+                "secretsmanager.eu-west-1.amazonaws.com",
+                "ssm.eu-west-1.amazonaws.com",
+                "secretsmanager.eu-central-1.amazonaws.com",
+                "ssm.eu-central-1.amazonaws.com",
+            ],
+        }
+    }
+    role_consumer = by_sid["CrossAccountDecrypt555555555555ReportingReader"]
+    assert role_consumer["Principal"] == {"AWS": CONSUMER_ROLE}
+    assert role_consumer["Action"] == ["kms:Decrypt", "kms:DescribeKey"]
+    assert role_consumer["Condition"] == {
+        "StringEquals": {
+            "kms:CallerAccount": "555555555555",
+            "kms:ViaService": [
+                "secretsmanager.eu-west-1.amazonaws.com",
+                "secretsmanager.eu-central-1.amazonaws.com",
+            ],
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:*"],
+                resources=["*"],
+                conditions={"Bool": {"aws:SecureTransport": "false"}},
+            ),
+            "a Deny that covers kms:PutKeyPolicy could lock the administrators out",
+        ),
+        (
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                principals=[iam.ArnPrincipal(ADMIN)],
+                actions=["kms:Put*"],
+                resources=["*"],
+            ),
+            "a Deny that covers kms:PutKeyPolicy",
+        ),
+        (
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                not_actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}},
+            ),
+            "a Deny that covers kms:PutKeyPolicy",
+        ),
+        (
+            iam.PolicyStatement(
+                principals=[iam.AnyPrincipal()], actions=["kms:Decrypt"], resources=["*"]
+            ),
+            "a statement with Principal '\\*' must have a Condition",
+        ),
+    ],
+)
+def test_unsafe_additional_statements_are_refused(
+    statement: iam.PolicyStatement, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        KeyAccess(account=ACCOUNT, regions=("eu-west-1",), additional_statements=(statement,))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"account": "3333"}, "account must be a 12-digit AWS account id"),
+        ({"regions": ()}, "regions must name at least the primary region"),
+        (
+            {"administrators": ("arn:aws:iam::444444444444:role/admin",)},
+            "is not an IAM role ARN in 333333333333",
+        ),
+        ({"administrators": ("key-admin",)}, "is not an IAM role ARN in 333333333333"),
+        (
+            {"cross_account_consumers": (ACCOUNT,)},
+            "is in the key's own account; same-account readers get access through IAM",
+        ),
+        (
+            {"cross_account_consumers": ("arn:aws:iam::444444444444:user/bob",)},
+            "is neither a 12-digit account id nor an IAM role ARN",
+        ),
+    ],
+)
+def test_key_access_validation(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {"account": ACCOUNT, "regions": ("eu-west-1",), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        KeyAccess(**arguments)
+
+
+def test_secrets_key_is_multi_region_only_with_replica_regions() -> None:
+    for regions, multi_region in ((("eu-west-1",), False), (("eu-west-1", "eu-central-1"), True)):
+        stack = make_stack()
+        SecretsKey(
+            stack,
+            "SecretsKey",
+            application="payments",
+            environment_name="prod",
+            access=KeyAccess(account=ACCOUNT, regions=regions),
+        )
+        properties = Template.from_stack(stack).find_resources("AWS::KMS::Key")
+        (key,) = properties.values()
+        assert key["Properties"].get("MultiRegion", False) is multi_region
+
+
+def test_secrets_key_options_are_validated() -> None:
+    access = KeyAccess(account=ACCOUNT, regions=("eu-west-1",))
+    with pytest.raises(ValueError, match="rotation_period must be 90-2560 days, got 30"):
+        SecretsKey(
+            make_stack(),
+            "K",
+            application="a",
+            environment_name="dev",
+            access=access,
+            rotation_period=cdk.Duration.days(30),
+        )
+    with pytest.raises(ValueError, match="pending_window must be 7-30 days, got 31"):
+        SecretsKey(
+            make_stack(),
+            "K",
+            application="a",
+            environment_name="dev",
+            access=access,
+            pending_window=cdk.Duration.days(31),
+        )
+    with pytest.raises(ValueError, match=r"access\.regions must start with the key's own region"):
+        SecretsKey(
+            make_stack(region="us-east-1"),
+            "K",
+            application="a",
+            environment_name="dev",
+            access=access,
+        )
+
+
+def test_replica_key_arn_is_derived_from_the_key_id_per_region() -> None:
+    app = feature_flag_app()
+    keys_stack = make_stack(app=app)
+    key = SecretsKey(
+        keys_stack,
+        "SecretsKey",
+        application="payments",
+        environment_name="prod",
+        access=KeyAccess(account=ACCOUNT, regions=("eu-west-1", "eu-central-1")),
+    )
+    key_logical_id = keys_stack.get_logical_id(key.key.node.default_child)  # type: ignore[arg-type]
+
+    assert keys_stack.resolve(key.key_arn_in(keys_stack, "eu-central-1")) == {
+        "Fn::Join": ["", ["arn:aws:kms:eu-central-1:333333333333:key/", {"Ref": key_logical_id}]]
+    }
+    assert keys_stack.resolve(key.key_arn_in(keys_stack, "eu-west-1")) == {
+        "Fn::Join": ["", ["arn:aws:kms:eu-west-1:333333333333:key/", {"Ref": key_logical_id}]]
+    }
+    with pytest.raises(ValueError, match="us-east-1 is not a region of this key"):
+        key.key_arn_in(keys_stack, "us-east-1")
+
+
+def primary_key(app: cdk.App) -> SecretsKey:
+    return SecretsKey(
+        make_stack(app=app),
+        "SecretsKey",
+        application="payments",
+        environment_name="prod",
+        access=KeyAccess(account=ACCOUNT, regions=("eu-west-1", "eu-central-1")),
+    )
+
+
+def test_replica_key_only_in_a_replica_region() -> None:
+    app = feature_flag_app()
+    with pytest.raises(ValueError, match=r"a replica key in us-east-1 needs us-east-1 among"):
+        SecretsReplicaKey(
+            make_stack("us-east-1", app, "Wrong"), "Replica", primary=primary_key(app)
+        )
+
+
+def test_replica_key_copies_the_primary_settings() -> None:
+    app = feature_flag_app()
+    primary = primary_key(app)
+    replica_stack = make_stack("eu-central-1", app, "Replica")
+    SecretsReplicaKey(
+        replica_stack, "Replica", primary=primary, removal_policy=cdk.RemovalPolicy.DESTROY
+    )
+    template = Template.from_stack(replica_stack)
+    (replica,) = template.find_resources("AWS::KMS::ReplicaKey").values()
+    assert replica["DeletionPolicy"] == "Delete"
+    assert replica["Properties"]["PendingWindowInDays"] == 30
+    assert replica["Properties"]["Description"] == "Encrypts payments prod secrets (Strongbox)"
+    template.has_resource_properties(
+        "AWS::KMS::Alias", {"AliasName": "alias/payments/prod/secrets"}
+    )
