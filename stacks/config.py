@@ -590,6 +590,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
     )
     _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
     readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
+    replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
     network = obj.get("network", _network, NetworkConfig())
     for index, secret in enumerate(secrets):
         secret_path = f"{_join(path, 'secrets')}[{index}]"
@@ -600,6 +601,13 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                     f"{secret_reader!r} is not in {_join(path, 'cross_account_readers')}; the key "
                     "policy must trust a reader before a secret can share with it",
                 )
+        replicated = secret.replicate and bool(replica_regions)
+        if secret.vpc_endpoint_only and (replicated or secret.cross_account_readers):
+            raise ConfigError(
+                f"{secret_path}.vpc_endpoint_only",
+                "cannot be combined with replication or cross_account_readers: endpoint ids are "
+                "regional and the policy is replicated; set replicate to false and share nothing",
+            )
         if secret.vpc_endpoint_only and not network.vpc_endpoint_ids:
             raise ConfigError(
                 f"{secret_path}.vpc_endpoint_only",
@@ -613,7 +621,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         availability_zones=obj.require(
             "availability_zones", _list(availability_zone, non_empty=True)
         ),
-        replica_regions=obj.get("replica_regions", _list(replica_region), ()),
+        replica_regions=replica_regions,
         secrets=secrets,
         parameters=parameters,
         network=network,

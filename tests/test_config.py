@@ -331,6 +331,13 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "callers use in environments.staging.network.vpc_endpoint_ids",
     ),
     (
+        "vpc-endpoint-only on a replicated secret",
+        _set([*E, "prod", "secrets", 1, "vpc_endpoint_only"], True),
+        "environments.prod.secrets[1].vpc_endpoint_only: cannot be combined with replication or "
+        "cross_account_readers: endpoint ids are regional and the policy is replicated; set "
+        "replicate to false and share nothing",
+    ),
+    (
         "bad vpc endpoint id",
         _set([*E, "staging", "network", "vpc_endpoint_ids"], ["vpc-123"]),
         "environments.staging.network.vpc_endpoint_ids[0]: 'vpc-123' is not allowed; expected a "

@@ -214,6 +214,17 @@ def test_policy_statements_for_every_role() -> None:
             ),
             "a statement with Principal '\\*' must have a Condition",
         ),
+        (
+            iam.PolicyStatement.from_json(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ["*"]},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                }
+            ),
+            "a statement with Principal '\\*' must have a Condition",
+        ),
     ],
 )
 def test_unsafe_additional_statements_are_refused(

@@ -192,6 +192,8 @@ def test_resource_policy_default(fixture: Fixture) -> None:
                         "secretsmanager:DeleteResourcePolicy",
                         "secretsmanager:DeleteSecret",
                         "secretsmanager:PutResourcePolicy",
+                        "secretsmanager:RemoveRegionsFromReplication",
+                        "secretsmanager:StopReplicationToReplica",
                     ],
                     "Resource": "*",
                     "Condition": {
@@ -205,28 +207,49 @@ def test_resource_policy_default(fixture: Fixture) -> None:
     }
 
 
-def test_vpc_endpoint_only_exempts_administrators_deploy_role_and_services(
-    fixture: Fixture,
-) -> None:
+def test_cross_account_reader_roles_get_one_statement_each(fixture: Fixture) -> None:
     fixture.secret(
-        cross_account_readers=["arn:aws:iam::444444444444:role/reporting"],
-        vpc_endpoint_ids=["vpce-0a1b2c3d4e5f60718"],
+        cross_account_readers=[
+            "arn:aws:iam::444444444444:role/reporting",
+            "arn:aws:iam::444444444444:role/team/audit-reader",
+        ]
     )
     (policy,) = fixture.template().find_resources("AWS::SecretsManager::ResourcePolicy").values()
     statements = {s["Sid"]: s for s in policy["Properties"]["ResourcePolicy"]["Statement"]}
 
-    assert statements["CrossAccountRead444444444444Role"] == {
-        "Sid": "CrossAccountRead444444444444Role",
+    assert statements["CrossAccountRead444444444444Reporting"] == {
+        "Sid": "CrossAccountRead444444444444Reporting",
         "Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::444444444444:role/reporting"},
         "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
         "Resource": "*",
     }
+    assert statements["CrossAccountRead444444444444AuditReader"]["Principal"] == {
+        "AWS": "arn:aws:iam::444444444444:role/team/audit-reader"
+    }
+
+
+def test_resource_policy_is_retained_with_its_secret(fixture: Fixture) -> None:
+    fixture.secret(removal_policy=cdk.RemovalPolicy.RETAIN)
+    (policy,) = fixture.template().find_resources("AWS::SecretsManager::ResourcePolicy").values()
+    assert (policy["DeletionPolicy"], policy["UpdateReplacePolicy"]) == ("Retain", "Retain")
+
+
+def test_vpc_endpoint_only_restricts_value_actions_with_exemptions(fixture: Fixture) -> None:
+    fixture.secret(replica_regions=[], vpc_endpoint_ids=["vpce-0a1b2c3d4e5f60718"])
+    (policy,) = fixture.template().find_resources("AWS::SecretsManager::ResourcePolicy").values()
+    statements = {s["Sid"]: s for s in policy["Properties"]["ResourcePolicy"]["Statement"]}
+
     assert statements["OnlyThroughVpcEndpoints"] == {
         "Sid": "OnlyThroughVpcEndpoints",
         "Effect": "Deny",
         "Principal": {"AWS": "*"},
-        "Action": "secretsmanager:*",
+        # Metadata calls stay open: AWS Config's service-linked role reads them for Security Hub.
+        "Action": [
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecret",
+        ],
         "Resource": "*",
         "Condition": {
             "StringNotEquals": {"aws:SourceVpce": ["vpce-0a1b2c3d4e5f60718"]},
@@ -251,7 +274,11 @@ def test_consumer_statements_for_a_cross_account_role(fixture: Fixture) -> None:
         ],
     }
     assert statements[1]["Action"] == "kms:Decrypt"
-    assert statements[1]["Resource"][1] == key_arn_in(fixture, "eu-central-1")
+    # Literal, so another account's app can use it; no wider than the secret (see docstring).
+    assert statements[1]["Resource"] == [
+        f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/*",
+        f"arn:aws:kms:eu-central-1:{ACCOUNT}:key/*",
+    ]
     assert statements[1]["Condition"]["StringEquals"]["kms:ViaService"] == [
         "secretsmanager.eu-west-1.amazonaws.com",
         "secretsmanager.eu-central-1.amazonaws.com",
@@ -319,6 +346,20 @@ REFUSALS: list[tuple[str, Callable[[Fixture], dict[str, Any]], str]] = [
         "unknown database engine",
         lambda f: {"kind": "database", "database": DatabaseFields(engine="db2")},
         "database.engine must be one of",
+    ),
+    (
+        "vpc-endpoint-only with replicas",
+        lambda f: {"vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"]},
+        "vpc_endpoint_ids cannot be combined with replica_regions or cross_account_readers",
+    ),
+    (
+        "vpc-endpoint-only with a cross-account reader",
+        lambda f: {
+            "replica_regions": [],
+            "cross_account_readers": ["444444444444"],
+            "vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"],
+        },
+        "vpc_endpoint_ids cannot be combined with replica_regions or cross_account_readers",
     ),
     (
         "rotation reason too short",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.config import EnvironmentConfig, parse_config
 from strongbox.keys import KEY_ADMINISTRATION_ACTIONS
-from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config, expected_stacks
+from tests.conftest import (
+    Synthesized,
+    SynthesizedStack,
+    cdk_json_context,
+    default_strongbox_config,
+    expected_stacks,
+    synthesize,
+)
 
 CONFIG = parse_config(default_strongbox_config())
 ENVIRONMENTS = [e.name for e in CONFIG.environments]
@@ -296,6 +304,8 @@ def test_every_secret_has_a_resource_policy(synthesized: Synthesized, name: str)
                     "secretsmanager:DeleteResourcePolicy",
                     "secretsmanager:DeleteSecret",
                     "secretsmanager:PutResourcePolicy",
+                    "secretsmanager:RemoveRegionsFromReplication",
+                    "secretsmanager:StopReplicationToReplica",
                 ],
                 "Resource": "*",
                 "Condition": {"ArnNotLike": {"aws:PrincipalArn": exempt}},
@@ -428,4 +438,31 @@ def test_api_key_and_json_secrets_generate_their_value(synthesized: Synthesized)
         "GenerateStringKey": "signing_key",
         "PasswordLength": 64,
         "SecretStringTemplate": '{"algorithm": "HMAC-SHA256"}',
+    }
+
+
+def test_vpc_endpoint_only_from_config_reaches_the_resource_policy(
+    tmp_path: Path,
+) -> None:
+    context = cdk_json_context()
+    staging = context["strongbox"]["environments"]["staging"]
+    staging["network"]["vpc_endpoint_ids"] = ["vpce-0a1b2c3d4e5f60718"]
+    staging["secrets"][0]["vpc_endpoint_only"] = True
+    context["env"] = "staging"
+
+    synthesized = synthesize(context, tmp_path)
+
+    assert synthesized.violations == []
+    secrets = synthesized.stack("Strongbox-Staging/Secrets")
+    by_secret = {
+        p["Properties"]["SecretId"]["Ref"]: p["Properties"]["ResourcePolicy"]["Statement"]
+        for p in secrets.resources("AWS::SecretsManager::ResourcePolicy").values()
+    }
+    restricted = {
+        secret_id: statements[-1]["Condition"]["StringNotEquals"]
+        for secret_id, statements in by_secret.items()
+        if statements[-1]["Sid"] == "OnlyThroughVpcEndpoints"
+    }
+    assert restricted == {
+        SECRET_LOGICAL_IDS["db-credentials"]: {"aws:SourceVpce": ["vpce-0a1b2c3d4e5f60718"]}
     }

@@ -133,7 +133,7 @@ class KeyAccess:
             statements.append(
                 iam.PolicyStatement(
                     sid=f"CrossAccountDecrypt{account}"
-                    + ("" if principal else _sid_suffix(consumer)),
+                    + ("" if principal else sid_suffix(consumer)),
                     principals=[principal or iam.ArnPrincipal(consumer)],
                     actions=list(CONSUMER_ACTIONS),
                     resources=["*"],
@@ -163,7 +163,8 @@ def consumer_account(consumer: str) -> str:
     return match.group(1)
 
 
-def _sid_suffix(role_arn: str) -> str:
+def sid_suffix(role_arn: str) -> str:
+    """`arn:aws:iam::1:role/team/reporting-reader` -> `ReportingReader` (Sids are alphanumeric)."""
     return "".join(
         part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", role_arn.split("/")[-1])
     )
@@ -172,7 +173,7 @@ def _sid_suffix(role_arn: str) -> str:
 def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:
     rendered = statement.to_statement_json()
     principal = rendered.get("Principal")
-    if principal in ("*", {"AWS": "*"}) and not rendered.get("Condition"):
+    if principal in ("*", {"AWS": "*"}, {"AWS": ["*"]}) and not rendered.get("Condition"):
         raise ValueError(
             "additional_statements: a statement with Principal '*' must have a Condition"
         )

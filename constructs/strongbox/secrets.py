@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge
-from strongbox.keys import consumer_account, via_services
+from strongbox.keys import consumer_account, sid_suffix, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
@@ -39,10 +39,20 @@ MIN_LENGTH, MAX_LENGTH = 16, 4096
 VERSION_STAGE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 
 READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+# Actions that destroy the secret, a replica, or the policy that protects them.
 PROTECTED_ACTIONS = (
     "secretsmanager:DeleteResourcePolicy",
     "secretsmanager:DeleteSecret",
     "secretsmanager:PutResourcePolicy",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+)
+# Actions that carry a secret value. VPC-endpoint-only access restricts these and leaves metadata
+# calls alone, so AWS Config's service-linked role (Security Hub's SecretsManager.1-4) still works.
+VALUE_ACTIONS = (
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecret",
 )
 
 
@@ -162,8 +172,10 @@ class ManagedSecret(Construct):
                 account root and the deploy role). Default: none.
             cross_account_readers: 12-digit accounts or role ARNs in other accounts allowed to
                 read; the key policy must trust them too. Default: none.
-            vpc_endpoint_ids: when set, every request must come through one of these interface
-                endpoints, except from administrators, the deploy role and AWS services.
+            vpc_endpoint_ids: when set, reading or writing the value must come through one of
+                these interface endpoints, except for administrators, the deploy role and AWS
+                services. Endpoint ids are regional and a resource policy is replicated, so this
+                cannot be combined with replica regions or cross-account readers.
                 Default: none (no network restriction).
             deploy_role_arn: CloudFormation's execution role, exempt from the policy's denies.
                 Default: the stack synthesizer's execution role.
@@ -186,6 +198,12 @@ class ManagedSecret(Construct):
                     "key is never used"
                 )
             _refuse_aws_managed_key(f"replica_regions[{replica.region}]", replica.encryption_key)
+        if vpc_endpoint_ids and (replica_regions or cross_account_readers):
+            raise ValueError(
+                "vpc_endpoint_ids cannot be combined with replica_regions or "
+                "cross_account_readers: the policy is replicated and the endpoints are regional, "
+                "so replicas and other accounts' callers would be denied"
+            )
         overridden = set(tags or {}) & set(MANDATORY_TAGS)
         if overridden:
             raise ValueError(f"tags may not override {', '.join(sorted(overridden))}")
@@ -225,6 +243,8 @@ class ManagedSecret(Construct):
                 vpc_endpoint_ids=vpc_endpoint_ids,
             ),
         )
+        # Retained with the secret, so a deleted stack does not leave a retained secret unguarded.
+        self.resource_policy.apply_removal_policy(removal_policy)
         for key, value in {
             "Environment": environment_name,
             "Application": application,
@@ -255,7 +275,10 @@ class ManagedSecret(Construct):
         """Let `grantee` (same account) read this secret in every region it lives in.
 
         Grants GetSecretValue and DescribeSecret on the exact secret ARNs, optionally only for
-        `version_stage`, and kms:Decrypt on the keys through Secrets Manager only. IAM cannot
+        `version_stage`, and kms:Decrypt on the keys through Secrets Manager only. The
+        `secretsmanager:VersionStage` condition is matched against the stage named in the
+        request, so a caller granted one stage must name it (ECS: `valueFrom` ending in
+        `:<field>:<stage>:`; SDK: `VersionStage=`); a request that names none is denied. IAM cannot
         narrow a grant to one JSON field; `field` is checked against the secret's fields so a
         consumer's typo fails at synth, not at container start.
         """
@@ -299,8 +322,11 @@ class ManagedSecret(Construct):
     def consumer_statements(self) -> list[iam.PolicyStatement]:
         """The identity-policy statements a role in a cross-account reader account needs.
 
-        They name the secret by its `-??????` pattern (the consumer does not know the random
-        suffix) in every region, and the keys by ARN, through Secrets Manager only.
+        Everything is literal, so another account's app can use them: the secret by its
+        `-??????` pattern (the consumer does not know the random suffix) in every region, and this
+        account's keys by `key/*`, usable only through Secrets Manager. That is no wider than the
+        secret: the key policy trusts the consumer only through Secrets Manager, and Secrets
+        Manager decrypts only secrets whose resource policy lets the consumer read them.
         """
         stack = cdk.Stack.of(self)
         return [
@@ -316,7 +342,10 @@ class ManagedSecret(Construct):
             iam.PolicyStatement(
                 sid="DecryptStrongboxSecret",
                 actions=["kms:Decrypt"],
-                resources=[key.key_arn for key in self.keys],
+                resources=[
+                    f"arn:{stack.partition}:kms:{region}:{stack.account}:key/*"
+                    for region in self.regions
+                ],
                 conditions={
                     "StringEquals": {
                         "kms:ViaService": via_services(self.regions, ["secretsmanager"])
@@ -364,7 +393,8 @@ def _resource_policy(
         account = consumer_account(reader)
         statements.append(
             iam.PolicyStatement(
-                sid=f"CrossAccountRead{account}" + ("" if reader == account else "Role"),
+                sid=f"CrossAccountRead{account}"
+                + ("" if reader == account else sid_suffix(reader)),
                 principals=[
                     iam.AccountPrincipal(account) if reader == account else iam.ArnPrincipal(reader)
                 ],
@@ -378,7 +408,7 @@ def _resource_policy(
                 sid="OnlyThroughVpcEndpoints",
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
-                actions=["secretsmanager:*"],
+                actions=list(VALUE_ACTIONS),
                 resources=["*"],
                 conditions={
                     "StringNotEquals": {"aws:SourceVpce": list(vpc_endpoint_ids)},
