@@ -28,7 +28,7 @@ def test_every_stack_has_a_snapshot(synthesized: Synthesized) -> None:
     assert sorted(synthesized.stacks) == STACKS
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", STACKS, ids=[s.replace("/", "-") for s in STACKS])
 def test_template_matches_snapshot(
     synthesized: Synthesized, snapshot_json: SnapshotAssertion, stack: str
 ) -> None:
