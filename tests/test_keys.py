@@ -149,7 +149,6 @@ def test_policy_statements_for_every_role() -> None:
         "kms:DescribeKey",
         "kms:Encrypt",
         "kms:GenerateDataKey*",
-        "kms:ReEncrypt*",
     ]
     assert use["Condition"] == {
         "StringEquals": {

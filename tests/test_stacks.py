@@ -75,7 +75,6 @@ def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
                 "kms:DescribeKey",
                 "kms:Encrypt",
                 "kms:GenerateDataKey*",
-                "kms:ReEncrypt*",
             ],
             "Resource": "*",
             "Condition": {

@@ -45,13 +45,7 @@ KEY_ADMINISTRATION_ACTIONS = (
     "kms:UpdateKeyDescription",
     "kms:UpdatePrimaryRegion",
 )
-KEY_USE_ACTIONS = (
-    "kms:Decrypt",
-    "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey*",
-    "kms:ReEncrypt*",
-)
+KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
 CONSUMER_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
 # Services allowed to use the key on a caller's behalf: secrets, and SecureString parameters.
 KEY_USING_SERVICES = ("secretsmanager", "ssm")
