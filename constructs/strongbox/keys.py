@@ -122,18 +122,16 @@ class KeyAccess:
             ),
         ]
         for consumer in self.cross_account_consumers:
-            account = consumer_account(consumer)
-            principal = iam.AccountPrincipal(account) if _ACCOUNT.match(consumer) else None
+            principal, name = consumer_principal(consumer)
             statements.append(
                 iam.PolicyStatement(
-                    sid=f"CrossAccountDecrypt{account}"
-                    + ("" if principal else sid_suffix(consumer)),
-                    principals=[principal or iam.ArnPrincipal(consumer)],
+                    sid=f"CrossAccountDecrypt{name}",
+                    principals=[principal],
                     actions=list(CONSUMER_ACTIONS),
                     resources=["*"],
                     conditions={
                         "StringEquals": {
-                            "kms:CallerAccount": account,
+                            "kms:CallerAccount": consumer_account(consumer),
                             "kms:ViaService": via_services(self.regions, ("secretsmanager",)),
                         }
                     },
@@ -157,11 +155,18 @@ def consumer_account(consumer: str) -> str:
     return match.group(1)
 
 
-def sid_suffix(role_arn: str) -> str:
-    """`arn:aws:iam::1:role/team/reporting-reader` -> `ReportingReader` (Sids are alphanumeric)."""
-    return "".join(
-        part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", role_arn.split("/")[-1])
-    )
+def consumer_principal(consumer: str) -> tuple[iam.IPrincipal, str]:
+    """The principal of an account id or role ARN, and a unique alphanumeric name for its Sid.
+
+    `444444444444` -> (account root, "444444444444");
+    `arn:aws:iam::444444444444:role/team/reporting-reader` -> (role, "444444444444ReportingReader").
+    """
+    account = consumer_account(consumer)
+    if consumer == account:
+        return iam.AccountPrincipal(account), account
+    role_name = consumer.split("/")[-1]
+    suffix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", role_name))
+    return iam.ArnPrincipal(consumer), account + suffix
 
 
 def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:

@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge
-from strongbox.keys import consumer_account, sid_suffix, via_services
+from strongbox.keys import consumer_principal, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
@@ -390,14 +390,11 @@ def _resource_policy(
         )
     ]
     for reader in cross_account_readers:
-        account = consumer_account(reader)
+        principal, name = consumer_principal(reader)
         statements.append(
             iam.PolicyStatement(
-                sid=f"CrossAccountRead{account}"
-                + ("" if reader == account else sid_suffix(reader)),
-                principals=[
-                    iam.AccountPrincipal(account) if reader == account else iam.ArnPrincipal(reader)
-                ],
+                sid=f"CrossAccountRead{name}",
+                principals=[principal],
                 actions=list(READ_ACTIONS),
                 resources=["*"],
             )
