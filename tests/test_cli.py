@@ -24,7 +24,7 @@ def test_synth_without_aws_credentials_writes_every_stack(
 ) -> None:
     outdir = tmp_path / "cdk.out"
     result = run_cdk(
-        ["synth", "--quiet", "--output", str(outdir)], cwd=ROOT, env=clean_aws_environment
+        ["synth", "--quiet", "**", "--output", str(outdir)], cwd=ROOT, env=clean_aws_environment
     )
 
     output = result.stdout + result.stderr
@@ -42,7 +42,7 @@ def test_env_context_selects_one_environment(
 ) -> None:
     outdir = tmp_path / "cdk.out"
     result = run_cdk(
-        ["synth", "--quiet", "-c", "env=prod", "--output", str(outdir)],
+        ["synth", "--quiet", "**", "-c", "env=prod", "--output", str(outdir)],
         cwd=ROOT,
         env=clean_aws_environment,
     )
@@ -61,7 +61,7 @@ def test_broken_config_fails_with_one_line_naming_the_key(
     outdir = tmp_path / "cdk.out"
 
     result = run_cdk(
-        ["synth", "--quiet", "--output", str(outdir)], cwd=tmp_path, env=clean_aws_environment
+        ["synth", "--quiet", "**", "--output", str(outdir)], cwd=tmp_path, env=clean_aws_environment
     )
 
     assert result.returncode != 0
@@ -72,3 +72,35 @@ def test_broken_config_fails_with_one_line_naming_the_key(
     assert "Traceback" not in result.stderr
     assert "jsii" not in result.stderr.lower()
     assert not list(outdir.rglob("*.template.json")), "nothing half-written"
+
+
+UNROTATED_SECRET_APP = """
+import aws_cdk as cdk
+from aws_cdk import aws_secretsmanager as secretsmanager
+from strongbox import add_compliance_plugins
+
+app = cdk.App()
+add_compliance_plugins(app)
+stage = cdk.Stage(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+secretsmanager.Secret(cdk.Stack(stage, "Secrets"), "NeverRotated")
+app.synth()
+"""
+
+
+def test_cli_synth_of_all_stage_stacks_fails_on_a_compliance_finding(
+    tmp_path: Path, clean_aws_environment: dict[str, str]
+) -> None:
+    (tmp_path / "probe_app.py").write_text(UNROTATED_SECRET_APP)
+    app = f"{sys.executable} probe_app.py"
+    (tmp_path / "cdk.json").write_text(
+        json.dumps({"app": app, "context": {"cli-telemetry": False}})
+    )
+
+    gated = run_cdk(["synth", "--quiet", "**"], cwd=tmp_path, env=clean_aws_environment)
+    assert gated.returncode != 0
+    assert "AwsSolutions-SMG4" in gated.stdout + gated.stderr
+
+    # The trap `make synth` avoids: without a selector the CLI selects only top-level stacks,
+    # finds none in a stage-only app, validates nothing and reports success.
+    ungated = run_cdk(["synth", "--quiet"], cwd=tmp_path, env=clean_aws_environment)
+    assert ungated.returncode == 0
