@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
+_WINDOW = re.compile(r"^(\d{1,2})h$")
 _CRON = re.compile(r"^cron\(([^()]+)\)$")
 _PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -47,12 +49,24 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: {message}")
 
 
+ROTATION_STRATEGIES = ("token", "hosted")
+
+
 @dataclass(frozen=True)
 class RotationConfig:
-    """Either a schedule (`rate(...)` or `cron(...)`) or the reason rotation is off."""
+    """Either a schedule (`rate(...)` or `cron(...)`) or the reason rotation is off.
+
+    `strategy` is "hosted" (AWS hosted rotation, database secrets) or "token" (Strongbox's
+    RotationFunction); `master_secret` names the database secret whose user rotates this one
+    (multi-user rotation); `window` is the rotation window in hours ("3h").
+    """
 
     schedule: str | None = None
     disabled_reason: str | None = None
+    window: str | None = None
+    rotate_immediately: bool = True
+    strategy: str | None = None
+    master_secret: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -103,6 +117,7 @@ class ParameterConfig:
 @dataclass(frozen=True)
 class NetworkConfig:
     create_vpc: bool = True
+    cidr: str = "10.0.0.0/16"
     endpoints: tuple[str, ...] = ENDPOINT_SERVICES
     # Secrets Manager interface endpoints that exist already (an imported VPC); secrets with
     # vpc_endpoint_only accept requests only through these.
@@ -124,6 +139,8 @@ class WorkloadConfig:
 @dataclass(frozen=True)
 class AlertsConfig:
     emails: tuple[str, ...] = ()
+    # Roles (besides Strongbox's own) whose GetSecretValue calls are expected, not alerted on.
+    allowed_readers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -350,10 +367,47 @@ def _rotation_schedule(value: Any, path: str) -> str:
     )
 
 
+def _window(value: Any, path: str) -> str:
+    window = _string(value, path)
+    match = _WINDOW.match(window)
+    if not match or not 1 <= int(match.group(1)) <= 24:
+        raise ConfigError(path, f"{window!r} is not allowed; expected hours from '1h' to '24h'")
+    return window
+
+
+def _schedule_hours(schedule: str) -> int | None:
+    rate = _RATE.match(schedule)
+    if not rate:
+        return None
+    return int(rate.group(1)) * (1 if rate.group(2).startswith("hour") else 24)
+
+
 def _rotation(value: Any, path: str) -> RotationConfig:
-    obj = _Object(value, path, required=(), optional=("schedule", "disabled_reason"))
+    obj = _Object(
+        value,
+        path,
+        required=(),
+        optional=(
+            "schedule",
+            "disabled_reason",
+            "window",
+            "rotate_immediately",
+            "strategy",
+            "master_secret",
+        ),
+    )
     schedule = obj.get("schedule", _rotation_schedule, None)
     reason = obj.get("disabled_reason", _string, None)
+    if reason is not None:
+        for key in ("window", "rotate_immediately", "strategy", "master_secret"):
+            if obj.has(key):
+                raise ConfigError(_join(path, key), "applies only when rotation has a schedule")
+    window = obj.get("window", _window, None)
+    interval = _schedule_hours(schedule) if schedule else None
+    if window is not None and interval is not None and int(window[:-1]) >= interval:
+        raise ConfigError(
+            _join(path, "window"), f"{window!r} must be shorter than the schedule {schedule!r}"
+        )
     if (schedule is None) == (reason is None):
         raise ConfigError(
             path, "set exactly one of 'schedule' (rotation on) or 'disabled_reason' (why it is off)"
@@ -364,7 +418,16 @@ def _rotation(value: Any, path: str) -> RotationConfig:
             "must explain why rotation is off in at least 20 characters; it becomes the "
             "compliance acknowledgment",
         )
-    return RotationConfig(schedule=schedule, disabled_reason=reason)
+    return RotationConfig(
+        schedule=schedule,
+        disabled_reason=reason,
+        window=window,
+        rotate_immediately=obj.get("rotate_immediately", _boolean, True),
+        strategy=obj.get("strategy", _one_of(ROTATION_STRATEGIES), None),
+        master_secret=obj.get(
+            "master_secret", _matching(_PURPOSE, "the purpose of a database secret"), None
+        ),
+    )
 
 
 def _generation(value: Any, path: str) -> GenerationConfig:
@@ -446,12 +509,33 @@ def _secret(value: Any, path: str) -> SecretConfig:
     )
     if template is not None and generate_key is not None and generate_key in template:
         raise ConfigError(_join(path, "generate_key"), f"{generate_key!r} is also in template")
+    rotation = obj.require("rotation", _rotation)
+    if rotation.enabled:
+        strategy = rotation.strategy or ("hosted" if kind == "database" else "token")
+        rotation_path = _join(path, "rotation")
+        if (strategy == "hosted") != (kind == "database"):
+            raise ConfigError(
+                _join(rotation_path, "strategy"),
+                f"{strategy!r} does not rotate a {kind!r} secret; database secrets use 'hosted' "
+                "(AWS hosted rotation), others 'token'",
+            )
+        if rotation.master_secret is not None and kind != "database":
+            raise ConfigError(
+                _join(rotation_path, "master_secret"), "applies to kind 'database' only"
+            )
+        rotation = RotationConfig(
+            schedule=rotation.schedule,
+            window=rotation.window,
+            rotate_immediately=rotation.rotate_immediately,
+            strategy=strategy,
+            master_secret=rotation.master_secret,
+        )
     return SecretConfig(
         purpose=obj.require("purpose", _matching(_PURPOSE, "lowercase letters, digits and '-'")),
         kind=kind,  # type: ignore[arg-type]
         description=obj.require("description", _string),
         owner=obj.require("owner", _string),
-        rotation=obj.require("rotation", _rotation),
+        rotation=rotation,
         tags=obj.get("tags", _tags, {}),
         consumers=obj.get("consumers", _list(_matching(_SERVICE, "a service name")), ()),
         replicate=obj.get("replicate", _boolean, True),
@@ -501,10 +585,11 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
 
 def _network(value: Any, path: str) -> NetworkConfig:
     obj = _Object(
-        value, path, required=(), optional=("create_vpc", "endpoints", "vpc_endpoint_ids")
+        value, path, required=(), optional=("create_vpc", "cidr", "endpoints", "vpc_endpoint_ids")
     )
     return NetworkConfig(
         create_vpc=obj.get("create_vpc", _boolean, True),
+        cidr=obj.get("cidr", _cidr, "10.0.0.0/16"),
         endpoints=obj.get("endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES),
         vpc_endpoint_ids=obj.get(
             "vpc_endpoint_ids",
@@ -512,6 +597,17 @@ def _network(value: Any, path: str) -> NetworkConfig:
             (),
         ),
     )
+
+
+def _cidr(value: Any, path: str) -> str:
+    text = _string(value, path)
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError:
+        raise ConfigError(path, f"{text!r} is not an IPv4 CIDR block such as 10.0.0.0/16") from None
+    if not network.is_private or not 16 <= network.prefixlen <= 22:
+        raise ConfigError(path, f"{text!r} must be a private block from /16 to /22")
+    return text
 
 
 def _database(value: Any, path: str) -> DatabaseConfig:
@@ -529,8 +625,13 @@ def _workload(value: Any, path: str) -> WorkloadConfig:
 
 
 def _alerts(value: Any, path: str) -> AlertsConfig:
-    obj = _Object(value, path, required=(), optional=("emails",))
-    return AlertsConfig(emails=obj.get("emails", _list(_matching(_EMAIL, "an email address")), ()))
+    obj = _Object(value, path, required=(), optional=("emails", "allowed_readers"))
+    return AlertsConfig(
+        emails=obj.get("emails", _list(_matching(_EMAIL, "an email address")), ()),
+        allowed_readers=obj.get(
+            "allowed_readers", _list(_matching(_ROLE_ARN, "an IAM role ARN")), ()
+        ),
+    )
 
 
 def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
@@ -592,8 +693,15 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
     readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
     replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
     network = obj.get("network", _network, NetworkConfig())
+    kinds = {secret.purpose: secret.kind for secret in secrets}
     for index, secret in enumerate(secrets):
         secret_path = f"{_join(path, 'secrets')}[{index}]"
+        master = secret.rotation.master_secret
+        if master is not None and (kinds.get(master) != "database" or master == secret.purpose):
+            raise ConfigError(
+                f"{secret_path}.rotation.master_secret",
+                f"{master!r} is not another database secret of this environment",
+            )
         for reader_index, secret_reader in enumerate(secret.cross_account_readers):
             if secret_reader not in readers:
                 raise ConfigError(

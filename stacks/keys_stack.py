@@ -33,6 +33,8 @@ class KeysStack(cdk.Stack):
                 regions=environment.regions,
                 administrators=environment.key_administrators,
                 cross_account_consumers=environment.cross_account_readers,
+                encrypts_log_groups=True,
+                encrypts_alerts=True,
             ),
             pending_window=cdk.Duration.days(7 if environment.is_development else 30),
             removal_policy=removal_policy,

@@ -1,16 +1,29 @@
-"""Secrets stack: the environment's secrets, CMK-encrypted and replicated with replica keys."""
+"""Secrets stack: the environment's secrets, CMK-encrypted and replicated, rotation and alerts."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig, SecretConfig
-from strongbox import DatabaseFields, Generation, JsonFields, ManagedSecret, SecretsKey
+from stacks.network_stack import NetworkStack
+from strongbox import (
+    DatabaseFields,
+    Generation,
+    JsonFields,
+    ManagedSecret,
+    RotationAlerts,
+    RotationFunction,
+    RotationSchedule,
+    SecretsKey,
+)
+from strongbox.secrets import DATABASE_ENGINES
 
 
 class SecretsStack(cdk.Stack):
@@ -22,10 +35,15 @@ class SecretsStack(cdk.Stack):
         application: str,
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
+        network: NetworkStack,
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
+        self.config = environment
+        self.network = network
+        self.secrets_key = secrets_key
+        self.removal_policy = removal_policy
         # Replica keys by computed ARN: a same-region reference to the key id, no cross-region one.
         replica_keys = {
             region: kms.Key.from_key_arn(
@@ -50,13 +68,8 @@ class SecretsStack(cdk.Stack):
                 ]
                 if secret.replicate
                 else [],
-                # parse_config guarantees a reason whenever there is no schedule.
-                rotation_disabled_reason=secret.rotation.disabled_reason or "",
-                generation=Generation(
-                    length=secret.generation.length,
-                    exclude_characters=secret.generation.exclude_characters,
-                    exclude_punctuation=secret.generation.exclude_punctuation,
-                ),
+                rotation_disabled_reason=secret.rotation.disabled_reason,
+                generation=_generation(secret),
                 database=_database_fields(secret, application),
                 json_fields=JsonFields(
                     template=secret.template or {}, generate_key=secret.generate_key or "value"
@@ -73,6 +86,96 @@ class SecretsStack(cdk.Stack):
             )
             for secret in environment.secrets
         }
+        self.rotation_functions: dict[str, RotationFunction] = {}
+        for secret in environment.secrets:
+            if secret.rotation.strategy == "token":
+                self._rotate_with_function(secret)
+            elif secret.rotation.strategy == "hosted":
+                self._rotate_hosted(secret)
+
+        self.alerts = RotationAlerts(
+            self,
+            "Alerts",
+            encryption_key=secrets_key.key,
+            secret_name_prefix=f"{environment.name}/{application}/",
+            allowed_reader_arns=[
+                *(rotation.role.role_arn for rotation in self.rotation_functions.values()),
+                *environment.key_administrators,
+                *environment.alerts.allowed_readers,
+            ],
+            rotation_functions=list(self.rotation_functions.values()),
+            emails=environment.alerts.emails,
+        )
+
+    def _rotate_with_function(self, secret: SecretConfig) -> None:
+        """Secrets with the same generation options share one function, scoped to exactly them."""
+        generation = _generation(secret)
+        json_field = (secret.generate_key or "value") if secret.kind == "json" else None
+        key = repr((generation, json_field))
+        # A digest of the options keeps the id stable when other secrets come and go.
+        name = "TokenRotation" + hashlib.sha256(key.encode()).hexdigest()[:8].upper()
+        if name not in self.rotation_functions:
+            self.rotation_functions[name] = RotationFunction(
+                self,
+                name,
+                vpc=self.network.vpc,
+                vpc_subnets=self.network.isolated_subnets,
+                vpc_cidr=self.config.network.cidr,
+                encryption_key=self.secrets_key.key,
+                generation=generation,
+                json_field=json_field,
+                removal_policy=self.removal_policy,
+            )
+        self.rotation_functions[name].rotate(self.secrets[secret.purpose], _schedule(secret))
+
+    def _rotate_hosted(self, secret: SecretConfig) -> None:
+        managed = self.secrets[secret.purpose]
+        master = secret.rotation.master_secret
+        managed.rotate_hosted(
+            schedule=_schedule(secret),
+            subnet_ids=self.network.vpc.select_subnets(
+                subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
+            ).subnet_ids,
+            security_groups=[self._hosted_rotation_security_group()],
+            master_secret=self.secrets[master] if master else None,
+        )
+
+    def _hosted_rotation_security_group(self) -> ec2.ISecurityGroup:
+        existing = self.node.try_find_child("HostedRotationSecurityGroup")
+        if isinstance(existing, ec2.SecurityGroup):
+            return existing
+        group = ec2.SecurityGroup(
+            self,
+            "HostedRotationSecurityGroup",
+            vpc=self.network.vpc,
+            description="AWS hosted rotation: HTTPS to Secrets Manager, the database port",
+            allow_all_outbound=False,
+        )
+        cidr = ec2.Peer.ipv4(self.config.network.cidr)
+        group.add_egress_rule(cidr, ec2.Port.tcp(443), "HTTPS to the VPC's AWS endpoints")
+        for engine in sorted(
+            {s.database.engine for s in self.config.secrets if s.database is not None}
+        ):
+            port = DATABASE_ENGINES[engine][1]
+            group.add_egress_rule(cidr, ec2.Port.tcp(port), f"{engine} in the VPC")
+        return group
+
+
+def _schedule(secret: SecretConfig) -> RotationSchedule:
+    assert secret.rotation.schedule is not None  # callers pass rotating secrets only
+    return RotationSchedule(
+        expression=secret.rotation.schedule,
+        window=secret.rotation.window,
+        rotate_immediately=secret.rotation.rotate_immediately,
+    )
+
+
+def _generation(secret: SecretConfig) -> Generation:
+    return Generation(
+        length=secret.generation.length,
+        exclude_characters=secret.generation.exclude_characters,
+        exclude_punctuation=secret.generation.exclude_punctuation,
+    )
 
 
 def _database_fields(secret: SecretConfig, application: str) -> DatabaseFields | None:

@@ -7,6 +7,7 @@ import aws_cdk as cdk
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
+from stacks.network_stack import NetworkStack
 from stacks.secrets_stack import SecretsStack
 
 
@@ -42,18 +43,27 @@ class EnvironmentStage(cdk.Stage):
             )
             for region in environment.replica_regions
         ]
+        self.network = NetworkStack(
+            self,
+            "Network",
+            environment=environment,
+            encryption_key=self.keys.secrets_key.key,
+            removal_policy=removal_policy,
+            description=f"Strongbox {environment.name}: VPC and private endpoints",
+        )
         self.secrets = SecretsStack(
             self,
             "Secrets",
             application=application,
             environment=environment,
             secrets_key=self.keys.secrets_key,
+            network=self.network,
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Secrets Manager secrets",
         )
         # Secrets Manager needs each replica key to exist before it can replicate into its region.
         for replica_keys in self.replica_keys:
             self.secrets.add_stack_dependency(replica_keys)
-        for stack in (self.keys, *self.replica_keys, self.secrets):
+        for stack in (self.keys, *self.replica_keys, self.network, self.secrets):
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

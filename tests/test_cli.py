@@ -74,6 +74,7 @@ def test_broken_config_fails_with_one_line_naming_the_key(
     assert not list(outdir.rglob("*.template.json")), "nothing half-written"
 
 
+# Source of a probe app (ruff's S105 reads "SECRET" in the name as a password).
 UNROTATED_SECRET_APP = """
 import aws_cdk as cdk
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -84,7 +85,7 @@ add_compliance_plugins(app)
 stage = cdk.Stage(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
 secretsmanager.Secret(cdk.Stack(stage, "Secrets"), "NeverRotated")
 app.synth()
-"""
+"""  # noqa: S105
 
 
 def test_cli_synth_of_all_stage_stacks_fails_on_a_compliance_finding(

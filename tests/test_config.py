@@ -33,18 +33,22 @@ def test_default_config_parses_into_typed_environments() -> None:
     assert [s.purpose for s in prod.secrets] == [
         "db-credentials",
         "stripe-api-key",
+        "session-signing-key",
         "webhook-signing",
         "reporting-api-token",
     ]
     assert prod.regions == ("eu-west-1", "eu-central-1")
     assert prod.key_administrators == ("arn:aws:iam::333333333333:role/strongbox-key-admin",)
     assert prod.cross_account_readers == ("444444444444",)
-    assert prod.secrets[3].cross_account_readers == ("444444444444",)
+    assert prod.secrets[4].cross_account_readers == ("444444444444",)
     assert prod.secrets[0].database is not None
     assert prod.secrets[0].database.username == "payments_app"
-    assert prod.secrets[2].template == {"algorithm": "HMAC-SHA256"}
-    assert prod.secrets[2].generate_key == "signing_key"
-    assert prod.secrets[2].generation.length == 64
+    assert prod.secrets[3].template == {"algorithm": "HMAC-SHA256"}
+    assert prod.secrets[3].generate_key == "signing_key"
+    assert prod.secrets[3].generation.length == 64
+    session = prod.secrets[2].rotation
+    assert (session.schedule, session.window, session.strategy) == ("rate(30 days)", "4h", "token")
+    assert session.rotate_immediately is True
     assert all(s.rotation.disabled_reason for s in prod.secrets if not s.rotation.enabled)
     assert config.environment("dev").replica_regions == ()
     assert config.environment("dev").is_development
@@ -148,7 +152,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "duplicate secret name",
         _append_copy([*E, "prod", "secrets"], 0),
-        "environments.prod.secrets[4]: duplicates environments.prod.secrets[0] ('db-credentials')",
+        "environments.prod.secrets[5]: duplicates environments.prod.secrets[0] ('db-credentials')",
     ),
     (
         "duplicate parameter name",
@@ -264,14 +268,14 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "password in a json template",
-        _set([*E, "prod", "secrets", 2, "template", "password"], "hunter2"),
-        "environments.prod.secrets[2].template.password: looks like a secret value; name it in "
+        _set([*E, "prod", "secrets", 3, "template", "password"], "hunter2"),
+        "environments.prod.secrets[3].template.password: looks like a secret value; name it in "
         "generate_key instead",
     ),
     (
         "generated key also in the template",
-        _set([*E, "prod", "secrets", 2, "generate_key"], "algorithm"),
-        "environments.prod.secrets[2].generate_key: 'algorithm' is also in template",
+        _set([*E, "prod", "secrets", 3, "generate_key"], "algorithm"),
+        "environments.prod.secrets[3].generate_key: 'algorithm' is also in template",
     ),
     (
         "database fields on an api-key",
@@ -296,8 +300,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "secret shared with an account the key does not trust",
-        _set([*E, "prod", "secrets", 3, "cross_account_readers"], ["555555555555"]),
-        "environments.prod.secrets[3].cross_account_readers[0]: '555555555555' is not in "
+        _set([*E, "prod", "secrets", 4, "cross_account_readers"], ["555555555555"]),
+        "environments.prod.secrets[4].cross_account_readers[0]: '555555555555' is not in "
         "environments.prod.cross_account_readers; the key policy must trust a reader before a "
         "secret can share with it",
     ),

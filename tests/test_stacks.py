@@ -29,6 +29,7 @@ REPLICA_KEY_LOGICAL_ID = "SecretsReplicaKeyE6B8B329"
 SECRET_LOGICAL_IDS = {  # by purpose
     "db-credentials": "DbCredentialsSecret73110601",
     "stripe-api-key": "StripeApiKeySecret943E17F7",
+    "session-signing-key": "SessionSigningKeySecret94BF8D7B",
     "webhook-signing": "WebhookSigningSecretD08D55C5",
     "reporting-api-token": "ReportingApiTokenSecret03FC9D05",
 }
@@ -108,6 +109,42 @@ def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
                 },
             }
         )
+    statements.append(
+        {
+            "Sid": "CloudWatchLogsEncryptLogGroups",
+            "Effect": "Allow",
+            "Principal": {
+                "Service": sorted(f"logs.{region}.amazonaws.com" for region in environment.regions)
+                if len(environment.regions) > 1
+                else f"logs.{environment.region}.amazonaws.com"
+            },
+            "Action": [
+                "kms:Decrypt*",
+                "kms:Describe*",
+                "kms:Encrypt*",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": [
+                        f"arn:aws:logs:{region}:{account}:log-group:*"
+                        for region in environment.regions
+                    ]
+                }
+            },
+        }
+    )
+    statements.append(
+        {
+            "Sid": "AlertPublishersUseEncryptedTopics",
+            "Effect": "Allow",
+            "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        }
+    )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -451,7 +488,7 @@ def test_vpc_endpoint_only_from_config_reaches_the_resource_policy(
 
     synthesized = synthesize(context, tmp_path)
 
-    assert synthesized.violations == []
+    assert synthesized.findings() == []
     secrets = synthesized.stack("Strongbox-Staging/Secrets")
     by_secret = {
         p["Properties"]["SecretId"]["Ref"]: p["Properties"]["ResourcePolicy"]["Statement"]

@@ -1,13 +1,16 @@
 """Strongbox: a secrets-management baseline as AWS CDK constructs."""
 
+from strongbox.alerts import RotationAlerts
 from strongbox.compliance import acknowledge, add_compliance_plugins
 from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
+from strongbox.rotation_function import RotationFunction
 from strongbox.secrets import (
     SECRET_KINDS,
     DatabaseFields,
     Generation,
     JsonFields,
     ManagedSecret,
+    RotationSchedule,
     SecretKind,
 )
 
@@ -18,6 +21,9 @@ __all__ = [
     "JsonFields",
     "KeyAccess",
     "ManagedSecret",
+    "RotationAlerts",
+    "RotationFunction",
+    "RotationSchedule",
     "SecretKind",
     "SecretsKey",
     "SecretsReplicaKey",

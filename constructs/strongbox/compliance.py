@@ -20,6 +20,8 @@ ROTATION_FINDINGS = (
 
 _FINDING_ID = re.compile(
     r"^(AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5|PCI\.DSS\.321)-[A-Za-z0-9]+(\[[^\]]+\])?$"
+    # CDK's CloudFormationValidatePlugin (cfn-lint rules), e.g. W3010.
+    r"|^[EWI]\d{4}$"
 )
 MIN_REASON_LENGTH = 20
 
@@ -40,7 +42,7 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     if not _FINDING_ID.match(finding):
         raise ValueError(
             f"finding {finding!r} is not a cdk-nag rule id such as 'AwsSolutions-SMG4' or "
-            "'AwsSolutions-IAM5[Resource::*]'"
+            "'AwsSolutions-IAM5[Resource::*]', nor a CloudFormation validation rule such as W3010"
         )
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(

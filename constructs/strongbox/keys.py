@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import region_info
 
 from constructs import Construct
 
@@ -47,6 +48,13 @@ KEY_ADMINISTRATION_ACTIONS = (
 )
 KEY_USE_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
 CONSUMER_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+LOGS_ACTIONS = (
+    "kms:Decrypt*",
+    "kms:Describe*",
+    "kms:Encrypt*",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+)
 # Services allowed to use the key on a caller's behalf: secrets, and SecureString parameters.
 KEY_USING_SERVICES = ("secretsmanager", "ssm")
 
@@ -66,6 +74,10 @@ class KeyAccess:
         administrators: role ARNs in `account` that manage the key (never use it).
         cross_account_consumers: 12-digit accounts or role ARNs in other accounts that may
             decrypt through Secrets Manager.
+        encrypts_log_groups: let CloudWatch Logs use the key for this account's log groups in
+            these regions (flow logs, Lambda logs).
+        encrypts_alerts: let EventBridge and CloudWatch alarms publish to SNS topics encrypted
+            with the key.
         additional_statements: extra statements; none may deny key administration or allow a
             wildcard principal without a condition.
     """
@@ -74,6 +86,8 @@ class KeyAccess:
     regions: tuple[str, ...]
     administrators: tuple[str, ...] = ()
     cross_account_consumers: tuple[str, ...] = ()
+    encrypts_log_groups: bool = False
+    encrypts_alerts: bool = False
     additional_statements: tuple[iam.PolicyStatement, ...] = ()
 
     def __post_init__(self) -> None:
@@ -137,8 +151,53 @@ class KeyAccess:
                     },
                 )
             )
+        if self.encrypts_log_groups:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="CloudWatchLogsEncryptLogGroups",
+                    principals=[
+                        iam.ServicePrincipal(f"logs.{region}.amazonaws.com")
+                        for region in self.regions
+                    ],
+                    actions=list(LOGS_ACTIONS),
+                    resources=["*"],
+                    conditions={
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": [
+                                f"arn:{_partition(region)}:logs:{region}:{self.account}:log-group:*"
+                                for region in self.regions
+                            ]
+                        }
+                    },
+                )
+            )
+        if self.encrypts_alerts:
+            # EventBridge rules and CloudWatch alarms publish to the encrypted alert topic; this is
+            # AWS's documented statement for event sources of encrypted SNS topics.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AlertPublishersUseEncryptedTopics",
+                    principals=[
+                        iam.ServicePrincipal("events.amazonaws.com"),
+                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    ],
+                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    resources=["*"],
+                )
+            )
         statements.extend(self.additional_statements)
         return iam.PolicyDocument(statements=statements)
+
+
+def _partition(region: str) -> str:
+    return str(region_info.RegionInfo.get(region).partition or "aws")
+
+
+def key_reference(scope: Construct, id_: str, key: kms.IKey) -> kms.IKey:
+    """`key` by ARN, for CDK L2s that would otherwise append their own statements to its policy
+    (Secret, LogGroup and Topic do when given the key object). The policy stays exactly what
+    `KeyAccess` builds."""
+    return kms.Key.from_key_arn(scope, id_, key.key_arn)
 
 
 def via_services(regions: Sequence[str], services: Sequence[str]) -> list[str]:

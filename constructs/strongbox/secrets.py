@@ -9,18 +9,38 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from constructs import Construct
+from constructs import Construct, IValidation
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge
-from strongbox.keys import consumer_principal, via_services
+from strongbox.keys import consumer_principal, key_reference, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
 MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner")
 
+HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
+# Engine -> the prefix of its hosted rotation type (`PostgreSQLSingleUser`, ...).
+HOSTED_ROTATION_TYPES: Mapping[str, str] = {
+    "postgres": "PostgreSQL",
+    "mysql": "MySQL",
+    "mariadb": "MariaDB",
+    "oracle": "Oracle",
+    "sqlserver": "SQLServer",
+    "redshift": "Redshift",
+    "mongodb": "MongoDB",
+}
+ROTATION_ACTIONS = (
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetSecretValue",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+)
 # Engine -> (the `engine` value AWS's rotation functions expect, default port).
 DATABASE_ENGINES: Mapping[str, tuple[str, int]] = {
     "postgres": ("postgres", 5432),
@@ -107,6 +127,26 @@ class DatabaseFields:
 
 
 @dataclass(frozen=True)
+class RotationSchedule:
+    """When a secret rotates.
+
+    Attributes:
+        expression: `rate(N days)`, `rate(N hours)` (4 hours to 1000 days) or `cron(...)`.
+        window: the rotation window in hours, e.g. "3h". Default: Secrets Manager's default.
+        rotate_immediately: rotate when the schedule is created or changed. Default: True.
+    """
+
+    expression: str
+    window: str | None = None
+    rotate_immediately: bool = True
+
+    def rules(self) -> secretsmanager.CfnRotationSchedule.RotationRulesProperty:
+        return secretsmanager.CfnRotationSchedule.RotationRulesProperty(
+            schedule_expression=self.expression, duration=self.window
+        )
+
+
+@dataclass(frozen=True)
 class JsonFields:
     """A JSON secret: non-secret `template` fields plus one generated field named `generate_key`."""
 
@@ -137,7 +177,7 @@ class ManagedSecret(Construct):
         description: str,
         owner: str,
         encryption_key: kms.IKey,
-        rotation_disabled_reason: str,
+        rotation_disabled_reason: str | None = None,
         replica_regions: Sequence[secretsmanager.ReplicaRegion] = (),
         generation: Generation | None = None,
         database: DatabaseFields | None = None,
@@ -162,7 +202,9 @@ class ManagedSecret(Construct):
             owner: team accountable for the secret (tag Owner).
             encryption_key: a customer-managed key; the AWS-managed key is refused.
             rotation_disabled_reason: why this secret does not rotate; it becomes the
-                acknowledgment of the compliance packs' rotation findings.
+                acknowledgment of the compliance packs' rotation findings. Without it, the secret
+                must get a rotation (`add_rotation_schedule`, `rotate_hosted` or
+                `RotationFunction.rotate`) or synth fails. Default: none.
             replica_regions: regions to replicate to, each with its (replica) key; required.
                 Default: none.
             generation: length and character rules. Default: see `Generation`.
@@ -209,6 +251,9 @@ class ManagedSecret(Construct):
             raise ValueError(f"tags may not override {', '.join(sorted(overridden))}")
 
         self.kind = kind
+        self.engine = (database or DatabaseFields()).engine if kind == "database" else None
+        self.rotation_disabled_reason = rotation_disabled_reason
+        self.rotation_schedule: secretsmanager.CfnRotationSchedule | None = None
         self.secret_name = f"{environment_name}/{application}/{purpose}"
         self.regions = (stack.region, *(replica.region for replica in replica_regions))
         self.keys = (
@@ -221,9 +266,9 @@ class ManagedSecret(Construct):
             "Secret",
             secret_name=self.secret_name,
             description=description,
-            # By ARN: given the key object, the CDK L2 appends its own statement (every account
-            # principal, CreateGrant included) to a key policy that SecretsKey owns exactly.
-            encryption_key=kms.Key.from_key_arn(self, "EncryptionKey", encryption_key.key_arn),
+            # Given the key object, the L2 would add a statement for every account principal,
+            # CreateGrant included, to a key policy that SecretsKey owns exactly.
+            encryption_key=key_reference(self, "EncryptionKey", encryption_key),
             generate_secret_string=_generator(kind, generation, template, generate_key),
             replica_regions=list(replica_regions),
             removal_policy=removal_policy,
@@ -253,8 +298,102 @@ class ManagedSecret(Construct):
             **(tags or {}),
         }.items():
             cdk.Tags.of(self).add(key, value)
-        for finding in ROTATION_FINDINGS:
-            acknowledge(self.secret, finding, rotation_disabled_reason)
+        if rotation_disabled_reason is not None:
+            for finding in ROTATION_FINDINGS:
+                acknowledge(self.secret, finding, rotation_disabled_reason)
+        self.node.add_validation(_RotatesOrSaysWhyNot(self))
+
+    def add_rotation_schedule(
+        self,
+        *,
+        schedule: RotationSchedule,
+        rotation_lambda: lambda_.IFunction | None = None,
+        hosted_rotation: secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty
+        | None = None,
+    ) -> secretsmanager.CfnRotationSchedule:
+        """Rotate on `schedule` with a Lambda or AWS hosted rotation (exactly one).
+
+        Written as the L1 because the CDK's RotationSchedule has no cron expression and no
+        window, and would add grants of its own that this library writes exactly.
+        """
+        if (rotation_lambda is None) == (hosted_rotation is None):
+            raise ValueError("give exactly one of rotation_lambda or hosted_rotation")
+        if self.rotation_disabled_reason is not None:
+            raise ValueError(
+                f"{self.secret_name} has rotation_disabled_reason; it cannot also rotate"
+            )
+        if self.rotation_schedule is not None:
+            raise ValueError(f"{self.secret_name} already has a rotation schedule")
+        self.rotation_schedule = secretsmanager.CfnRotationSchedule(
+            self,
+            "RotationSchedule",
+            secret_id=self.secret.secret_arn,
+            rotation_lambda_arn=rotation_lambda.function_arn if rotation_lambda else None,
+            hosted_rotation_lambda=hosted_rotation,
+            rotation_rules=schedule.rules(),
+            rotate_immediately_on_update=schedule.rotate_immediately,
+        )
+        if hosted_rotation is not None:
+            cdk.Stack.of(self).add_transform(HOSTED_ROTATION_TRANSFORM)
+        return self.rotation_schedule
+
+    def rotate_hosted(
+        self,
+        *,
+        schedule: RotationSchedule,
+        subnet_ids: Sequence[str],
+        security_groups: Sequence[ec2.ISecurityGroup],
+        master_secret: ManagedSecret | None = None,
+    ) -> secretsmanager.CfnRotationSchedule:
+        """Rotate a database secret with AWS hosted rotation for its engine.
+
+        Single-user (the secret's own user changes its password) or, with `master_secret`,
+        multi-user (the master user alternates two users). The hosted function runs in
+        `subnet_ids` with `security_groups`, which must reach the database port and the
+        Secrets Manager endpoint.
+        """
+        if self.engine is None:
+            raise ValueError(f"{self.secret_name} is not a database secret; use RotationFunction")
+        if master_secret is not None and master_secret.engine != self.engine:
+            raise ValueError("master_secret must be a database secret of the same engine")
+        rotation_type = HOSTED_ROTATION_TYPES[self.engine] + (
+            "MultiUser" if master_secret else "SingleUser"
+        )
+        return self.add_rotation_schedule(
+            schedule=schedule,
+            hosted_rotation=secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty(
+                rotation_type=rotation_type,
+                vpc_subnet_ids=cdk.Fn.join(",", list(subnet_ids)),
+                vpc_security_group_ids=cdk.Fn.join(
+                    ",", [group.security_group_id for group in security_groups]
+                ),
+                kms_key_arn=self.keys[0].key_arn,
+                master_secret_arn=master_secret.secret.secret_arn if master_secret else None,
+                master_secret_kms_key_arn=master_secret.keys[0].key_arn if master_secret else None,
+                exclude_characters=DATABASE_EXCLUDED_CHARACTERS,
+            ),
+        )
+
+    def rotation_statements(self) -> list[iam.PolicyStatement]:
+        """What a rotation function needs: read and write versions of this secret (the primary;
+        Secrets Manager replicates), and use the keys through Secrets Manager in every region."""
+        return [
+            iam.PolicyStatement(actions=list(ROTATION_ACTIONS), resources=[self.secret.secret_arn]),
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[key.key_arn for key in self.keys],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": via_services(self.regions, ["secretsmanager"])
+                    }
+                },
+            ),
+        ]
+
+    def grant_rotation(self, grantee: iam.IGrantable) -> None:
+        """Add `rotation_statements()` to `grantee`'s identity policy."""
+        for statement in self.rotation_statements():
+            grantee.grant_principal.add_to_principal_policy(statement)
 
     def secret_arns(self) -> list[str]:
         """The complete ARN in the primary region and in every replica region.
@@ -353,6 +492,21 @@ class ManagedSecret(Construct):
                 },
             ),
         ]
+
+
+@jsii.implements(IValidation)
+class _RotatesOrSaysWhyNot:
+    def __init__(self, secret: ManagedSecret) -> None:
+        self._secret = secret
+
+    def validate(self) -> list[str]:
+        secret = self._secret
+        if secret.rotation_schedule is None and secret.rotation_disabled_reason is None:
+            return [
+                f"{secret.secret_name} has no rotation: add one (RotationFunction.rotate, "
+                "rotate_hosted, add_rotation_schedule) or set rotation_disabled_reason"
+            ]
+        return []
 
 
 def _deploy_role_arn(stack: cdk.Stack) -> str:

@@ -1,0 +1,128 @@
+"""RotationAlerts: rotation failures and unexpected secret reads, to an encrypted SNS topic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+
+from constructs import Construct
+from strongbox.keys import key_reference
+from strongbox.rotation_function import RotationFunction
+
+ROTATION_FAILURE_EVENTS = ("RotationFailed", "RotationAbandoned")
+READ_EVENTS = ("GetSecretValue", "BatchGetSecretValue")
+
+
+class RotationAlerts(Construct):
+    """EventBridge rules and alarms that notify an SNS topic encrypted with the key.
+
+    - Rotation failed or was abandoned (Secrets Manager's CloudTrail service events).
+    - GetSecretValue on this environment's secrets by a role outside `allowed_reader_arns`
+      (CloudTrail read events; the rule opts in to read-only management events, and the account
+      needs a CloudTrail trail, which AWS Organizations or Control Tower usually provide).
+    - Any error of a rotation function (CloudWatch alarm).
+
+    Attributes:
+        topic: the `sns.Topic` (TLS-only policy, encrypted with `encryption_key`).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        encryption_key: kms.IKey,
+        secret_name_prefix: str,
+        allowed_reader_arns: Sequence[str],
+        rotation_functions: Sequence[RotationFunction] = (),
+        emails: Sequence[str] = (),
+    ) -> None:
+        """
+        Args:
+            encryption_key: encrypts the topic; its policy must let EventBridge and CloudWatch
+                use it (`KeyAccess(encrypts_alerts=True)`).
+            secret_name_prefix: e.g. "prod/payments/": reads of secrets under it are watched.
+            allowed_reader_arns: role ARNs expected to read secrets (workloads, rotation
+                functions, administrators); reads by any other role alert.
+            rotation_functions: functions whose errors alarm.
+            emails: addresses subscribed to the topic (each confirms by email).
+        """
+        super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            display_name=f"Strongbox alerts for {secret_name_prefix}",
+            master_key=key_reference(self, "TopicKey", encryption_key),
+            enforce_ssl=True,
+        )
+        for email in emails:
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        target = targets.SnsTopic(self.topic)
+
+        events.Rule(
+            self,
+            "RotationFailures",
+            description=f"Rotation failed or abandoned for a secret under {secret_name_prefix}",
+            event_pattern=events.EventPattern(
+                source=["aws.secretsmanager"],
+                detail_type=["AWS Service Event via CloudTrail"],
+                detail={
+                    "eventSource": ["secretsmanager.amazonaws.com"],
+                    "eventName": list(ROTATION_FAILURE_EVENTS),
+                },
+            ),
+            targets=[target],
+        )
+        arn_prefix = (
+            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:"
+            f"{secret_name_prefix}"
+        )
+        reads = events.Rule(
+            self,
+            "UnexpectedReads",
+            description=f"A secret under {secret_name_prefix} was read by an unexpected role",
+            event_pattern=events.EventPattern(
+                source=["aws.secretsmanager"],
+                detail_type=["AWS API Call via CloudTrail"],
+                detail={
+                    "eventSource": ["secretsmanager.amazonaws.com"],
+                    "eventName": list(READ_EVENTS),
+                    "requestParameters": {
+                        "secretId": [{"prefix": secret_name_prefix}, {"prefix": arn_prefix}]
+                    },
+                    "userIdentity": {
+                        "sessionContext": {
+                            "sessionIssuer": {"arn": [{"anything-but": list(allowed_reader_arns)}]}
+                        }
+                    },
+                },
+            ),
+            targets=[target],
+        )
+        # GetSecretValue is a read-only management event, which EventBridge delivers only to
+        # rules in this state.
+        rule = reads.node.default_child
+        assert isinstance(rule, events.CfnRule)
+        rule.add_property_override("State", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+
+        for rotation in rotation_functions:
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{rotation.node.id}Errors",
+                alarm_description=f"A Strongbox rotation function failed ({rotation.node.path})",
+                metric=rotation.function.metric_errors(period=cdk.Duration.minutes(5)),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))

@@ -1,0 +1,1 @@
+"""Runtime code of the RotationFunction Lambda (shipped as its code asset)."""

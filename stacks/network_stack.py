@@ -1,0 +1,128 @@
+"""Network stack: the environment's VPC with isolated subnets and its private AWS endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+
+from constructs import Construct
+from stacks.config import EnvironmentConfig
+from strongbox import acknowledge
+from strongbox.keys import key_reference
+
+
+class NetworkStack(cdk.Stack):
+    """A VPC with only isolated subnets (no internet path), flow logs, a closed default security
+    group and a Secrets Manager interface endpoint reachable on 443 from inside the VPC only.
+
+    Attributes:
+        vpc: the VPC.
+        isolated_subnets: where Strongbox's functions run.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        environment: EnvironmentConfig,
+        encryption_key: kms.IKey,
+        removal_policy: cdk.RemovalPolicy,
+        **kwargs: Any,
+    ) -> None:
+        self._availability_zones = list(environment.availability_zones)
+        super().__init__(scope, id_, **kwargs)
+        flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogs",
+            encryption_key=key_reference(self, "FlowLogsKey", encryption_key),
+            retention=logs.RetentionDays.ONE_YEAR,
+            removal_policy=removal_policy,
+        )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(environment.network.cidr),
+            availability_zones=list(environment.availability_zones),  # explicit: no AZ lookup
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                )
+            ],
+            restrict_default_security_group=True,  # a CDK custom resource closes it
+            flow_logs={
+                "All": ec2.FlowLogOptions(
+                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                        flow_log_group, _flow_log_role(self, flow_log_group)
+                    ),
+                    traffic_type=ec2.FlowLogTrafficType.ALL,
+                )
+            },
+        )
+        acknowledge(
+            self.vpc,
+            "W3010",
+            "Availability zones come from config on purpose: synth does no lookups, so it stays "
+            "hermetic and reproducible; config is validated to name zones of the region.",
+        )
+        self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        endpoint_security_group = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="HTTPS from inside the VPC to its AWS service endpoints",
+            allow_all_outbound=False,
+        )
+        # The CIDR as a literal (not the VPC's token) so compliance rules can evaluate the rule.
+        endpoint_security_group.add_ingress_rule(
+            ec2.Peer.ipv4(environment.network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+        )
+        self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
+            "SecretsManagerEndpoint",
+            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+            private_dns_enabled=True,
+            subnets=self.isolated_subnets,
+            security_groups=[endpoint_security_group],
+            open=False,  # the group's own rule admits the VPC CIDR, as a literal
+        )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """The configured zones. Without this override, ec2.Vpc checks its zones against the
+        stack's, which the CDK would look up in the account: synth must do no lookups."""
+        return self._availability_zones
+
+
+def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
+    """The role VPC Flow Logs assumes, with a customer-managed policy (no inline policy)."""
+    role = iam.Role(
+        scope,
+        "FlowLogRole",
+        assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+        description="Writes this VPC's flow logs to its log group",
+    )
+    policy = iam.ManagedPolicy(
+        scope,
+        "FlowLogPolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+            )
+        ],
+    )
+    log_group_id = cdk.Stack.of(scope).get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
+        "The log streams of this VPC's own flow-log group, whose names VPC Flow Logs generates.",
+    )
+    # The flow log would add the same grants inline; the managed policy above holds them.
+    return role.without_policy_updates()
