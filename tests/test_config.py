@@ -239,6 +239,47 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "'rate(N days)', 'rate(N hours)' or 'cron(...)'",
     ),
     (
+        "rotation window longer than the schedule",
+        _set([*E, "prod", "secrets", 2, "rotation"], {"schedule": "rate(6 hours)", "window": "8h"}),
+        "environments.prod.secrets[2].rotation.window: '8h' must be shorter than the schedule "
+        "'rate(6 hours)'",
+    ),
+    (
+        "rotation window out of range",
+        _set([*E, "prod", "secrets", 2, "rotation", "window"], "48h"),
+        "environments.prod.secrets[2].rotation.window: '48h' is not allowed; expected hours from "
+        "'1h' to '24h'",
+    ),
+    (
+        "rotation options on a disabled rotation",
+        _set([*E, "prod", "secrets", 1, "rotation", "window"], "2h"),
+        "environments.prod.secrets[1].rotation.window: applies only when rotation has a schedule",
+    ),
+    (
+        "hosted rotation for an api key",
+        _set([*E, "prod", "secrets", 2, "rotation", "strategy"], "hosted"),
+        "environments.prod.secrets[2].rotation.strategy: 'hosted' does not rotate a 'api-key' "
+        "secret; database secrets use 'hosted' (AWS hosted rotation), others 'token'",
+    ),
+    (
+        "token rotation for a database",
+        _set(
+            [*E, "prod", "secrets", 0, "rotation"],
+            {"schedule": "rate(30 days)", "strategy": "token"},
+        ),
+        "environments.prod.secrets[0].rotation.strategy: 'token' does not rotate a 'database' "
+        "secret; database secrets use 'hosted' (AWS hosted rotation), others 'token'",
+    ),
+    (
+        "master secret that is not a database secret",
+        _set(
+            [*E, "prod", "secrets", 0, "rotation"],
+            {"schedule": "rate(30 days)", "master_secret": "stripe-api-key"},
+        ),
+        "environments.prod.secrets[0].rotation.master_secret: 'stripe-api-key' is not another "
+        "database secret of this environment",
+    ),
+    (
         "cross-account reader is the environment's own account",
         _set([*E, "prod", "cross_account_readers"], ["333333333333"]),
         "environments.prod.cross_account_readers[0]: is the environment's own account; list "
@@ -366,6 +407,17 @@ def test_invalid_config_names_the_key_path(mutate: Mutation, message: str) -> No
         parse_config(raw)
 
     assert str(error.value) == message
+
+
+def test_database_rotation_defaults_to_hosted() -> None:
+    raw = copy.deepcopy(default_strongbox_config())
+    env(raw, "prod")["secrets"][0]["rotation"] = {"schedule": "cron(0 4 ? * SUN *)"}
+    rotation = parse_config(raw).environment("prod").secrets[0].rotation
+    assert (rotation.strategy, rotation.schedule, rotation.window) == (
+        "hosted",
+        "cron(0 4 ? * SUN *)",
+        None,
+    )
 
 
 def test_missing_strongbox_block() -> None:

@@ -1,0 +1,366 @@
+"""Rotation as deployed: schedules, the rotation function's hardening and IAM, hosted rotation,
+alerts, and the rule that every secret rotates or says why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk.assertions import Template
+
+from stacks.config import parse_config
+from strongbox import DatabaseFields, KeyAccess, ManagedSecret, RotationSchedule, SecretsKey
+from strongbox.secrets import HOSTED_ROTATION_TRANSFORM
+from tests.conftest import (
+    Synthesized,
+    SynthesizedStack,
+    default_strongbox_config,
+    feature_flag_app,
+)
+
+CONFIG = parse_config(default_strongbox_config())
+ENVIRONMENTS = [e.name for e in CONFIG.environments]
+REASON = "Rotated by the provider's dashboard; tracked by the owning team."
+
+
+def secrets_stack(synthesized: Synthesized, name: str) -> SynthesizedStack:
+    return synthesized.stack(f"{CONFIG.environment(name).stage_name}/Secrets")
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    ((logical_id, resource),) = resources.items()
+    return logical_id, resource
+
+
+def logical_id_of_secret(stack: SynthesizedStack, name: str) -> str:
+    (logical_id,) = [
+        logical_id
+        for logical_id, resource in stack.resources("AWS::SecretsManager::Secret").items()
+        if resource["Properties"]["Name"] == name
+    ]
+    return logical_id
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_every_secret_rotates_or_says_why_not(synthesized: Synthesized, name: str) -> None:
+    environment = CONFIG.environment(name)
+    stack = secrets_stack(synthesized, name)
+    rotated = {
+        schedule["Properties"]["SecretId"]["Ref"]
+        for schedule in stack.resources("AWS::SecretsManager::RotationSchedule").values()
+    }
+    for secret in environment.secrets:
+        logical_id = logical_id_of_secret(stack, f"{name}/payments/{secret.purpose}")
+        assert (logical_id in rotated) is secret.rotation.enabled, secret.purpose
+        assert secret.rotation.enabled or secret.rotation.disabled_reason
+    assert rotated == {logical_id_of_secret(stack, f"{name}/payments/session-signing-key")}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_session_key_rotation_schedule(synthesized: Synthesized, name: str) -> None:
+    stack = secrets_stack(synthesized, name)
+    _, schedule = only(stack.resources("AWS::SecretsManager::RotationSchedule"))
+    function_id, _ = only(stack.resources("AWS::Lambda::Function"))
+    permission_id, permission = only(stack.resources("AWS::Lambda::Permission"))
+    secret_id = logical_id_of_secret(stack, f"{name}/payments/session-signing-key")
+
+    assert schedule["Properties"] == {
+        "SecretId": {"Ref": secret_id},
+        "RotationLambdaARN": {"Fn::GetAtt": [function_id, "Arn"]},
+        "RotationRules": {"ScheduleExpression": "rate(30 days)", "Duration": "4h"},
+        "RotateImmediatelyOnUpdate": True,
+    }
+    assert permission_id in schedule["DependsOn"]
+    assert permission["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": {"Fn::GetAtt": [function_id, "Arn"]},
+        "Principal": "secretsmanager.amazonaws.com",
+        "SourceAccount": CONFIG.environment(name).account,
+        "SourceArn": {"Ref": secret_id},
+    }
+
+
+def test_rotation_function_is_hardened(synthesized: Synthesized) -> None:
+    stack = secrets_stack(synthesized, "prod")
+    _, function = only(stack.resources("AWS::Lambda::Function"))
+    queue_id, queue = only(stack.resources("AWS::SQS::Queue"))
+    log_group_id, log_group = only(stack.resources("AWS::Logs::LogGroup"))
+    group_id, group = only(stack.resources("AWS::EC2::SecurityGroup"))
+    properties = function["Properties"]
+
+    assert properties["Runtime"] == "python3.13"
+    assert properties["Handler"] == "handler.lambda_handler"
+    assert properties["ReservedConcurrentExecutions"] == 2
+    assert properties["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert properties["LoggingConfig"] == {"LogFormat": "JSON", "LogGroup": {"Ref": log_group_id}}
+    assert properties["VpcConfig"]["SecurityGroupIds"] == [{"Fn::GetAtt": [group_id, "GroupId"]}]
+    assert len(properties["VpcConfig"]["SubnetIds"]) == 3  # one isolated subnet per prod AZ
+    assert properties["Environment"]["Variables"] == {
+        "SECRETS_MANAGER_ENDPOINT": {
+            "Fn::Join": ["", ["https://secretsmanager.eu-west-1.", {"Ref": "AWS::URLSuffix"}]]
+        },
+        "ROTATION_STRATEGY": "token",
+        "TOKEN_LENGTH": "64",
+        "TOKEN_EXCLUDE_CHARACTERS": "",
+        "TOKEN_EXCLUDE_PUNCTUATION": "true",
+        "TOKEN_FIELD": "",
+    }
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert log_group["Properties"]["RetentionInDays"] == 365
+    assert "KmsKeyId" in log_group["Properties"]
+    assert log_group["DeletionPolicy"] == "Retain"
+    assert group["Properties"]["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "10.0.0.0/16",
+            "Description": "HTTPS to the VPC's AWS endpoints",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+    assert "SecurityGroupIngress" not in group["Properties"]
+
+
+def test_rotation_role_has_one_managed_policy_scoped_to_its_secret(
+    synthesized: Synthesized,
+) -> None:
+    stack = secrets_stack(synthesized, "prod")
+    role_id, role = only(stack.resources("AWS::IAM::Role"))
+    _, policy = only(stack.resources("AWS::IAM::ManagedPolicy"))
+    secret_id = logical_id_of_secret(stack, "prod/payments/session-signing-key")
+
+    assert not stack.resources("AWS::IAM::Policy"), "no inline policies"
+    assert "ManagedPolicyArns" not in role["Properties"], "no AWS-managed policies"
+    assert "Policies" not in role["Properties"], "no inline policies"
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    wildcard_actions = {
+        action
+        for statement in statements
+        if statement["Resource"] == "*"
+        for action in statement["Action"]
+    }
+    assert wildcard_actions == {
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:UnassignPrivateIpAddresses",
+        "secretsmanager:GetRandomPassword",
+    }
+    (secret_statement,) = [s for s in statements if s["Resource"] == {"Ref": secret_id}]
+    assert secret_statement["Action"] == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
+    (kms_statement,) = [s for s in statements if s["Action"][0].startswith("kms:")]
+    assert kms_statement["Action"] == ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+    assert kms_statement["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": [
+                "secretsmanager.eu-west-1.amazonaws.com",
+                "secretsmanager.eu-central-1.amazonaws.com",
+            ]
+        }
+    }
+    secret_actions = {
+        action
+        for statement in statements
+        for action in statement["Action"]
+        if action.startswith("secretsmanager:") and action != "secretsmanager:GetRandomPassword"
+    }
+    assert secret_actions == set(secret_statement["Action"])
+
+
+def test_alerts(synthesized: Synthesized) -> None:
+    stack = secrets_stack(synthesized, "prod")
+    topic_id, topic = only(stack.resources("AWS::SNS::Topic"))
+    _, topic_policy = only(stack.resources("AWS::SNS::TopicPolicy"))
+    _, subscription = only(stack.resources("AWS::SNS::Subscription"))
+    _, alarm = only(stack.resources("AWS::CloudWatch::Alarm"))
+    function_id, _ = only(stack.resources("AWS::Lambda::Function"))
+    role_id, _ = only(stack.resources("AWS::IAM::Role"))
+    rules = {
+        r["Properties"]["Description"]: r["Properties"]
+        for r in stack.resources("AWS::Events::Rule").values()
+    }
+
+    assert "KmsMasterKeyId" in topic["Properties"]
+    deny_insecure = [
+        s
+        for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+    ]
+    assert deny_insecure[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "secops@example.com"
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    assert alarm["Properties"]["MetricName"] == "Errors"
+    assert alarm["Properties"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": function_id}}
+    ]
+
+    failures = rules["Rotation failed or abandoned for a secret under prod/payments/"]
+    assert failures["EventPattern"]["detail"]["eventName"] == [
+        "RotationFailed",
+        "RotationAbandoned",
+    ]
+    reads = rules["A secret under prod/payments/ was read by an unexpected role"]
+    assert reads["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    detail = reads["EventPattern"]["detail"]
+    assert detail["eventName"] == ["GetSecretValue", "BatchGetSecretValue"]
+    assert detail["requestParameters"]["secretId"] == [
+        {"prefix": "prod/payments/"},
+        {"prefix": "arn:aws:secretsmanager:eu-west-1:333333333333:secret:prod/payments/"},
+    ]
+    assert detail["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] == [
+        {
+            "anything-but": [
+                {"Fn::GetAtt": [role_id, "Arn"]},
+                "arn:aws:iam::333333333333:role/strongbox-key-admin",
+            ]
+        }
+    ]
+    for rule in rules.values():
+        assert rule["Targets"] == [{"Arn": {"Ref": topic_id}, "Id": "Target0"}]
+
+
+def test_rotation_findings_are_acknowledged_only_for_secrets_with_a_reason(
+    synthesized: Synthesized,
+) -> None:
+    assert synthesized.findings() == []  # the rotating secret needs no acknowledgment
+
+
+# --- construct level -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack() -> cdk.Stack:
+    return cdk.Stack(
+        feature_flag_app(), "Db", env=cdk.Environment(account="333333333333", region="eu-west-1")
+    )
+
+
+def database_secret(stack: cdk.Stack, key: kms.IKey, purpose: str, engine: str) -> ManagedSecret:
+    return ManagedSecret(
+        stack,
+        purpose.title().replace("-", ""),
+        application="payments",
+        environment_name="prod",
+        purpose=purpose,
+        kind="database",
+        description="database credentials",
+        owner="team-payments",
+        encryption_key=key,
+        database=DatabaseFields(engine=engine),
+    )
+
+
+def make_key(stack: cdk.Stack) -> kms.IKey:
+    return SecretsKey(
+        stack,
+        "Key",
+        application="payments",
+        environment_name="prod",
+        access=KeyAccess(account="333333333333", regions=("eu-west-1",)),
+    ).key
+
+
+@pytest.mark.parametrize(
+    ("engine", "rotation_type"),
+    [
+        ("postgres", "PostgreSQL"),
+        ("mysql", "MySQL"),
+        ("mariadb", "MariaDB"),
+        ("oracle", "Oracle"),
+        ("sqlserver", "SQLServer"),
+        ("redshift", "Redshift"),
+        ("mongodb", "MongoDB"),
+    ],
+)
+def test_hosted_rotation_single_and_multi_user(
+    stack: cdk.Stack, engine: str, rotation_type: str
+) -> None:
+    key = make_key(stack)
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["eu-west-1a"],
+        isolated_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    group = ec2.SecurityGroup(stack, "Rotation", vpc=vpc, allow_all_outbound=False)
+    master = database_secret(stack, key, "db-master", engine)
+    app_user = database_secret(stack, key, "db-app", engine)
+    schedule = RotationSchedule("cron(0 4 ? * SUN *)", window="2h", rotate_immediately=False)
+    master.rotate_hosted(
+        schedule=schedule, subnet_ids=["subnet-0123456789abcdef0"], security_groups=[group]
+    )
+    app_user.rotate_hosted(
+        schedule=schedule,
+        subnet_ids=["subnet-0123456789abcdef0"],
+        security_groups=[group],
+        master_secret=master,
+    )
+    template = Template.from_stack(stack)
+    schedules = {
+        s["Properties"]["SecretId"]["Ref"]: s["Properties"]
+        for s in template.find_resources("AWS::SecretsManager::RotationSchedule").values()
+    }
+    master_id = stack.get_logical_id(master.secret.node.default_child)  # type: ignore[arg-type]
+    app_id = stack.get_logical_id(app_user.secret.node.default_child)  # type: ignore[arg-type]
+    key_id = stack.get_logical_id(key.node.default_child)  # type: ignore[arg-type]
+
+    assert template.to_json()["Transform"] == [HOSTED_ROTATION_TRANSFORM]
+    assert schedules[master_id]["RotationRules"] == {
+        "ScheduleExpression": "cron(0 4 ? * SUN *)",
+        "Duration": "2h",
+    }
+    assert schedules[master_id]["RotateImmediatelyOnUpdate"] is False
+    single = schedules[master_id]["HostedRotationLambda"]
+    assert single["RotationType"] == f"{rotation_type}SingleUser"
+    assert single["KmsKeyArn"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert "MasterSecretArn" not in single
+    multi = schedules[app_id]["HostedRotationLambda"]
+    assert multi["RotationType"] == f"{rotation_type}MultiUser"
+    assert multi["MasterSecretArn"] == {"Ref": master_id}
+    assert multi["MasterSecretKmsKeyArn"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert multi["VpcSubnetIds"] == "subnet-0123456789abcdef0"
+
+
+def test_rotation_refusals(stack: cdk.Stack) -> None:
+    key = make_key(stack)
+    with_reason = ManagedSecret(
+        stack,
+        "Provider",
+        application="payments",
+        environment_name="prod",
+        purpose="provider",
+        kind="api-key",
+        description="provider key",
+        owner="team-payments",
+        encryption_key=key,
+        rotation_disabled_reason=REASON,
+    )
+    with pytest.raises(ValueError, match="has rotation_disabled_reason; it cannot also rotate"):
+        with_reason.add_rotation_schedule(
+            schedule=RotationSchedule("rate(30 days)"),
+            hosted_rotation=cdk.aws_secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty(
+                rotation_type="PostgreSQLSingleUser"
+            ),
+        )
+    with pytest.raises(ValueError, match="is not a database secret; use RotationFunction"):
+        with_reason.rotate_hosted(
+            schedule=RotationSchedule("rate(30 days)"), subnet_ids=[], security_groups=[]
+        )
+
+
+def test_a_secret_without_rotation_or_reason_fails_synth(stack: cdk.Stack) -> None:
+    database_secret(stack, make_key(stack), "db-orphan", "postgres")
+    with pytest.raises(RuntimeError, match="prod/payments/db-orphan has no rotation"):
+        Template.from_stack(stack)
