@@ -3,6 +3,7 @@ alerts, and the rule that every secret rotates or says why not."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -17,8 +18,10 @@ from strongbox.secrets import HOSTED_ROTATION_TRANSFORM
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
+    cdk_json_context,
     default_strongbox_config,
     feature_flag_app,
+    synthesize,
 )
 
 CONFIG = parse_config(default_strongbox_config())
@@ -364,3 +367,45 @@ def test_a_secret_without_rotation_or_reason_fails_synth(stack: cdk.Stack) -> No
     database_secret(stack, make_key(stack), "db-orphan", "postgres")
     with pytest.raises(RuntimeError, match="prod/payments/db-orphan has no rotation"):
         Template.from_stack(stack)
+
+
+def test_database_secret_from_config_gets_hosted_rotation_in_isolated_subnets(
+    tmp_path: Path,
+) -> None:
+    context = cdk_json_context()
+    prod = context["strongbox"]["environments"]["prod"]
+    prod["secrets"][0]["rotation"] = {"schedule": "rate(30 days)", "window": "2h"}
+    context["env"] = "prod"
+
+    synthesized = synthesize(context, tmp_path)
+
+    assert synthesized.findings() == []
+    secrets = synthesized.stack("Strongbox-Prod/Secrets")
+    network = synthesized.stack("Strongbox-Prod/Network")
+    assert secrets.template["Transform"] == HOSTED_ROTATION_TRANSFORM
+    database_id = logical_id_of_secret(secrets, "prod/payments/db-credentials")
+    (schedule,) = [
+        s["Properties"]
+        for s in secrets.resources("AWS::SecretsManager::RotationSchedule").values()
+        if s["Properties"]["SecretId"] == {"Ref": database_id}
+    ]
+    hosted = schedule["HostedRotationLambda"]
+    assert hosted["RotationType"] == "PostgreSQLSingleUser"
+    subnet_outputs = [
+        part["Fn::GetStackOutput"]["OutputName"] for part in hosted["VpcSubnetIds"]["Fn::Join"][1]
+    ]
+    isolated_subnets = {
+        logical_id
+        for logical_id, subnet in network.resources("AWS::EC2::Subnet").items()
+        if subnet["Properties"]["MapPublicIpOnLaunch"] is False
+    }
+    assert len(subnet_outputs) == len(isolated_subnets) == 3
+    for output in subnet_outputs:
+        assert network.template["Outputs"][output]["Value"]["Ref"] in isolated_subnets
+    # One group: the CDK renders the comma-join of a single id as the id itself.
+    group_id = hosted["VpcSecurityGroupIds"]["Fn::GetAtt"][0]
+    group = secrets.template["Resources"][group_id]["Properties"]
+    assert [(rule["CidrIp"], rule["FromPort"]) for rule in group["SecurityGroupEgress"]] == [
+        ("10.0.0.0/16", 443),
+        ("10.0.0.0/16", 5432),
+    ]
