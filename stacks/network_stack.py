@@ -13,7 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from strongbox import acknowledge
-from strongbox.keys import key_reference
+from strongbox.log_groups import encrypted_log_group
 
 
 class NetworkStack(cdk.Stack):
@@ -37,12 +37,8 @@ class NetworkStack(cdk.Stack):
     ) -> None:
         self._availability_zones = list(environment.availability_zones)
         super().__init__(scope, id_, **kwargs)
-        flow_log_group = logs.LogGroup(
-            self,
-            "FlowLogs",
-            encryption_key=key_reference(self, "FlowLogsKey", encryption_key),
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=removal_policy,
+        flow_log_group = encrypted_log_group(
+            self, "FlowLogs", encryption_key=encryption_key, removal_policy=removal_policy
         )
         self.vpc = ec2.Vpc(
             self,

@@ -9,12 +9,11 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
 from strongbox.compliance import acknowledge
-from strongbox.keys import key_reference
+from strongbox.log_groups import encrypted_log_group
 from strongbox.secrets import DEFAULT_LENGTHS, Generation, ManagedSecret, RotationSchedule
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
@@ -85,12 +84,8 @@ class RotationFunction(Construct):
         generation = generation or Generation()
         stack = cdk.Stack.of(self)
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            encryption_key=key_reference(self, "LogsKey", encryption_key),
-            retention=logs.RetentionDays.ONE_YEAR,
-            removal_policy=removal_policy,
+        self.log_group = encrypted_log_group(
+            self, "Logs", encryption_key=encryption_key, removal_policy=removal_policy
         )
         self.dead_letter_queue = sqs.Queue(
             self,
