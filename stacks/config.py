@@ -11,12 +11,19 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from strongbox.credentials import credential_reason
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
 from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
 
 T = TypeVar("T")
 
-PARAMETER_TYPES = ("String", "StringList")
+PARAMETER_TYPES = ("String", "StringList", "SecureString")
+PARAMETER_TIERS = ("Standard", "Advanced")
+PARAMETER_POLICY_TYPES = ("Expiration", "ExpirationNotification", "NoChangeNotification")
+MAX_PARAMETER_NAME = 1011  # characters of the full name, /<app>/<env>/... included
+MAX_PARAMETER_DEPTH = 15  # levels of the hierarchy
+MAX_STANDARD_VALUE = 4096  # bytes; larger values need the advanced tier (up to 8 KB)
+MAX_ADVANCED_VALUE = 8192
 ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ecr.api", "ecr.dkr", "logs")
 DATABASE_ENGINES = ("postgres",)
 
@@ -31,6 +38,9 @@ _PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
 _DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 _JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Keys that would put a secret value into cdk.json and from there into the template.
@@ -107,11 +117,23 @@ class SecretConfig:
 
 
 @dataclass(frozen=True)
+class SecureStringSource:
+    """Where a SecureString's value comes from: generated, or copied from a secret's field."""
+
+    generation: GenerationConfig | None = None
+    secret: str | None = None  # the purpose of a secret of the same environment
+    field: str | None = None
+
+
+@dataclass(frozen=True)
 class ParameterConfig:
-    name: str
+    name: str  # below /<application>/<environment>/
     type: str
-    value: str
+    value: str | None = None  # String and StringList only
     description: str = ""
+    tier: str = "Standard"
+    policies: tuple[Mapping[str, Any], ...] = ()
+    source: SecureStringSource | None = None  # SecureString only
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,10 @@ class NetworkConfig:
     # Secrets Manager interface endpoints that exist already (an imported VPC); secrets with
     # vpc_endpoint_only accept requests only through these.
     vpc_endpoint_ids: tuple[str, ...] = ()
+    # An existing VPC (create_vpc false): its id, isolated subnet per AZ, their route tables.
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    route_table_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -573,22 +599,116 @@ def _reader_account(reader: str) -> str:
     return match.group(1) if match else reader
 
 
+def _parameter_policy(value: Any, path: str) -> Mapping[str, Any]:
+    obj = _Object(value, path, required=("Type", "Version", "Attributes"), optional=())
+    obj.require("Type", _one_of(PARAMETER_POLICY_TYPES))
+    obj.require("Version", _one_of(("1.0",)))
+    obj.require("Attributes", _string_map)
+    return dict(value)
+
+
+def _secure_string_source(value: Any, path: str) -> SecureStringSource:
+    obj = _Object(value, path, required=(), optional=("generate", "secret", "field"))
+    if obj.has("generate") == obj.has("secret"):
+        raise ConfigError(path, "set exactly one of 'generate' (a new value) or 'secret' (copy)")
+    if obj.has("field") and not obj.has("secret"):
+        raise ConfigError(_join(path, "field"), "applies with 'secret' only")
+    return SecureStringSource(
+        generation=obj.get("generate", _generation, None),
+        secret=obj.get("secret", _matching(_PURPOSE, "the purpose of a secret"), None),
+        field=obj.get("field", _matching(_JSON_KEY, "a JSON field name"), None),
+    )
+
+
 def _parameter(value: Any, path: str) -> ParameterConfig:
-    obj = _Object(value, path, required=("name", "type", "value"), optional=("description",))
+    obj = _Object(
+        value,
+        path,
+        required=("name", "type"),
+        optional=("value", "description", "tier", "policies", "source"),
+    )
+    name = obj.require("name", _matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]"))
+    kind = obj.require("type", _one_of(PARAMETER_TYPES))
+    if kind == "SecureString":
+        if obj.has("value"):
+            raise ConfigError(
+                _join(path, "value"),
+                "a SecureString never takes a literal value: it would be stored in plaintext in "
+                "cdk.json; set 'source' (generate, or copy from a secret)",
+            )
+        if not obj.has("source"):
+            raise ConfigError(_join(path, "source"), "is required for a SecureString")
+    else:
+        if obj.has("source"):
+            raise ConfigError(_join(path, "source"), "applies to SecureString only")
+        if not obj.has("value"):
+            raise ConfigError(_join(path, "value"), f"is required for a {kind}")
+    text = obj.get("value", _string, None)
+    if text is not None:
+        reason = credential_reason(name, text)
+        if reason:
+            raise ConfigError(
+                path, f"{reason}; keep credentials in a SecureString or a secret, not a {kind}"
+            )
+        if kind == "StringList" and any(not item.strip() for item in text.split(",")):
+            raise ConfigError(_join(path, "value"), "a StringList has no empty items")
+    policies: tuple[Mapping[str, Any], ...] = obj.get(
+        "policies", _list(_parameter_policy, unique=False), ()
+    )
+    size = len(text.encode()) if text is not None else 0
+    needed = "Advanced" if policies or size > MAX_STANDARD_VALUE else "Standard"
+    tier = obj.get("tier", _one_of(PARAMETER_TIERS), needed)
+    if tier == "Standard" and needed == "Advanced":
+        raise ConfigError(
+            _join(path, "tier"),
+            "must be 'Advanced': the value is over 4 KB or the parameter has policies",
+        )
+    if size > MAX_ADVANCED_VALUE:
+        raise ConfigError(_join(path, "value"), f"is {size} bytes; the limit is 8 KB")
     return ParameterConfig(
-        name=obj.require("name", _matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]")),
-        type=obj.require("type", _one_of(PARAMETER_TYPES)),
-        value=obj.require("value", _string),
+        name=name,
+        type=kind,
+        value=text,
         description=obj.get("description", _string, ""),
+        tier=tier,
+        policies=policies,
+        source=obj.get("source", _secure_string_source, None),
     )
 
 
 def _network(value: Any, path: str) -> NetworkConfig:
     obj = _Object(
-        value, path, required=(), optional=("create_vpc", "cidr", "endpoints", "vpc_endpoint_ids")
+        value,
+        path,
+        required=(),
+        optional=(
+            "create_vpc",
+            "cidr",
+            "endpoints",
+            "vpc_endpoint_ids",
+            "vpc_id",
+            "subnet_ids",
+            "route_table_ids",
+        ),
     )
+    create_vpc = obj.get("create_vpc", _boolean, True)
+    existing = ("vpc_id", "subnet_ids", "route_table_ids")
+    for key in existing:
+        if create_vpc and obj.has(key):
+            raise ConfigError(_join(path, key), "applies only with create_vpc false")
+        if not create_vpc and not obj.has(key):
+            raise ConfigError(_join(path, key), "is required with create_vpc false (no lookups)")
     return NetworkConfig(
-        create_vpc=obj.get("create_vpc", _boolean, True),
+        vpc_id=obj.get("vpc_id", _matching(_VPC_ID, "a VPC id (vpc-...)"), None),
+        subnet_ids=obj.get(
+            "subnet_ids", _list(_matching(_SUBNET_ID, "a subnet id"), non_empty=True), ()
+        ),
+        route_table_ids=obj.get(
+            "route_table_ids",
+            _list(_matching(_ROUTE_TABLE_ID, "a route table id"), non_empty=True),
+            (),
+        ),
+        create_vpc=create_vpc,
         cidr=obj.get("cidr", _cidr, "10.0.0.0/16"),
         endpoints=obj.get("endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES),
         vpc_endpoint_ids=obj.get(
@@ -694,6 +814,28 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
     replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
     network = obj.get("network", _network, NetworkConfig())
     kinds = {secret.purpose: secret.kind for secret in secrets}
+    for index, parameter in enumerate(parameters):
+        source = parameter.source
+        if source is None or source.secret is None:
+            continue
+        source_path = f"{_join(path, 'parameters')}[{index}].source"
+        if source.secret not in kinds:
+            raise ConfigError(
+                _join(source_path, "secret"),
+                f"{source.secret!r} is not a secret of this environment",
+            )
+        if (source.field is None) != (kinds[source.secret] == "api-key"):
+            raise ConfigError(
+                _join(source_path, "field"),
+                "name the JSON field to copy from a database or json secret, and none from an "
+                "api-key",
+            )
+    if not network.create_vpc and len(network.subnet_ids) != len(
+        obj.require("availability_zones", _list(_string))
+    ):
+        raise ConfigError(
+            _join(path, "network.subnet_ids"), "list one isolated subnet per availability zone"
+        )
     for index, secret in enumerate(secrets):
         secret_path = f"{_join(path, 'secrets')}[{index}]"
         master = secret.rotation.master_secret
@@ -772,13 +914,26 @@ def parse_config(raw: Any) -> StrongboxConfig:
     if raw is None:
         raise ConfigError("strongbox", "is missing from cdk.json context")
     obj = _Object(raw, "", required=("application", "environments"), optional=("pipeline",))
-    return StrongboxConfig(
+    config = StrongboxConfig(
         application=obj.require(
             "application", _matching(_NAME, "lowercase letters, digits and '-', at most 20")
         ),
         environments=obj.require("environments", _environments),
         pipeline=obj.get("pipeline", _pipeline, PipelineConfig()),
     )
+    for environment in config.environments:
+        for index, parameter in enumerate(environment.parameters):
+            full_name = f"/{config.application}/{environment.name}/{parameter.name}"
+            parameter_path = f"environments.{environment.name}.parameters[{index}].name"
+            if len(full_name) > MAX_PARAMETER_NAME:
+                raise ConfigError(
+                    parameter_path, f"{full_name[:40]}... is over {MAX_PARAMETER_NAME} characters"
+                )
+            if full_name.count("/") > MAX_PARAMETER_DEPTH:
+                raise ConfigError(
+                    parameter_path, f"{full_name} is deeper than {MAX_PARAMETER_DEPTH} levels"
+                )
+    return config
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,46 +6,25 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
-from strongbox.compliance import acknowledge
-from strongbox.log_groups import encrypted_log_group
+from strongbox.private_function import PrivateFunction
 from strongbox.secrets import DEFAULT_LENGTHS, Generation, ManagedSecret, RotationSchedule
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
-# Creating, describing and deleting its network interfaces is what a Lambda in a VPC must be able
-# to do; EC2 does not support resource-level permissions for these actions.
-NETWORK_INTERFACE_ACTIONS = (
-    "ec2:AssignPrivateIpAddresses",
-    "ec2:CreateNetworkInterface",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:UnassignPrivateIpAddresses",
-)
 
 
-class RotationFunction(Construct):
-    """The four-step rotation Lambda (createSecret, setSecret, testSecret, finishSecret).
-
-    Python 3.13, boto3 only, in isolated subnets reaching Secrets Manager through its endpoint;
-    encrypted dead-letter queue, reserved concurrency, a log group encrypted with the key and
-    kept for a year, JSON logs without secret values, and a role that can rotate exactly the
-    secrets given to `rotate` (plus GetRandomPassword, which has no resource).
+class RotationFunction(PrivateFunction):
+    """The four-step rotation Lambda (createSecret, setSecret, testSecret, finishSecret), a
+    `PrivateFunction` whose policy can rotate exactly the secrets given to `rotate` (plus
+    GetRandomPassword, which has no resource).
 
     The built-in strategy is "token": a new random value from GetRandomPassword with the
     `generation` options (for a json secret, only `json_field` changes); the old value stays
     valid as AWSPREVIOUS. For another strategy, pass `code` holding handler.py next to your
     module and `strategy="module:Class"` (see strongbox/rotation/handler.py).
-
-    Attributes:
-        function: the `lambda_.Function`.
-        dead_letter_queue: the `sqs.Queue`.
-        log_group: the `logs.LogGroup`.
-        security_group: the function's security group (HTTPS to the VPC only).
     """
 
     def __init__(
@@ -80,93 +59,18 @@ class RotationFunction(Construct):
             reserved_concurrency: Default: 2 (rotations of one secret run one step at a time).
             removal_policy: for the log group. Default: RETAIN.
         """
-        super().__init__(scope, id_)
         generation = generation or Generation()
-        stack = cdk.Stack.of(self)
-
-        self.log_group = encrypted_log_group(
-            self, "Logs", encryption_key=encryption_key, removal_policy=removal_policy
-        )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            "AwsSolutions-SQS3",
-            "This queue is the rotation Lambda's dead-letter queue; it has no DLQ of its own.",
-        )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Rotation function: HTTPS to the Secrets Manager endpoint only",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.ipv4(vpc_cidr), ec2.Port.tcp(443), "HTTPS to the VPC's AWS endpoints"
-        )
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Rotates Strongbox secrets; no AWS-managed or inline policies",
-        )
-        # Every permission is written here or by `rotate`, in one customer-managed policy.
-        self.policy = iam.ManagedPolicy(
-            self,
-            "Policy",
-            roles=[self.role],
-            statements=[
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[self.log_group.log_group_arn, f"{self.log_group.log_group_arn}:*"],
-                ),
-                iam.PolicyStatement(actions=list(NETWORK_INTERFACE_ACTIONS), resources=["*"]),
-                iam.PolicyStatement(actions=["secretsmanager:GetRandomPassword"], resources=["*"]),
-                iam.PolicyStatement(
-                    actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn]
-                ),
-            ],
-        )
-        acknowledge(
-            self.policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Only ec2 network-interface actions (a VPC Lambda's ENIs, which EC2 cannot scope "
-            "to resources) and secretsmanager:GetRandomPassword (which has no resource).",
-        )
-        log_group_id = stack.get_logical_id(self.log_group.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            self.policy,
-            f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
-            "The log streams of this function's own log group, whose names Lambda generates.",
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="handler.lambda_handler",
+        region = cdk.Stack.of(scope).region
+        url_suffix = cdk.Stack.of(scope).url_suffix
+        super().__init__(
+            scope,
+            id_,
+            description="Strongbox four-step secret rotation",
             code=code
             or lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["__pycache__", "*.pyc"]),
-            # Immutable for the CDK: its implicit grants would create an inline policy.
-            role=self.role.without_policy_updates(),
-            timeout=cdk.Duration.seconds(60),
-            memory_size=256,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
-            security_groups=[self.security_group],
-            reserved_concurrent_executions=reserved_concurrency,
-            dead_letter_queue=self.dead_letter_queue,
-            log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            description="Strongbox four-step secret rotation",
             environment={
                 # Private DNS on the interface endpoint resolves this name inside the VPC.
-                "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{stack.region}.{stack.url_suffix}",
+                "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.{url_suffix}",
                 "ROTATION_STRATEGY": strategy,
                 "TOKEN_LENGTH": str(generation.length or DEFAULT_LENGTHS["api-key"]),
                 "TOKEN_EXCLUDE_CHARACTERS": generation.exclude_characters or "",
@@ -177,14 +81,14 @@ class RotationFunction(Construct):
                 ).lower(),
                 "TOKEN_FIELD": json_field or "",
             },
-        )
-        # A function in a VPC is created only if its role can already manage network interfaces.
-        self.function.node.add_dependency(self.policy)
-        acknowledge(
-            self.function,
-            "AwsSolutions-L1",
-            "Pinned to python3.13, a supported Lambda runtime, so the deployed runtime is the one "
-            "the handler's tests ran on; moving to a newer runtime is a reviewed change.",
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            vpc_cidr=vpc_cidr,
+            encryption_key=encryption_key,
+            unscoped_actions=["secretsmanager:GetRandomPassword"],
+            unscoped_reason="secretsmanager:GetRandomPassword, which has no resource",
+            reserved_concurrency=reserved_concurrency,
+            removal_policy=removal_policy,
         )
 
     def rotate(self, secret: ManagedSecret, schedule: RotationSchedule) -> None:
