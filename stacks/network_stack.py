@@ -1,4 +1,4 @@
-"""Network stack: the environment's VPC with isolated subnets and its private AWS endpoints."""
+"""Network stack: the environment's VPC (new or existing) and its private AWS endpoints."""
 
 from __future__ import annotations
 
@@ -12,17 +12,19 @@ from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
-from strongbox import acknowledge
+from strongbox import PrivateEndpoints, acknowledge
 from strongbox.log_groups import encrypted_log_group
 
 
 class NetworkStack(cdk.Stack):
-    """A VPC with only isolated subnets (no internet path), flow logs, a closed default security
-    group and a Secrets Manager interface endpoint reachable on 443 from inside the VPC only.
+    """A VPC with only isolated subnets (no internet path), flow logs to a CMK-encrypted log
+    group, a closed default security group, and `PrivateEndpoints`. With `network.create_vpc`
+    false, an existing VPC given by ids in config (no lookups) gets the flow logs and endpoints.
 
     Attributes:
         vpc: the VPC.
-        isolated_subnets: where Strongbox's functions run.
+        isolated_subnets: where Strongbox's functions and workloads run.
+        endpoints: the `PrivateEndpoints`.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class NetworkStack(cdk.Stack):
         scope: Construct,
         id_: str,
         *,
+        application: str,
         environment: EnvironmentConfig,
         encryption_key: kms.IKey,
         removal_policy: cdk.RemovalPolicy,
@@ -37,55 +40,67 @@ class NetworkStack(cdk.Stack):
     ) -> None:
         self._availability_zones = list(environment.availability_zones)
         super().__init__(scope, id_, **kwargs)
+        network = environment.network
         flow_log_group = encrypted_log_group(
             self, "FlowLogs", encryption_key=encryption_key, removal_policy=removal_policy
         )
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(environment.network.cidr),
-            availability_zones=list(environment.availability_zones),  # explicit: no AZ lookup
-            nat_gateways=0,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(
-                    name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
-                )
-            ],
-            restrict_default_security_group=True,  # a CDK custom resource closes it
-            flow_logs={
-                "All": ec2.FlowLogOptions(
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(
-                        flow_log_group, _flow_log_role(self, flow_log_group)
-                    ),
-                    traffic_type=ec2.FlowLogTrafficType.ALL,
-                )
-            },
+        flow_logs = ec2.FlowLogDestination.to_cloud_watch_logs(
+            flow_log_group, _flow_log_role(self, flow_log_group)
         )
-        acknowledge(
-            self.vpc,
-            "W3010",
-            "Availability zones come from config on purpose: synth does no lookups, so it stays "
-            "hermetic and reproducible; config is validated to name zones of the region.",
-        )
+        if network.create_vpc:
+            self.vpc: ec2.IVpc = ec2.Vpc(
+                self,
+                "Vpc",
+                ip_addresses=ec2.IpAddresses.cidr(network.cidr),
+                availability_zones=list(environment.availability_zones),  # no AZ lookup
+                nat_gateways=0,
+                subnet_configuration=[
+                    ec2.SubnetConfiguration(
+                        name="Isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+                    )
+                ],
+                restrict_default_security_group=True,  # a CDK custom resource closes it
+                flow_logs={
+                    "All": ec2.FlowLogOptions(
+                        destination=flow_logs, traffic_type=ec2.FlowLogTrafficType.ALL
+                    )
+                },
+            )
+            acknowledge(
+                self.vpc,
+                "W3010",
+                "Availability zones come from config on purpose: synth does no lookups, so it "
+                "stays hermetic and reproducible; config is validated to name zones of the region.",
+            )
+        else:
+            assert network.vpc_id is not None  # parse_config requires it with create_vpc false
+            self.vpc = ec2.Vpc.from_vpc_attributes(
+                self,
+                "Vpc",
+                vpc_id=network.vpc_id,
+                vpc_cidr_block=network.cidr,
+                availability_zones=list(environment.availability_zones),
+                isolated_subnet_ids=list(network.subnet_ids),
+                isolated_subnet_route_table_ids=list(network.route_table_ids),
+            )
+            ec2.FlowLog(
+                self,
+                "FlowLog",
+                resource_type=ec2.FlowLogResourceType.from_vpc(self.vpc),
+                destination=flow_logs,
+                traffic_type=ec2.FlowLogTrafficType.ALL,
+            )
         self.isolated_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        endpoint_security_group = ec2.SecurityGroup(
+        self.endpoints = PrivateEndpoints(
             self,
-            "EndpointSecurityGroup",
+            "Endpoints",
             vpc=self.vpc,
-            description="HTTPS from inside the VPC to its AWS service endpoints",
-            allow_all_outbound=False,
-        )
-        # The CIDR as a literal (not the VPC's token) so compliance rules can evaluate the rule.
-        endpoint_security_group.add_ingress_rule(
-            ec2.Peer.ipv4(environment.network.cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
-        )
-        self.secrets_manager_endpoint = self.vpc.add_interface_endpoint(
-            "SecretsManagerEndpoint",
-            service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-            private_dns_enabled=True,
             subnets=self.isolated_subnets,
-            security_groups=[endpoint_security_group],
-            open=False,  # the group's own rule admits the VPC CIDR, as a literal
+            vpc_cidr=network.cidr,
+            account=environment.account,
+            secret_name_prefix=f"{environment.name}/{application}/",
+            parameter_path=f"/{application}/{environment.name}/",
+            services=network.endpoints,
         )
 
     @property

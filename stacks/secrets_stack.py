@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct
-from stacks.config import EnvironmentConfig, SecretConfig
+from stacks.config import EnvironmentConfig, GenerationConfig, SecretConfig
 from stacks.network_stack import NetworkStack
 from strongbox import (
     DatabaseFields,
@@ -171,10 +171,14 @@ def _schedule(secret: SecretConfig) -> RotationSchedule:
 
 
 def _generation(secret: SecretConfig) -> Generation:
+    return generation_of(secret.generation)
+
+
+def generation_of(config: GenerationConfig) -> Generation:
     return Generation(
-        length=secret.generation.length,
-        exclude_characters=secret.generation.exclude_characters,
-        exclude_punctuation=secret.generation.exclude_punctuation,
+        length=config.length,
+        exclude_characters=config.exclude_characters,
+        exclude_punctuation=config.exclude_punctuation,
     )
 
 

@@ -8,6 +8,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
+from stacks.parameters_stack import ParametersStack
 from stacks.secrets_stack import SecretsStack
 
 
@@ -46,6 +47,7 @@ class EnvironmentStage(cdk.Stage):
         self.network = NetworkStack(
             self,
             "Network",
+            application=application,
             environment=environment,
             encryption_key=self.keys.secrets_key.key,
             removal_policy=removal_policy,
@@ -61,9 +63,20 @@ class EnvironmentStage(cdk.Stage):
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Secrets Manager secrets",
         )
+        self.parameters = ParametersStack(
+            self,
+            "Parameters",
+            application=application,
+            environment=environment,
+            secrets_key=self.keys.secrets_key,
+            network=self.network,
+            secrets=self.secrets,
+            removal_policy=removal_policy,
+            description=f"Strongbox {environment.name}: Parameter Store hierarchy",
+        )
         # Secrets Manager needs each replica key to exist before it can replicate into its region.
         for replica_keys in self.replica_keys:
             self.secrets.add_stack_dependency(replica_keys)
-        for stack in (self.keys, *self.replica_keys, self.network, self.secrets):
+        for stack in (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters):
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

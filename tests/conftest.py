@@ -55,6 +55,7 @@ def expected_stacks(env: str | None = None) -> list[str]:
             *(f"ReplicaKeys-{region}" for region in environment.replica_regions),
             "Network",
             "Secrets",
+            "Parameters",
         )
     )
 

@@ -157,7 +157,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "duplicate parameter name",
         _append_copy([*E, "dev", "parameters"], 1),
-        "environments.dev.parameters[2]: duplicates environments.dev.parameters[1] ('log-level')",
+        "environments.dev.parameters[3]: duplicates environments.dev.parameters[1] ('log-level')",
     ),
     (
         "empty availability zones",

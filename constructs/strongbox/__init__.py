@@ -2,7 +2,10 @@
 
 from strongbox.alerts import RotationAlerts
 from strongbox.compliance import acknowledge, add_compliance_plugins
+from strongbox.endpoints import PrivateEndpoints
 from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
+from strongbox.parameter_tree import ParameterTree
+from strongbox.private_function import PrivateFunction
 from strongbox.rotation_function import RotationFunction
 from strongbox.secrets import (
     SECRET_KINDS,
@@ -21,6 +24,9 @@ __all__ = [
     "JsonFields",
     "KeyAccess",
     "ManagedSecret",
+    "ParameterTree",
+    "PrivateEndpoints",
+    "PrivateFunction",
     "RotationAlerts",
     "RotationFunction",
     "RotationSchedule",

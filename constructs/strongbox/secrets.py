@@ -421,35 +421,43 @@ class ManagedSecret(Construct):
         narrow a grant to one JSON field; `field` is checked against the secret's fields so a
         consumer's typo fails at synth, not at container start.
         """
+        grant: iam.Grant | None = None
+        for statement in self.read_statements(field=field, version_stage=version_stage):
+            added = iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=statement.actions,
+                resource_arns=statement.resources,
+                conditions=statement.conditions or None,
+            )
+            grant = added if grant is None else grant.combine(added)
+        assert grant is not None
+        return grant
+
+    def read_statements(
+        self, field: str | None = None, version_stage: str | None = None
+    ) -> list[iam.PolicyStatement]:
+        """The statements `grant_read` writes, for a caller that keeps them in its own policy."""
         if field is not None and field not in self.fields:
             allowed = ", ".join(self.fields) or "none: an api-key secret is a plain string"
             raise ValueError(f"field {field!r} is not in {self.secret_name}; fields: {allowed}")
         arns = self.secret_arns()
         if version_stage is None:
-            grant = iam.Grant.add_to_principal(
-                grantee=grantee, actions=list(READ_ACTIONS), resource_arns=arns
-            )
+            statements = [iam.PolicyStatement(actions=list(READ_ACTIONS), resources=arns)]
         else:
             if not VERSION_STAGE.match(version_stage):
                 raise ValueError(f"version_stage {version_stage!r} is not a staging label")
-            grant = iam.Grant.add_to_principal(
-                grantee=grantee,
-                actions=["secretsmanager:GetSecretValue"],
-                resource_arns=arns,
-                conditions={"StringEquals": {"secretsmanager:VersionStage": version_stage}},
-            )
-            grant = grant.combine(
-                iam.Grant.add_to_principal(
-                    grantee=grantee,
-                    actions=["secretsmanager:DescribeSecret"],
-                    resource_arns=arns,
-                )
-            )
-        return grant.combine(
-            iam.Grant.add_to_principal(
-                grantee=grantee,
+            statements = [
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=arns,
+                    conditions={"StringEquals": {"secretsmanager:VersionStage": version_stage}},
+                ),
+                iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=arns),
+            ]
+        statements.append(
+            iam.PolicyStatement(
                 actions=["kms:Decrypt"],
-                resource_arns=[key.key_arn for key in self.keys],
+                resources=[key.key_arn for key in self.keys],
                 conditions={
                     "StringEquals": {
                         "kms:ViaService": via_services(self.regions, ["secretsmanager"])
@@ -457,6 +465,7 @@ class ManagedSecret(Construct):
                 },
             )
         )
+        return statements
 
     def consumer_statements(self) -> list[iam.PolicyStatement]:
         """The identity-policy statements a role in a cross-account reader account needs.

@@ -1,0 +1,312 @@
+"""ParameterTree: an environment's Parameter Store hierarchy, SecureString included."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+
+from constructs import Construct
+from strongbox.credentials import credential_reason
+from strongbox.private_function import PrivateFunction
+from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
+
+PROVIDER_DIRECTORY = Path(__file__).parent / "parameters"
+TIERS = ("Standard", "Advanced")
+MAX_NAME_LENGTH = 1011
+MAX_DEPTH = 15
+MAX_STANDARD_VALUE, MAX_ADVANCED_VALUE = 4096, 8192
+_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
+SECRET_REFERENCE_PREFIX = "/aws/reference/secretsmanager/"  # noqa: S105 - a path
+
+
+class ParameterTree(Construct):
+    """Parameters under `/<application>/<environment>/`: String and StringList written by
+    CloudFormation, SecureString written by a custom resource whose value is generated in its
+    Lambda (or copied from a secret) and encrypted with the environment's key, so the value is
+    never in a template, a CloudFormation event or a log.
+
+    The tier is Advanced when a value is over 4 KB or a parameter has policies, Standard
+    otherwise. A String or StringList that looks like a credential is refused.
+
+    Attributes:
+        path: the hierarchy's root, e.g. "/payments/prod/".
+        parameters: name (below `path`) -> the CloudFormation resource.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        application: str,
+        environment_name: str,
+        encryption_key: kms.IKey,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection,
+        vpc_cidr: str,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        """
+        Args:
+            application, environment_name: the hierarchy's first two levels.
+            encryption_key: encrypts SecureStrings and the provider's logs.
+            vpc, vpc_subnets, vpc_cidr: where the SecureString provider Lambda runs (it reaches
+                SSM, Secrets Manager and CloudFormation's response bucket through endpoints).
+            removal_policy: for SecureStrings (deleted or kept with the stack). Default: RETAIN.
+        """
+        super().__init__(scope, id_)
+        self.path = f"/{application}/{environment_name}/"
+        self.parameters: dict[str, cdk.CfnResource] = {}
+        self._encryption_key = encryption_key
+        self._network = (vpc, vpc_subnets, vpc_cidr)
+        self._removal_policy = removal_policy
+        self._secure_strings: set[str] = set()
+        self._provider: PrivateFunction | None = None
+
+    def add_string(
+        self,
+        name: str,
+        value: str,
+        *,
+        description: str = "",
+        tier: str | None = None,
+        policies: Sequence[Mapping[str, Any]] = (),
+    ) -> ssm.CfnParameter:
+        """A plaintext String parameter; refused if it looks like a credential."""
+        return self._add_plain(name, "String", value, description, tier, policies)
+
+    def add_string_list(
+        self,
+        name: str,
+        values: Sequence[str],
+        *,
+        description: str = "",
+        tier: str | None = None,
+        policies: Sequence[Mapping[str, Any]] = (),
+    ) -> ssm.CfnParameter:
+        """A StringList parameter (items may not contain commas)."""
+        if not values or any(not item.strip() or "," in item for item in values):
+            raise ValueError(f"{name}: a StringList needs non-empty items without commas")
+        return self._add_plain(name, "StringList", ",".join(values), description, tier, policies)
+
+    def add_secure_string(
+        self,
+        name: str,
+        *,
+        generation: Generation | None = None,
+        copy_from: ManagedSecret | None = None,
+        field: str | None = None,
+        description: str = "",
+        tier: str = "Standard",
+    ) -> cdk.CustomResource:
+        """A SecureString whose value is generated with `generation` or copied from `copy_from`
+        (its `field` for JSON secrets) at deploy time. A copy does not follow the secret's
+        rotation: prefer `secret_reference_name` for consumers that can read a reference."""
+        full_name = self._new_name(name)
+        if (generation is None) == (copy_from is None):
+            raise ValueError(f"{name}: give exactly one of generation or copy_from")
+        if tier not in TIERS:
+            raise ValueError(f"{name}: tier must be one of {', '.join(TIERS)}, got {tier!r}")
+        provider = self._secure_string_provider()
+        # Exactly this parameter: the provider writes, reads (to re-encrypt) and deletes it, and
+        # tags it with its owner so a retried or rolled-back Create adopts only its own parameter.
+        provider.policy.add_statements(
+            iam.PolicyStatement(
+                actions=[
+                    "ssm:AddTagsToResource",
+                    "ssm:DeleteParameter",
+                    "ssm:GetParameter",
+                    "ssm:ListTagsForResource",
+                    "ssm:PutParameter",
+                ],
+                resources=[self.parameter_arn(full_name)],
+            )
+        )
+        source: dict[str, Any]
+        if generation is not None:
+            length = generation.length or 40
+            if not MIN_LENGTH <= length <= MAX_LENGTH:
+                raise ValueError(f"{name}: generation.length must be {MIN_LENGTH}-{MAX_LENGTH}")
+            source = {
+                "Generate": {
+                    "Length": str(length),
+                    "ExcludeCharacters": generation.exclude_characters or "",
+                    "ExcludePunctuation": str(bool(generation.exclude_punctuation)).lower(),
+                }
+            }
+        else:
+            assert copy_from is not None
+            provider.policy.add_statements(*copy_from.read_statements(field=field))
+            source = {
+                "CopyFrom": {
+                    "SecretId": copy_from.secret.secret_arn,
+                    **({"Field": field} if field else {}),
+                }
+            }
+        parameter = cdk.CustomResource(
+            self,
+            _construct_id(name),
+            service_token=provider.function.function_arn,
+            resource_type="Custom::SecureStringParameter",
+            properties={
+                "ParameterName": full_name,
+                "KeyId": self._encryption_key.key_arn,
+                "Tier": tier,
+                **({"Description": description} if description else {}),
+                **source,
+            },
+            removal_policy=self._removal_policy,
+        )
+        # The provider's permissions must exist before CloudFormation asks it for the value.
+        parameter.node.add_dependency(provider.policy)
+        self._secure_strings.add(name)
+        self.parameters[name] = parameter.node.default_child  # type: ignore[assignment]
+        return parameter
+
+    def parameter_arn(self, name: str) -> str:
+        stack = cdk.Stack.of(self)
+        return (
+            f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter"
+            f"{self._full_name(name) if not name.startswith('/') else name}"
+        )
+
+    @staticmethod
+    def secret_reference_name(secret: ManagedSecret) -> str:
+        """The parameter name that reads `secret` through Parameter Store (GetParameter with
+        decryption); the reader needs `secret.grant_read` as well."""
+        return SECRET_REFERENCE_PREFIX + secret.secret_name
+
+    def read_statements(self, names: Sequence[str] | None = None) -> list[iam.PolicyStatement]:
+        """Read exactly `names` (below `path`), or the whole tree when None; kms:Decrypt through
+        SSM when any SecureString is included."""
+        stack = cdk.Stack.of(self)
+        if names is None:
+            resources = [
+                self.parameter_arn(self.path.rstrip("/")),
+                self.parameter_arn(f"{self.path}*"),
+            ]
+            actions = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"]
+            encrypted = bool(self._secure_strings)
+        else:
+            unknown = [n for n in names if n not in self.parameters]
+            if unknown:
+                raise ValueError(f"not parameters of {self.path}: {', '.join(unknown)}")
+            resources = [self.parameter_arn(n) for n in names]
+            actions = ["ssm:GetParameter", "ssm:GetParameters"]
+            encrypted = bool(self._secure_strings & set(names))
+        statements = [iam.PolicyStatement(actions=actions, resources=resources)]
+        if encrypted:
+            statements.append(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[self._encryption_key.key_arn],
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}
+                    },
+                )
+            )
+        return statements
+
+    def grant_read(self, grantee: iam.IGrantable, names: Sequence[str] | None = None) -> None:
+        """Add `read_statements(names)` to `grantee`'s identity policy."""
+        for statement in self.read_statements(names):
+            grantee.grant_principal.add_to_principal_policy(statement)
+
+    def _add_plain(
+        self,
+        name: str,
+        kind: str,
+        value: str,
+        description: str,
+        tier: str | None,
+        policies: Sequence[Mapping[str, Any]],
+    ) -> ssm.CfnParameter:
+        full_name = self._new_name(name)
+        reason = credential_reason(name, value)
+        if reason:
+            raise ValueError(f"{name}: {reason}; use add_secure_string or a ManagedSecret")
+        size = len(value.encode())
+        needed = "Advanced" if policies or size > MAX_STANDARD_VALUE else "Standard"
+        tier = tier or needed
+        if tier not in TIERS or (tier == "Standard" and needed == "Advanced"):
+            raise ValueError(f"{name}: tier must be Advanced (value over 4 KB or policies set)")
+        if size > MAX_ADVANCED_VALUE:
+            raise ValueError(f"{name}: {size} bytes is over the 8 KB limit")
+        parameter = ssm.CfnParameter(
+            self,
+            _construct_id(name),
+            name=full_name,
+            type=kind,
+            value=value,
+            tier=tier,
+            description=description or None,
+            policies=json.dumps(list(policies)) if policies else None,
+        )
+        self.parameters[name] = parameter
+        return parameter
+
+    def _new_name(self, name: str) -> str:
+        if name in self.parameters:
+            raise ValueError(f"{name!r} is already a parameter of {self.path}")
+        return self._full_name(name)
+
+    def _full_name(self, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r}: a parameter name is path segments of [a-zA-Z0-9_.-]")
+        full_name = self.path + name
+        if len(full_name) > MAX_NAME_LENGTH or full_name.count("/") > MAX_DEPTH:
+            raise ValueError(
+                f"{full_name}: over {MAX_NAME_LENGTH} characters or {MAX_DEPTH} levels"
+            )
+        return full_name
+
+    def _secure_string_provider(self) -> PrivateFunction:
+        if self._provider is not None:
+            return self._provider
+        vpc, vpc_subnets, vpc_cidr = self._network
+        stack = cdk.Stack.of(self)
+        provider = PrivateFunction(
+            self,
+            "SecureStringProvider",
+            description="Strongbox SecureString parameters",
+            code=lambda_.Code.from_asset(str(PROVIDER_DIRECTORY), exclude=["__pycache__", "*.pyc"]),
+            environment={
+                "SSM_ENDPOINT": f"https://ssm.{stack.region}.{stack.url_suffix}",
+                "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{stack.region}.{stack.url_suffix}",
+            },
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            vpc_cidr=vpc_cidr,
+            encryption_key=self._encryption_key,
+            unscoped_actions=["secretsmanager:GetRandomPassword"],
+            unscoped_reason="secretsmanager:GetRandomPassword, which has no resource",
+            # Longer than the handler's client retries, so CloudFormation always gets an answer.
+            timeout=cdk.Duration.minutes(5),
+            removal_policy=self._removal_policy,
+        )
+        provider.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                resources=[self._encryption_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}
+                },
+            ),
+        )
+        self._provider = provider
+        return provider
+
+
+def _construct_id(name: str) -> str:
+    """`database/pool-size` -> `DatabasePoolSize`: the construct id, and so the logical id."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)

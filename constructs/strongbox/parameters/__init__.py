@@ -1,0 +1,1 @@
+"""Runtime code of the SecureString provider Lambda (shipped as its code asset)."""
