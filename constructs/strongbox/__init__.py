@@ -2,6 +2,7 @@
 
 from strongbox.alerts import RotationAlerts
 from strongbox.compliance import acknowledge, add_compliance_plugins
+from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
 from strongbox.endpoints import PrivateEndpoints
 from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
 from strongbox.parameter_tree import ParameterTree
@@ -25,12 +26,15 @@ __all__ = [
     "KeyAccess",
     "ManagedSecret",
     "ParameterTree",
+    "ParameterUse",
     "PrivateEndpoints",
     "PrivateFunction",
     "RotationAlerts",
     "RotationFunction",
     "RotationSchedule",
+    "SecretConsumer",
     "SecretKind",
+    "SecretUse",
     "SecretsKey",
     "SecretsReplicaKey",
     "acknowledge",

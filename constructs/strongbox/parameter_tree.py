@@ -40,6 +40,7 @@ class ParameterTree(Construct):
 
     Attributes:
         path: the hierarchy's root, e.g. "/payments/prod/".
+        encryption_key: the key of its SecureStrings.
         parameters: name (below `path`) -> the CloudFormation resource.
     """
 
@@ -67,7 +68,7 @@ class ParameterTree(Construct):
         super().__init__(scope, id_)
         self.path = f"/{application}/{environment_name}/"
         self.parameters: dict[str, cdk.CfnResource] = {}
-        self._encryption_key = encryption_key
+        self.encryption_key = encryption_key
         self._network = (vpc, vpc_subnets, vpc_cidr)
         self._removal_policy = removal_policy
         self._secure_strings: set[str] = set()
@@ -160,7 +161,7 @@ class ParameterTree(Construct):
             resource_type="Custom::SecureStringParameter",
             properties={
                 "ParameterName": full_name,
-                "KeyId": self._encryption_key.key_arn,
+                "KeyId": self.encryption_key.key_arn,
                 "Tier": tier,
                 **({"Description": description} if description else {}),
                 **source,
@@ -172,6 +173,11 @@ class ParameterTree(Construct):
         self._secure_strings.add(name)
         self.parameters[name] = parameter.node.default_child  # type: ignore[assignment]
         return parameter
+
+    def is_secure_string(self, name: str) -> bool:
+        if name not in self.parameters:
+            raise ValueError(f"{name!r} is not a parameter of {self.path}")
+        return name in self._secure_strings
 
     def parameter_arn(self, name: str) -> str:
         stack = cdk.Stack.of(self)
@@ -209,7 +215,7 @@ class ParameterTree(Construct):
             statements.append(
                 iam.PolicyStatement(
                     actions=["kms:Decrypt"],
-                    resources=[self._encryption_key.key_arn],
+                    resources=[self.encryption_key.key_arn],
                     conditions={
                         "StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}
                     },
@@ -287,7 +293,7 @@ class ParameterTree(Construct):
             vpc=vpc,
             vpc_subnets=vpc_subnets,
             vpc_cidr=vpc_cidr,
-            encryption_key=self._encryption_key,
+            encryption_key=self.encryption_key,
             unscoped_actions=["secretsmanager:GetRandomPassword"],
             unscoped_reason="secretsmanager:GetRandomPassword, which has no resource",
             # Longer than the handler's client retries, so CloudFormation always gets an answer.
@@ -297,7 +303,7 @@ class ParameterTree(Construct):
         provider.policy.add_statements(
             iam.PolicyStatement(
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                resources=[self._encryption_key.key_arn],
+                resources=[self.encryption_key.key_arn],
                 conditions={
                     "StringEquals": {"kms:ViaService": f"ssm.{stack.region}.amazonaws.com"}
                 },

@@ -1,0 +1,211 @@
+"""SecretConsumer: one workload's access to exactly the secrets and parameters it uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
+
+from constructs import Construct
+from strongbox.parameter_tree import ParameterTree
+from strongbox.secrets import ManagedSecret
+
+# IAM's limit for a customer-managed policy (characters, whitespace excluded).
+MANAGED_POLICY_LIMIT = 6144
+POLICY_BUDGET = MANAGED_POLICY_LIMIT - 200  # the policy document's own framing
+# What a rendered secret ARN adds beyond its name: "arn:aws:secretsmanager:<region>:<12>:secret:"
+# (at most ~60 characters), the "-XXXXXX" suffix, quotes and a comma.
+ARN_OVERHEAD = 75
+STATEMENT_OVERHEAD = 150  # Effect, Action, Condition and punctuation of one statement
+KEY_ARN_SIZE = 95  # "arn:aws:kms:<region>:<12>:key/<uuid or mrk-...>", quotes and a comma
+_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class SecretUse:
+    """A workload reads `secret` (its JSON `field`, at `version_stage`) into `env_var`."""
+
+    env_var: str
+    secret: ManagedSecret
+    field: str | None = None
+    version_stage: str | None = None
+
+
+@dataclass(frozen=True)
+class ParameterUse:
+    """A workload reads parameter `name` of `tree` into `env_var`."""
+
+    env_var: str
+    tree: ParameterTree
+    name: str
+
+
+class SecretConsumer(Construct):
+    """Customer-managed policies that let a role read exactly the secrets and parameters a
+    workload uses, in the primary region, and nothing else:
+
+    - secretsmanager:GetSecretValue on the complete secret ARNs, one statement per version
+      stage (a stage-pinned use is conditioned on `secretsmanager:VersionStage`);
+    - kms:Decrypt on exactly the keys involved, through Secrets Manager or SSM only;
+    - ssm:GetParameters on the exact parameter ARNs.
+
+    Statements are consolidated (one per service and condition, not one per secret) and split
+    into as many managed policies as IAM's 6,144-character limit needs.
+
+    Attributes:
+        policies: the `iam.ManagedPolicy` objects; attach them with `attach_to`.
+        secrets, parameters: the uses, as given.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        secrets: Sequence[SecretUse] = (),
+        parameters: Sequence[ParameterUse] = (),
+    ) -> None:
+        super().__init__(scope, id_)
+        names = [use.env_var for use in secrets] + [use.env_var for use in parameters]
+        for name in names:
+            if not _ENV_VAR.match(name):
+                raise ValueError(f"env_var {name!r} must be upper-case letters, digits and '_'")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"env_var used twice: {', '.join(duplicates)}")
+        for use in secrets:  # a wrong field or stage fails here, at synth
+            use.secret.read_statements(field=use.field, version_stage=use.version_stage)
+        self.secrets = tuple(secrets)
+        self.parameters = tuple(parameters)
+        region = cdk.Stack.of(self).region
+
+        # (statement, estimated rendered size): the size decides how statements share policies.
+        statements: list[tuple[iam.PolicyStatement, int]] = []
+        by_stage: dict[str | None, list[ManagedSecret]] = {}
+        for use in secrets:
+            group = by_stage.setdefault(use.version_stage, [])
+            if use.secret not in group:
+                group.append(use.secret)
+        for stage, group in by_stage.items():
+            for chunk in _chunks(group):
+                statements.append(
+                    (
+                        iam.PolicyStatement(
+                            actions=["secretsmanager:GetSecretValue"],
+                            resources=[secret.secret.secret_arn for secret in chunk],
+                            conditions={"StringEquals": {"secretsmanager:VersionStage": stage}}
+                            if stage
+                            else None,
+                        ),
+                        STATEMENT_OVERHEAD + sum(_arn_size(secret) for secret in chunk),
+                    )
+                )
+        parameter_arns = sorted({p.tree.parameter_arn(p.name) for p in parameters})
+        if parameter_arns:
+            statements.append(
+                (
+                    iam.PolicyStatement(actions=["ssm:GetParameters"], resources=parameter_arns),
+                    STATEMENT_OVERHEAD + sum(len(arn) + 3 for arn in parameter_arns),
+                )
+            )
+        decrypt: dict[str, list[str]] = {}
+        for secret in {id(use.secret): use.secret for use in secrets}.values():
+            _add_once(decrypt, f"secretsmanager.{region}.amazonaws.com", secret.keys[0].key_arn)
+        for parameter in parameters:
+            if parameter.tree.is_secure_string(parameter.name):
+                key_arn = parameter.tree.encryption_key.key_arn
+                _add_once(decrypt, f"ssm.{region}.amazonaws.com", key_arn)
+        for service, keys in sorted(decrypt.items()):
+            statements.append(
+                (
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt"],
+                        resources=keys,
+                        conditions={"StringEquals": {"kms:ViaService": service}},
+                    ),
+                    STATEMENT_OVERHEAD + KEY_ARN_SIZE * len(keys),
+                )
+            )
+        self.policies = [
+            iam.ManagedPolicy(self, f"Policy{index}" if index else "Policy", statements=batch)
+            for index, batch in enumerate(_batches(statements))
+        ]
+
+    def attach_to(self, role: iam.IRole) -> None:
+        for policy in self.policies:
+            role.add_managed_policy(policy)
+
+    def ecs_secrets(self) -> dict[str, ecs.Secret]:
+        """The task definition's `secrets` block: env var -> secret (field, stage) or parameter.
+
+        Apply it to a task definition whose execution role gets this consumer's policies and is
+        otherwise immutable (`role.without_policy_updates()`): ecs.Secret would grant more.
+        """
+        mapping: dict[str, ecs.Secret] = {}
+        for use in self.secrets:
+            mapping[use.env_var] = (
+                ecs.Secret.from_secrets_manager_version(
+                    use.secret.secret,
+                    ecs.SecretVersionInfo(version_stage=use.version_stage),
+                    field=use.field,
+                )
+                if use.version_stage
+                else ecs.Secret.from_secrets_manager(use.secret.secret, field=use.field)
+            )
+        for parameter_use in self.parameters:
+            tree, name = parameter_use.tree, parameter_use.name
+            construct_id = f"Parameter{parameter_use.env_var}"
+            parameter = (
+                ssm.StringParameter.from_secure_string_parameter_attributes(
+                    self, construct_id, parameter_name=tree.path + name
+                )
+                if tree.is_secure_string(name)
+                else ssm.StringParameter.from_string_parameter_name(
+                    self, construct_id, tree.path + name
+                )
+            )
+            mapping[parameter_use.env_var] = ecs.Secret.from_ssm_parameter(parameter)
+        return mapping
+
+
+def _add_once(groups: dict[str, list[str]], key: str, value: str) -> None:
+    group = groups.setdefault(key, [])
+    if value not in group:
+        group.append(value)
+
+
+def _arn_size(secret: ManagedSecret) -> int:
+    return len(secret.secret_name) + ARN_OVERHEAD
+
+
+def _chunks(secrets: Sequence[ManagedSecret]) -> list[list[ManagedSecret]]:
+    """Secrets in groups whose rendered ARNs fit one managed policy."""
+    chunks: list[list[ManagedSecret]] = [[]]
+    size = 0
+    for secret in secrets:
+        if chunks[-1] and size + _arn_size(secret) > POLICY_BUDGET:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(secret)
+        size += _arn_size(secret)
+    return [chunk for chunk in chunks if chunk]
+
+
+def _batches(
+    statements: Sequence[tuple[iam.PolicyStatement, int]],
+) -> list[list[iam.PolicyStatement]]:
+    """Statements in groups whose estimated rendered size fits one managed policy."""
+    batches: list[list[iam.PolicyStatement]] = [[]]
+    size = 0
+    for statement, cost in statements:
+        if batches[-1] and size + cost > POLICY_BUDGET:
+            batches.append([])
+            size = 0
+        batches[-1].append(statement)
+        size += cost
+    return [batch for batch in batches if batch]
