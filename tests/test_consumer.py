@@ -77,8 +77,8 @@ class Fixture:
         return self.stack.get_logical_id(construct.node.default_child)
 
 
-def policies_of(template: Template) -> dict[str, dict[str, Any]]:
-    return template.find_resources("AWS::IAM::ManagedPolicy")
+def policies_of(template: Template) -> dict[str, Any]:
+    return dict(template.find_resources("AWS::IAM::ManagedPolicy"))
 
 
 def test_statements_are_consolidated_and_exact() -> None:
