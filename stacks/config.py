@@ -638,6 +638,10 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
             )
         if not obj.has("source"):
             raise ConfigError(_join(path, "source"), "is required for a SecureString")
+        if obj.has("policies"):
+            raise ConfigError(
+                _join(path, "policies"), "apply to String and StringList parameters only"
+            )
     else:
         if obj.has("source"):
             raise ConfigError(_join(path, "source"), "applies to SecureString only")
@@ -810,6 +814,9 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         "parameters", _list(_parameter, unique=False), ()
     )
     _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
+    availability_zones: tuple[str, ...] = obj.require(
+        "availability_zones", _list(availability_zone, non_empty=True)
+    )
     readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
     replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
     network = obj.get("network", _network, NetworkConfig())
@@ -830,12 +837,14 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 "name the JSON field to copy from a database or json secret, and none from an "
                 "api-key",
             )
-    if not network.create_vpc and len(network.subnet_ids) != len(
-        obj.require("availability_zones", _list(_string))
+    for key, ids in (
+        ("subnet_ids", network.subnet_ids),
+        ("route_table_ids", network.route_table_ids),
     ):
-        raise ConfigError(
-            _join(path, "network.subnet_ids"), "list one isolated subnet per availability zone"
-        )
+        if not network.create_vpc and len(ids) != len(availability_zones):
+            raise ConfigError(
+                _join(path, f"network.{key}"), "list one per availability zone, in the same order"
+            )
     for index, secret in enumerate(secrets):
         secret_path = f"{_join(path, 'secrets')}[{index}]"
         master = secret.rotation.master_secret
@@ -868,9 +877,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         name=name,
         account=account,
         region=region,
-        availability_zones=obj.require(
-            "availability_zones", _list(availability_zone, non_empty=True)
-        ),
+        availability_zones=availability_zones,
         replica_regions=replica_regions,
         secrets=secrets,
         parameters=parameters,

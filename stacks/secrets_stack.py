@@ -109,8 +109,8 @@ class SecretsStack(cdk.Stack):
 
     def _rotate_with_function(self, secret: SecretConfig) -> None:
         """Secrets with the same generation options share one function, scoped to exactly them."""
-        generation = _generation(secret)
-        json_field = (secret.generate_key or "value") if secret.kind == "json" else None
+        managed = self.secrets[secret.purpose]
+        generation, json_field = managed.generation, managed.generated_field
         key = repr((generation, json_field))
         # A digest of the options keeps the id stable when other secrets come and go.
         name = "TokenRotation" + hashlib.sha256(key.encode()).hexdigest()[:8].upper()
@@ -126,7 +126,7 @@ class SecretsStack(cdk.Stack):
                 json_field=json_field,
                 removal_policy=self.removal_policy,
             )
-        self.rotation_functions[name].rotate(self.secrets[secret.purpose], _schedule(secret))
+        self.rotation_functions[name].rotate(managed, _schedule(secret))
 
     def _rotate_hosted(self, secret: SecretConfig) -> None:
         managed = self.secrets[secret.purpose]

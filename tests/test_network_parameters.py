@@ -15,7 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_config
-from strongbox import Generation, KeyAccess, ParameterTree, SecretsKey
+from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, SecretsKey
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
@@ -313,8 +313,18 @@ def test_existing_vpc_by_ids_gets_endpoints_and_flow_logs(tmp_path: Path) -> Non
                 subnet_ids=["subnet-0a1b2c3d4e5f60718"],
                 route_table_ids=["rtb-0a1b2c3d4e5f60718"],
             ),
-            "environments.staging.network.subnet_ids: list one isolated subnet per availability "
-            "zone",
+            "environments.staging.network.subnet_ids: list one per availability zone, in the same "
+            "order",
+        ),
+        (
+            lambda n: n.update(
+                create_vpc=False,
+                vpc_id="vpc-0a1b2c3d4e5f60718",
+                subnet_ids=["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+                route_table_ids=["rtb-0a1b2c3d4e5f60718"],
+            ),
+            "environments.staging.network.route_table_ids: list one per availability zone, in the "
+            "same order",
         ),
         (
             lambda n: n.update(cidr="8.8.0.0/16"),
@@ -364,6 +374,16 @@ def test_network_config_errors(mutate: Any, message: str) -> None:
             {"name": "salt", "type": "SecureString", "source": {"secret": "nope", "field": "x"}},
             "environments.prod.parameters[3].source.secret: 'nope' is not a secret of this "
             "environment",
+        ),
+        (
+            {
+                "name": "salt",
+                "type": "SecureString",
+                "source": {"generate": {"length": 32}},
+                "policies": [{"Type": "Expiration", "Version": "1.0", "Attributes": {}}],
+            },
+            "environments.prod.parameters[3].policies: apply to String and StringList parameters "
+            "only",
         ),
         (
             {"name": "big", "type": "String", "value": "x" * 5000, "tier": "Standard"},
@@ -486,6 +506,18 @@ def test_tree_grant_read_exact_names_and_decrypt_via_ssm(
     }
     with pytest.raises(ValueError, match="not parameters of /payments/prod/: missing"):
         parameters.grant_read(role, ["missing"])
-    assert (ParameterTree.secret_reference_name.__doc__ or "").startswith(
-        "The parameter name that reads"
+    database = ManagedSecret(
+        stack,
+        "Db",
+        application="payments",
+        environment_name="prod",
+        purpose="db-credentials",
+        kind="database",
+        description="database credentials",
+        owner="team-payments",
+        encryption_key=parameters.encryption_key,
+        rotation_disabled_reason="No database yet; rotation is attached when it exists.",
+    )
+    assert ParameterTree.secret_reference_name(database) == (
+        "/aws/reference/secretsmanager/prod/payments/db-credentials"
     )

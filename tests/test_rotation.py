@@ -13,7 +13,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from stacks.config import parse_config
-from strongbox import DatabaseFields, KeyAccess, ManagedSecret, RotationSchedule, SecretsKey
+from strongbox import (
+    DatabaseFields,
+    Generation,
+    JsonFields,
+    KeyAccess,
+    ManagedSecret,
+    RotationFunction,
+    RotationSchedule,
+    SecretsKey,
+)
 from strongbox.secrets import HOSTED_ROTATION_TRANSFORM
 from tests.conftest import (
     Synthesized,
@@ -213,6 +222,11 @@ def test_alerts(synthesized: Synthesized) -> None:
         "RotationFailed",
         "RotationAbandoned",
     ]
+    assert failures["EventPattern"]["detail"]["additionalEventData"] == {
+        "SecretId": [
+            {"prefix": "arn:aws:secretsmanager:eu-west-1:333333333333:secret:prod/payments/"}
+        ]
+    }
     reads = rules["A secret under prod/payments/ was read by an unexpected role"]
     assert reads["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     detail = reads["EventPattern"]["detail"]
@@ -221,7 +235,8 @@ def test_alerts(synthesized: Synthesized) -> None:
         {"prefix": "prod/payments/"},
         {"prefix": "arn:aws:secretsmanager:eu-west-1:333333333333:secret:prod/payments/"},
     ]
-    assert detail["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] == [
+    roles, people = detail["$or"]
+    assert roles["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] == [
         {
             "anything-but": [
                 {"Fn::GetAtt": [role_id, "Arn"]},
@@ -229,14 +244,9 @@ def test_alerts(synthesized: Synthesized) -> None:
             ]
         }
     ]
+    assert people == {"userIdentity": {"type": ["IAMUser", "Root"]}}
     for rule in rules.values():
         assert rule["Targets"] == [{"Arn": {"Ref": topic_id}, "Id": "Target0"}]
-
-
-def test_rotation_findings_are_acknowledged_only_for_secrets_with_a_reason(
-    synthesized: Synthesized,
-) -> None:
-    assert synthesized.findings() == []  # the rotating secret needs no acknowledgment
 
 
 # --- construct level -----------------------------------------------------------------------
@@ -409,3 +419,49 @@ def test_database_secret_from_config_gets_hosted_rotation_in_isolated_subnets(
         ("10.0.0.0/16", 443),
         ("10.0.0.0/16", 5432),
     ]
+
+
+def test_rotation_keeps_the_format_the_secret_was_generated_with(stack: cdk.Stack) -> None:
+    key = make_key(stack)
+    secret = ManagedSecret(
+        stack,
+        "Webhook",
+        application="payments",
+        environment_name="prod",
+        purpose="webhook-signing",
+        kind="json",
+        description="webhook signing key",
+        owner="team-payments",
+        encryption_key=key,
+        json_fields=JsonFields(template={"algorithm": "HMAC"}, generate_key="signing_key"),
+    )
+    vpc = ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0123456789abcdef0",
+        availability_zones=["eu-west-1a"],
+        isolated_subnet_ids=["subnet-0123456789abcdef0"],
+    )
+    common: dict[str, Any] = {
+        "vpc": vpc,
+        "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        "vpc_cidr": "10.0.0.0/16",
+        "encryption_key": key,
+    }
+    # A json secret keeps punctuation by default; rotating it with api-key defaults would not.
+    assert secret.generation == Generation(40, "", False)
+    mismatched = RotationFunction(stack, "ApiKeyRotation", **common)
+    with pytest.raises(ValueError, match=r"generates .* into 'signing_key'; this function rotates"):
+        mismatched.rotate(secret, RotationSchedule("rate(30 days)"))
+    matching = RotationFunction(
+        stack, "JsonRotation", generation=secret.generation, json_field="signing_key", **common
+    )
+    matching.rotate(secret, RotationSchedule("rate(30 days)"))
+    function = Template.from_stack(stack).to_json()["Resources"][
+        stack.get_logical_id(matching.function.node.default_child)  # type: ignore[arg-type]
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert (variables["TOKEN_EXCLUDE_PUNCTUATION"], variables["TOKEN_FIELD"]) == (
+        "false",
+        "signing_key",
+    )

@@ -25,7 +25,8 @@ class RotationAlerts(Construct):
     """EventBridge rules and alarms that notify an SNS topic encrypted with the key.
 
     - Rotation failed or was abandoned (Secrets Manager's CloudTrail service events).
-    - GetSecretValue on this environment's secrets by a role outside `allowed_reader_arns`
+    - GetSecretValue on this environment's secrets by a role outside `allowed_reader_arns`, an
+      IAM user or the root user
       (CloudTrail read events; the rule opts in to read-only management events, and the account
       needs a CloudTrail trail, which AWS Organizations or Control Tower usually provide).
     - Any error of a rotation function (CloudWatch alarm).
@@ -67,6 +68,10 @@ class RotationAlerts(Construct):
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         target = targets.SnsTopic(self.topic)
+        arn_prefix = (
+            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:"
+            f"{secret_name_prefix}"
+        )
 
         events.Rule(
             self,
@@ -78,13 +83,10 @@ class RotationAlerts(Construct):
                 detail={
                     "eventSource": ["secretsmanager.amazonaws.com"],
                     "eventName": list(ROTATION_FAILURE_EVENTS),
+                    "additionalEventData": {"SecretId": [{"prefix": arn_prefix}]},
                 },
             ),
             targets=[target],
-        )
-        arn_prefix = (
-            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:"
-            f"{secret_name_prefix}"
         )
         reads = events.Rule(
             self,
@@ -99,11 +101,19 @@ class RotationAlerts(Construct):
                     "requestParameters": {
                         "secretId": [{"prefix": secret_name_prefix}, {"prefix": arn_prefix}]
                     },
-                    "userIdentity": {
-                        "sessionContext": {
-                            "sessionIssuer": {"arn": [{"anything-but": list(allowed_reader_arns)}]}
-                        }
-                    },
+                    # A role outside the list, or an IAM user or the root user (no session issuer).
+                    "$or": [
+                        {
+                            "userIdentity": {
+                                "sessionContext": {
+                                    "sessionIssuer": {
+                                        "arn": [{"anything-but": list(allowed_reader_arns)}]
+                                    }
+                                }
+                            }
+                        },
+                        {"userIdentity": {"type": ["IAMUser", "Root"]}},
+                    ],
                 },
             ),
             targets=[target],

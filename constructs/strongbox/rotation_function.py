@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from strongbox.private_function import PrivateFunction
-from strongbox.secrets import DEFAULT_LENGTHS, Generation, ManagedSecret, RotationSchedule
+from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
 
@@ -50,7 +50,8 @@ class RotationFunction(PrivateFunction):
             vpc_subnets: isolated subnets.
             vpc_cidr: the VPC's CIDR block; the function's only egress is HTTPS to it.
             encryption_key: encrypts the log group (its policy must allow CloudWatch Logs).
-            generation: token length and character rules. Default: 40 letters and digits.
+            generation: token length and character rules; pass the secret's resolved options
+                (`ManagedSecret.generation`). Default: 40 letters and digits.
             json_field: for json secrets, the field that is regenerated. Default: the whole
                 secret string is the token.
             strategy: "token" or "module:attribute" of a strategy shipped in `code`.
@@ -59,9 +60,11 @@ class RotationFunction(PrivateFunction):
             reserved_concurrency: Default: 2 (rotations of one secret run one step at a time).
             removal_policy: for the log group. Default: RETAIN.
         """
-        generation = generation or Generation()
+        generation = (generation or Generation()).resolved("api-key")
         region = cdk.Stack.of(scope).region
         url_suffix = cdk.Stack.of(scope).url_suffix
+        self.generation = generation
+        self.json_field = json_field
         super().__init__(
             scope,
             id_,
@@ -72,13 +75,9 @@ class RotationFunction(PrivateFunction):
                 # Private DNS on the interface endpoint resolves this name inside the VPC.
                 "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.{url_suffix}",
                 "ROTATION_STRATEGY": strategy,
-                "TOKEN_LENGTH": str(generation.length or DEFAULT_LENGTHS["api-key"]),
+                "TOKEN_LENGTH": str(generation.length),
                 "TOKEN_EXCLUDE_CHARACTERS": generation.exclude_characters or "",
-                "TOKEN_EXCLUDE_PUNCTUATION": str(
-                    True
-                    if generation.exclude_punctuation is None
-                    else generation.exclude_punctuation
-                ).lower(),
+                "TOKEN_EXCLUDE_PUNCTUATION": str(bool(generation.exclude_punctuation)).lower(),
                 "TOKEN_FIELD": json_field or "",
             },
             vpc=vpc,
@@ -93,7 +92,14 @@ class RotationFunction(PrivateFunction):
 
     def rotate(self, secret: ManagedSecret, schedule: RotationSchedule) -> None:
         """Rotate `secret` on `schedule`: grants, an invoke permission for Secrets Manager
-        limited to this account and this secret, and the rotation schedule."""
+        limited to this account and this secret, and the rotation schedule. The secret's
+        generation options must be this function's, or rotation would change its format."""
+        if secret.generation != self.generation or secret.generated_field != self.json_field:
+            raise ValueError(
+                f"{secret.secret_name} generates {secret.generation} into "
+                f"{secret.generated_field!r}; this function rotates {self.generation} into "
+                f"{self.json_field!r}"
+            )
         stack = cdk.Stack.of(self)
         self.policy.add_statements(*secret.rotation_statements())
         permission = lambda_.CfnPermission(

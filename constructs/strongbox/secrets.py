@@ -90,6 +90,20 @@ class Generation:
     exclude_characters: str | None = None
     exclude_punctuation: bool | None = None
 
+    def resolved(self, kind: SecretKind) -> Generation:
+        """These options with every default of `kind` filled in: the one place defaults are
+        decided, so a secret's first value and its rotations follow the same rules."""
+        length = self.length or DEFAULT_LENGTHS[kind]
+        if not MIN_LENGTH <= length <= MAX_LENGTH:
+            raise ValueError(f"generation.length must be {MIN_LENGTH}-{MAX_LENGTH}, got {length}")
+        excluded = self.exclude_characters
+        if excluded is None:
+            excluded = DATABASE_EXCLUDED_CHARACTERS if kind == "database" else ""
+        punctuation = self.exclude_punctuation
+        if punctuation is None:
+            punctuation = kind == "api-key"
+        return Generation(length, excluded, punctuation)
+
 
 @dataclass(frozen=True)
 class DatabaseFields:
@@ -161,6 +175,9 @@ class ManagedSecret(Construct):
     Attributes:
         secret: the `secretsmanager.Secret`.
         secret_name: its name.
+        generation: the generation options with the kind's defaults filled in (rotation uses
+            them too).
+        generated_field: the JSON field holding the generated value (None for api-key).
         resource_policy: the `CfnResourcePolicy` (BlockPublicPolicy on).
         fields: the JSON fields a reader may select (empty for api-key).
     """
@@ -261,6 +278,8 @@ class ManagedSecret(Construct):
             *(r.encryption_key for r in replica_regions if r.encryption_key),
         )
         template, generate_key, self.fields = _value_shape(kind, database, json_fields)
+        self.generation = (generation or Generation()).resolved(kind)
+        self.generated_field = generate_key
         self.secret = secretsmanager.Secret(
             self,
             "Secret",
@@ -269,7 +288,7 @@ class ManagedSecret(Construct):
             # Given the key object, the L2 would add a statement for every account principal,
             # CreateGrant included, to a key policy that SecretsKey owns exactly.
             encryption_key=key_reference(self, "EncryptionKey", encryption_key),
-            generate_secret_string=_generator(kind, generation, template, generate_key),
+            generate_secret_string=_generator(self.generation, template, generate_key),
             replica_regions=list(replica_regions),
             removal_policy=removal_policy,
         )
@@ -370,7 +389,7 @@ class ManagedSecret(Construct):
                 kms_key_arn=self.keys[0].key_arn,
                 master_secret_arn=master_secret.secret.secret_arn if master_secret else None,
                 master_secret_kms_key_arn=master_secret.keys[0].key_arn if master_secret else None,
-                exclude_characters=DATABASE_EXCLUDED_CHARACTERS,
+                exclude_characters=self.generation.exclude_characters or None,
             ),
         )
 
@@ -602,25 +621,14 @@ def _value_shape(
 
 
 def _generator(
-    kind: SecretKind,
-    generation: Generation | None,
+    generation: Generation,
     template: Mapping[str, str | int | bool] | None,
     generate_key: str | None,
 ) -> secretsmanager.SecretStringGenerator:
-    generation = generation or Generation()
-    length = generation.length or DEFAULT_LENGTHS[kind]
-    if not MIN_LENGTH <= length <= MAX_LENGTH:
-        raise ValueError(f"generation.length must be {MIN_LENGTH}-{MAX_LENGTH}, got {length}")
-    excluded = generation.exclude_characters
-    if excluded is None and kind == "database":
-        excluded = DATABASE_EXCLUDED_CHARACTERS
-    punctuation = generation.exclude_punctuation
-    if punctuation is None:
-        punctuation = kind == "api-key"
     return secretsmanager.SecretStringGenerator(
-        password_length=length,
-        exclude_characters=excluded or None,
-        exclude_punctuation=punctuation or None,
+        password_length=generation.length,
+        exclude_characters=generation.exclude_characters or None,
+        exclude_punctuation=generation.exclude_punctuation or None,
         secret_string_template=json.dumps(template, sort_keys=True)
         if template is not None
         else None,
