@@ -23,6 +23,7 @@ from strongbox import (
     RotationSchedule,
     SecretsKey,
 )
+from strongbox.naming import pascal_case
 from strongbox.secrets import DATABASE_ENGINES
 
 
@@ -54,7 +55,7 @@ class SecretsStack(cdk.Stack):
         self.secrets = {
             secret.purpose: ManagedSecret(
                 self,
-                construct_id(secret.purpose),
+                pascal_case(secret.purpose),
                 application=application,
                 environment_name=environment.name,
                 purpose=secret.purpose,
@@ -191,8 +192,3 @@ def _database_fields(secret: SecretConfig, application: str) -> DatabaseFields |
         dbname=secret.database.dbname or application.replace("-", "_"),
         port=secret.database.port,
     )
-
-
-def construct_id(purpose: str) -> str:
-    """`db-credentials` -> `DbCredentials`: the construct id, and so the logical id, of a secret."""
-    return "".join(part.capitalize() for part in purpose.split("-"))

@@ -9,6 +9,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
+from strongbox.naming import pascal_case
 
 INTERFACE_SERVICES: Mapping[str, ec2.InterfaceVpcEndpointAwsService] = {
     "secretsmanager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -115,7 +116,7 @@ class PrivateEndpoints(Construct):
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for service in services:
             endpoint = vpc.add_interface_endpoint(
-                "".join(part.capitalize() for part in service.split(".")) + "Endpoint",
+                pascal_case(service) + "Endpoint",
                 service=INTERFACE_SERVICES[service],
                 private_dns_enabled=True,
                 subnets=subnets,

@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import region_info
 
 from constructs import Construct
+from strongbox.naming import pascal_case
 
 MIN_ROTATION_DAYS, MAX_ROTATION_DAYS = 90, 2560
 MIN_PENDING_DAYS, MAX_PENDING_DAYS = 7, 30
@@ -223,9 +224,7 @@ def consumer_principal(consumer: str) -> tuple[iam.IPrincipal, str]:
     account = consumer_account(consumer)
     if consumer == account:
         return iam.AccountPrincipal(account), account
-    role_name = consumer.split("/")[-1]
-    suffix = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", role_name))
-    return iam.ArnPrincipal(consumer), account + suffix
+    return iam.ArnPrincipal(consumer), account + pascal_case(consumer.split("/")[-1])
 
 
 def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:

@@ -17,6 +17,7 @@ from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
 from strongbox.credentials import credential_reason
+from strongbox.naming import pascal_case
 from strongbox.private_function import PrivateFunction
 from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
 
@@ -156,7 +157,7 @@ class ParameterTree(Construct):
             }
         parameter = cdk.CustomResource(
             self,
-            _construct_id(name),
+            pascal_case(name),
             service_token=provider.function.function_arn,
             resource_type="Custom::SecureStringParameter",
             properties={
@@ -250,7 +251,7 @@ class ParameterTree(Construct):
             raise ValueError(f"{name}: {size} bytes is over the 8 KB limit")
         parameter = ssm.CfnParameter(
             self,
-            _construct_id(name),
+            pascal_case(name),
             name=full_name,
             type=kind,
             value=value,
@@ -311,8 +312,3 @@ class ParameterTree(Construct):
         )
         self._provider = provider
         return provider
-
-
-def _construct_id(name: str) -> str:
-    """`database/pool-size` -> `DatabasePoolSize`: the construct id, and so the logical id."""
-    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
