@@ -163,13 +163,28 @@ def test_stacks_deploy_to_the_environment_account_and_their_region(
     synthesized: Synthesized, name: str
 ) -> None:
     environment = CONFIG.environment(name)
-    for stack_id in ("Keys", "Secrets"):
+    for stack_id in ("Keys", "Network", "Secrets", "Parameters"):
         deployed = stack(synthesized, environment, stack_id)
         assert (deployed.account, deployed.region) == (environment.account, environment.region)
         assert deployed.stack_name == f"{environment.stage_name}-{stack_id}"
     for region in environment.replica_regions:
         replica = stack(synthesized, environment, f"ReplicaKeys-{region}")
         assert (replica.account, replica.region) == (environment.account, region)
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_network_and_parameters_deploy_after_what_they_use(
+    synthesized: Synthesized, name: str
+) -> None:
+    environment = CONFIG.environment(name)
+    keys, network, secrets, parameters = (
+        stack(synthesized, environment, stack_id)
+        for stack_id in ("Keys", "Network", "Secrets", "Parameters")
+    )
+    assert keys.artifact_id in network.dependencies  # flow logs use the key
+    assert network.artifact_id in secrets.dependencies  # rotation runs in the VPC
+    assert {keys.artifact_id, network.artifact_id} <= set(parameters.dependencies)
+    assert parameters.artifact_id not in secrets.dependencies  # one way: no cycle
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
