@@ -39,6 +39,8 @@ _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
+_ECR_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+_IMAGE_TAG = re.compile(r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
 _DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -160,6 +162,10 @@ class WorkloadConfig:
     service: str
     desired_count: int = 1
     database: DatabaseConfig | None = None
+    # The image: a repository of the environment's account (ECR) and an immutable tag.
+    image_repository: str = ""
+    image_tag: str = ""
+    port: int = 8080
 
 
 @dataclass(frozen=True)
@@ -740,11 +746,21 @@ def _database(value: Any, path: str) -> DatabaseConfig:
 
 
 def _workload(value: Any, path: str) -> WorkloadConfig:
-    obj = _Object(value, path, required=("service",), optional=("desired_count", "database"))
+    obj = _Object(
+        value,
+        path,
+        required=("service", "image_repository", "image_tag"),
+        optional=("desired_count", "database", "port"),
+    )
     return WorkloadConfig(
         service=obj.require("service", _matching(_SERVICE, "a service name")),
         desired_count=obj.get("desired_count", _integer(0, 100), 1),
         database=obj.get("database", _database, None),
+        image_repository=obj.require(
+            "image_repository", _matching(_ECR_REPOSITORY, "an ECR repository name")
+        ),
+        image_tag=obj.require("image_tag", _matching(_IMAGE_TAG, "an image tag other than latest")),
+        port=obj.get("port", _integer(1024, 65535), 8080),
     )
 
 

@@ -10,6 +10,7 @@ from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
 from stacks.secrets_stack import SecretsStack
+from stacks.workload_stack import WorkloadStack
 
 
 class EnvironmentStage(cdk.Stage):
@@ -74,9 +75,25 @@ class EnvironmentStage(cdk.Stage):
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Parameter Store hierarchy",
         )
+        self.workload = (
+            WorkloadStack(
+                self,
+                "Workload",
+                environment=environment,
+                secrets_key=self.keys.secrets_key,
+                network=self.network,
+                secrets=self.secrets,
+                parameters=self.parameters,
+                removal_policy=removal_policy,
+                description=f"Strongbox {environment.name}: the workload on Fargate",
+            )
+            if environment.workload
+            else None
+        )
         # Secrets Manager needs each replica key to exist before it can replicate into its region.
         for replica_keys in self.replica_keys:
             self.secrets.add_stack_dependency(replica_keys)
-        for stack in (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters):
+        stacks = (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters)
+        for stack in (*stacks, *([self.workload] if self.workload else [])):
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

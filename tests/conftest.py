@@ -56,6 +56,7 @@ def expected_stacks(env: str | None = None) -> list[str]:
             "Network",
             "Secrets",
             "Parameters",
+            *(["Workload"] if environment.workload else []),
         )
     )
 

@@ -1,0 +1,181 @@
+"""Workload stack: the environment's ECS Fargate service, reading exactly its secrets."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+
+from constructs import Construct
+from stacks.config import EnvironmentConfig
+from stacks.network_stack import NetworkStack
+from stacks.parameters_stack import ParametersStack
+from stacks.secrets_stack import SecretsStack
+from strongbox import ParameterUse, SecretConsumer, SecretsKey, SecretUse, acknowledge
+from strongbox.log_groups import encrypted_log_group
+
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+
+
+def env_var(*parts: str) -> str:
+    """`db-credentials`, `password` -> `DB_CREDENTIALS_PASSWORD`."""
+    return "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part).upper() for part in parts)
+
+
+class WorkloadStack(cdk.Stack):
+    """The configured service on Fargate in the isolated subnets, no public IP, read-only root
+    filesystem, non-root user, logs to a CMK-encrypted group. Secrets arrive through the task
+    definition's `secrets` block only; the execution role holds the SecretConsumer's policies
+    and a hand-scoped ECR-pull and logs policy, no AWS-managed policy; the task role nothing.
+
+    Attributes:
+        consumer: the `SecretConsumer` (which secrets and parameters, as env vars).
+        task_definition, service, execution_role, task_role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        environment: EnvironmentConfig,
+        secrets_key: SecretsKey,
+        network: NetworkStack,
+        secrets: SecretsStack,
+        parameters: ParametersStack,
+        removal_policy: cdk.RemovalPolicy,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id_, **kwargs)
+        workload = environment.workload
+        assert workload is not None  # the stage adds this stack only for a configured workload
+        uses = [
+            SecretUse(
+                env_var(secret.purpose, field) if field else env_var(secret.purpose),
+                secrets.secrets[secret.purpose],
+                field=field,
+            )
+            for secret in environment.secrets
+            if workload.service in secret.consumers
+            for field in (secrets.secrets[secret.purpose].fields or (None,))
+        ]
+        self.consumer = SecretConsumer(
+            self,
+            "Secrets",
+            secrets=uses,
+            parameters=[
+                ParameterUse(env_var(parameter.name), parameters.tree, parameter.name)
+                for parameter in environment.parameters
+            ],
+        )
+        log_group = encrypted_log_group(
+            self, "Logs", encryption_key=secrets_key.key, removal_policy=removal_policy
+        )
+        repository = ecr.Repository.from_repository_name(
+            self, "Repository", workload.image_repository
+        )
+        self.execution_role = iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"Starts {workload.service}: pulls its image, writes its logs, reads "
+            "exactly its secrets",
+        )
+        self.consumer.attach_to(self.execution_role)
+        start = iam.ManagedPolicy(
+            self,
+            "ExecutionPolicy",
+            roles=[self.execution_role],
+            statements=[
+                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+                iam.PolicyStatement(
+                    actions=list(ECR_PULL_ACTIONS), resources=[repository.repository_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[f"{log_group.log_group_arn}:*"],
+                ),
+            ],
+        )
+        acknowledge(
+            start,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only ecr:GetAuthorizationToken, which has no resource; image pulls are scoped to "
+            "the service's repository.",
+        )
+        log_group_id = self.get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
+        acknowledge(
+            start,
+            f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
+            "The log streams of the service's own log group, whose names ECS generates.",
+        )
+        self.task_role = iam.Role(
+            self,
+            "TaskRole",
+            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            description=f"{workload.service} at run time: nothing until it needs something",
+        )
+        self.task_definition = ecs.FargateTaskDefinition(
+            self,
+            "Task",
+            cpu=256,
+            memory_limit_mib=512,
+            runtime_platform=ecs.RuntimePlatform(
+                cpu_architecture=ecs.CpuArchitecture.ARM64,
+                operating_system_family=ecs.OperatingSystemFamily.LINUX,
+            ),
+            # Immutable for the CDK: its implicit grants (image, logs, secrets) would be wider.
+            execution_role=self.execution_role.without_policy_updates(),
+            task_role=self.task_role,
+        )
+        self.task_definition.add_container(
+            workload.service,
+            image=ecs.ContainerImage.from_ecr_repository(repository, workload.image_tag),
+            secrets=self.consumer.ecs_secrets(),
+            readonly_root_filesystem=True,
+            user="1000:1000",
+            port_mappings=[ecs.PortMapping(container_port=workload.port)],
+            logging=ecs.LogDriver.aws_logs(stream_prefix=workload.service, log_group=log_group),
+        )
+        cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=network.vpc,
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+        group = ec2.SecurityGroup(
+            self,
+            "ServiceSecurityGroup",
+            vpc=network.vpc,
+            description=f"{workload.service}: HTTPS to AWS endpoints (isolated subnets)",
+            allow_all_outbound=False,
+        )
+        # ECR image layers come from S3 through the gateway endpoint, whose addresses are a
+        # managed prefix list that synth cannot look up. The subnets have no internet or NAT
+        # gateway, so HTTPS to anywhere reaches only the VPC's endpoints and S3's gateway route.
+        group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: VPC endpoints and the S3 gateway"
+        )
+        self.service = ecs.FargateService(
+            self,
+            "Service",
+            cluster=cluster,
+            task_definition=self.task_definition,
+            desired_count=workload.desired_count,
+            assign_public_ip=False,
+            vpc_subnets=network.isolated_subnets,
+            security_groups=[group],
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            # New tasks start before old ones stop: a deploy never drops below desired_count.
+            min_healthy_percent=100,
+            max_healthy_percent=200,
+        )
