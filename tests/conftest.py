@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ if (NODE_BIN / "node").exists():
 sys.path.insert(0, str(ROOT))
 
 import aws_cdk as cdk  # noqa: E402
+from aws_cdk import aws_ec2 as ec2  # noqa: E402
 
 from app import build_app  # noqa: E402
+from constructs import Construct  # noqa: E402
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -35,6 +38,29 @@ def feature_flag_app(**kwargs: Any) -> cdk.App:
     """An app with cdk.json's feature flags and no strongbox config, for construct-level tests."""
     flags = {k: v for k, v in cdk_json_context().items() if k.startswith("@aws-cdk")}
     return cdk.App(context=flags, **kwargs)
+
+
+def imported_isolated_vpc(scope: Construct) -> ec2.IVpc:
+    """An existing VPC with one isolated subnet, by ids (no lookup), for construct tests."""
+    return ec2.Vpc.from_vpc_attributes(
+        scope,
+        "Vpc",
+        vpc_id="vpc-0a1b2c3d4e5f60718",
+        availability_zones=["eu-west-1a"],
+        isolated_subnet_ids=["subnet-0a1b2c3d4e5f60718"],
+    )
+
+
+def run_in_isolation(asset: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` with only the Lambda asset directory `asset` importable, no credentials."""
+    return subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(asset)!r})\n{script}"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        check=False,
+        timeout=60,
+    )
 
 
 def default_strongbox_config() -> dict[str, Any]:

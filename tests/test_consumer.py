@@ -22,7 +22,7 @@ from strongbox import (
     SecretsKey,
 )
 from strongbox.consumer import MANAGED_POLICY_LIMIT, ParameterUse, SecretConsumer, SecretUse
-from tests.conftest import feature_flag_app
+from tests.conftest import feature_flag_app, imported_isolated_vpc
 
 ACCOUNT = "333333333333"
 REASON = "Rotated by the provider's dashboard; tracked by the owning team."
@@ -40,13 +40,7 @@ class Fixture:
             environment_name="prod",
             access=KeyAccess(account=ACCOUNT, regions=("eu-west-1",), encrypts_log_groups=True),
         ).key
-        vpc = ec2.Vpc.from_vpc_attributes(
-            self.stack,
-            "Vpc",
-            vpc_id="vpc-0a1b2c3d4e5f60718",
-            availability_zones=["eu-west-1a"],
-            isolated_subnet_ids=["subnet-0a1b2c3d4e5f60718"],
-        )
+        vpc = imported_isolated_vpc(self.stack)
         self.tree = ParameterTree(
             self.stack,
             "Tree",

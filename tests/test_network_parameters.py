@@ -22,6 +22,7 @@ from tests.conftest import (
     cdk_json_context,
     default_strongbox_config,
     feature_flag_app,
+    imported_isolated_vpc,
     synthesize,
 )
 
@@ -445,13 +446,7 @@ def tree() -> tuple[cdk.Stack, ParameterTree]:
         environment_name="prod",
         access=KeyAccess(account="333333333333", regions=("eu-west-1",), encrypts_log_groups=True),
     ).key
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0a1b2c3d4e5f60718",
-        availability_zones=["eu-west-1a"],
-        isolated_subnet_ids=["subnet-0a1b2c3d4e5f60718"],
-    )
+    vpc = imported_isolated_vpc(stack)
     return stack, ParameterTree(
         stack,
         "Tree",

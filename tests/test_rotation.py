@@ -30,6 +30,7 @@ from tests.conftest import (
     cdk_json_context,
     default_strongbox_config,
     feature_flag_app,
+    imported_isolated_vpc,
     synthesize,
 )
 
@@ -300,13 +301,7 @@ def test_hosted_rotation_single_and_multi_user(
     stack: cdk.Stack, engine: str, rotation_type: str
 ) -> None:
     key = make_key(stack)
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["eu-west-1a"],
-        isolated_subnet_ids=["subnet-0123456789abcdef0"],
-    )
+    vpc = imported_isolated_vpc(stack)
     group = ec2.SecurityGroup(stack, "Rotation", vpc=vpc, allow_all_outbound=False)
     master = database_secret(stack, key, "db-master", engine)
     app_user = database_secret(stack, key, "db-app", engine)
@@ -435,13 +430,7 @@ def test_rotation_keeps_the_format_the_secret_was_generated_with(stack: cdk.Stac
         encryption_key=key,
         json_fields=JsonFields(template={"algorithm": "HMAC"}, generate_key="signing_key"),
     )
-    vpc = ec2.Vpc.from_vpc_attributes(
-        stack,
-        "Vpc",
-        vpc_id="vpc-0123456789abcdef0",
-        availability_zones=["eu-west-1a"],
-        isolated_subnet_ids=["subnet-0123456789abcdef0"],
-    )
+    vpc = imported_isolated_vpc(stack)
     common: dict[str, Any] = {
         "vpc": vpc,
         "vpc_subnets": ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),

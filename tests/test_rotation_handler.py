@@ -6,7 +6,6 @@ import dataclasses
 import json
 import logging
 import string
-import subprocess
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from strongbox.rotation import handler as rotation
+from tests.conftest import run_in_isolation
 
 REGION = "eu-west-1"
 CURRENT = "AWSCURRENT"
@@ -982,14 +982,7 @@ def test_handler_module_is_self_contained_and_imports_without_credentials() -> N
         "assert not [m for m in sys.modules if m.startswith('strongbox')]\n"
         "print(handler.__name__, handler.STEPS)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(asset)!r})\n{script}"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-        timeout=60,
-    )
+    result = run_in_isolation(asset, script)
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "handler ('createSecret', 'setSecret', 'testSecret', 'finishSecret')\n"

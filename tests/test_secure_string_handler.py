@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import string
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,6 +30,7 @@ from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from strongbox.parameters import handler
+from tests.conftest import run_in_isolation
 
 REGION = "eu-west-1"
 NAME = "/payments/prod/api-token"
@@ -1358,13 +1357,6 @@ def test_handler_module_is_self_contained_and_imports_without_credentials() -> N
         "assert not [m for m in sys.modules if m.startswith('strongbox')]\n"
         "print(handler.__name__, handler.REQUEST_TYPES, callable(handler.lambda_handler))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(asset)!r})\n{script}"],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        check=False,
-        timeout=60,
-    )
+    result = run_in_isolation(asset, script)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "handler ('Create', 'Update', 'Delete') True\n"
