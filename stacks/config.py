@@ -44,6 +44,7 @@ _IMAGE_TAG = re.compile(r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
 _ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
 _DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Keys that would put a secret value into cdk.json and from there into the template.
 _LITERAL_VALUE_KEYS = ("value", "secret_string", "password", "secret")
@@ -135,6 +136,7 @@ class ParameterConfig:
     description: str = ""
     tier: str = "Standard"
     policies: tuple[Mapping[str, Any], ...] = ()
+    consumers: tuple[str, ...] = ()
     source: SecureStringSource | None = None  # SecureString only
 
 
@@ -154,7 +156,29 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
+    """The workload's RDS instance; `credentials` is the purpose of the database secret that
+    holds its master user (attached to the instance and rotated by AWS hosted rotation)."""
+
     engine: str
+    credentials: str
+    instance_type: str = "t4g.micro"
+    storage_gib: int = 20
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """A Lambda consumer that reads through the Parameters and Secrets extension."""
+
+    name: str
+    cache_ttl_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    """An EC2 consumer: an instance profile and a launch template for instances that use it."""
+
+    name: str
+    instance_type: str = "t4g.small"
 
 
 @dataclass(frozen=True)
@@ -166,6 +190,17 @@ class WorkloadConfig:
     image_repository: str = ""
     image_tag: str = ""
     port: int = 8080
+    function: FunctionConfig | None = None
+    instance: InstanceConfig | None = None
+
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        """Names that secrets and parameters list in `consumers`: service, function, instance."""
+        return (
+            self.service,
+            *((self.function.name,) if self.function else ()),
+            *((self.instance.name,) if self.instance else ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -631,7 +666,7 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
         value,
         path,
         required=("name", "type"),
-        optional=("value", "description", "tier", "policies", "source"),
+        optional=("value", "description", "tier", "policies", "source", "consumers"),
     )
     name = obj.require("name", _matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]"))
     kind = obj.require("type", _one_of(PARAMETER_TYPES))
@@ -682,6 +717,7 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
         description=obj.get("description", _string, ""),
         tier=tier,
         policies=policies,
+        consumers=obj.get("consumers", _list(_matching(_SERVICE, "a consumer name")), ()),
         source=obj.get("source", _secure_string_source, None),
     )
 
@@ -741,8 +777,40 @@ def _cidr(value: Any, path: str) -> str:
 
 
 def _database(value: Any, path: str) -> DatabaseConfig:
-    obj = _Object(value, path, required=("engine",), optional=())
-    return DatabaseConfig(engine=obj.require("engine", _one_of(DATABASE_ENGINES)))
+    obj = _Object(
+        value, path, required=("engine", "credentials"), optional=("instance_type", "storage_gib")
+    )
+    return DatabaseConfig(
+        engine=obj.require("engine", _one_of(DATABASE_ENGINES)),
+        credentials=obj.require(
+            "credentials", _matching(_PURPOSE, "the purpose of a database secret")
+        ),
+        instance_type=obj.get(
+            "instance_type", _matching(_INSTANCE_TYPE, "an instance type such as t4g.micro"), None
+        )
+        or "t4g.micro",
+        storage_gib=obj.get("storage_gib", _integer(20, 1024), 20),
+    )
+
+
+def _function(value: Any, path: str) -> FunctionConfig:
+    obj = _Object(value, path, required=("name",), optional=("cache_ttl_seconds",))
+    return FunctionConfig(
+        name=obj.require("name", _matching(_SERVICE, "a consumer name")),
+        # The extension's own bounds for SECRETS_MANAGER_TTL and SSM_PARAMETER_STORE_TTL.
+        cache_ttl_seconds=obj.get("cache_ttl_seconds", _integer(0, 300), 300),
+    )
+
+
+def _instance(value: Any, path: str) -> InstanceConfig:
+    obj = _Object(value, path, required=("name",), optional=("instance_type",))
+    return InstanceConfig(
+        name=obj.require("name", _matching(_SERVICE, "a consumer name")),
+        instance_type=obj.get(
+            "instance_type", _matching(_INSTANCE_TYPE, "an instance type such as t4g.small"), None
+        )
+        or "t4g.small",
+    )
 
 
 def _workload(value: Any, path: str) -> WorkloadConfig:
@@ -750,9 +818,9 @@ def _workload(value: Any, path: str) -> WorkloadConfig:
         value,
         path,
         required=("service", "image_repository", "image_tag"),
-        optional=("desired_count", "database", "port"),
+        optional=("desired_count", "database", "port", "function", "instance"),
     )
-    return WorkloadConfig(
+    workload = WorkloadConfig(
         service=obj.require("service", _matching(_SERVICE, "a service name")),
         desired_count=obj.get("desired_count", _integer(0, 100), 1),
         database=obj.get("database", _database, None),
@@ -761,7 +829,16 @@ def _workload(value: Any, path: str) -> WorkloadConfig:
         ),
         image_tag=obj.require("image_tag", _matching(_IMAGE_TAG, "an image tag other than latest")),
         port=obj.get("port", _integer(1024, 65535), 8080),
+        function=obj.get("function", _function, None),
+        instance=obj.get("instance", _instance, None),
     )
+    if workload.function and workload.function.name == workload.service:
+        raise ConfigError(_join(path, "function.name"), "must differ from the service's name")
+    if workload.instance and workload.instance.name in workload.consumers[:-1]:
+        raise ConfigError(
+            _join(path, "instance.name"), "must differ from the service's and the function's names"
+        )
+    return workload
 
 
 def _alerts(value: Any, path: str) -> AlertsConfig:
@@ -889,6 +966,8 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 f"needs the Secrets Manager endpoints callers use in "
                 f"{_join(path, 'network.vpc_endpoint_ids')}",
             )
+    workload: WorkloadConfig | None = obj.get("workload", _workload, None)
+    _check_consumers(path, secrets, parameters, workload)
     return EnvironmentConfig(
         name=name,
         account=account,
@@ -898,11 +977,64 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         secrets=secrets,
         parameters=parameters,
         network=network,
-        workload=obj.get("workload", _workload, None),
+        workload=workload,
         alerts=obj.get("alerts", _alerts, AlertsConfig()),
         key_administrators=obj.get("key_administrators", _list(administrator), ()),
         cross_account_readers=readers,
     )
+
+
+def _check_consumers(
+    path: str,
+    secrets: Sequence[SecretConfig],
+    parameters: Sequence[ParameterConfig],
+    workload: WorkloadConfig | None,
+) -> None:
+    """Every consumer named is one of the workload's; the database's credentials fit it."""
+    known = workload.consumers if workload else ()
+    allowed = (
+        f"one of the workload's consumers ({', '.join(known)})"
+        if known
+        else "nothing: the environment has no workload"
+    )
+    listed = [("secrets", index, item.consumers) for index, item in enumerate(secrets)] + [
+        ("parameters", index, item.consumers) for index, item in enumerate(parameters)
+    ]
+    for key, index, consumers in listed:
+        for consumer_index, consumer in enumerate(consumers):
+            if consumer not in known:
+                raise ConfigError(
+                    f"{_join(path, key)}[{index}].consumers[{consumer_index}]",
+                    f"{consumer!r} is not a consumer here; allowed: {allowed}",
+                )
+    database = workload.database if workload else None
+    if workload is None or database is None:
+        return
+    credentials_path = _join(path, "workload.database.credentials")
+    secret = next((s for s in secrets if s.purpose == database.credentials), None)
+    if secret is None or secret.database is None:
+        raise ConfigError(
+            credentials_path,
+            f"{database.credentials!r} is not a database secret of this environment",
+        )
+    if secret.database.engine != database.engine:
+        raise ConfigError(
+            credentials_path,
+            f"{database.credentials!r} is a {secret.database.engine} secret; the database is "
+            f"{database.engine}",
+        )
+    if secret.rotation.master_secret is not None:
+        raise ConfigError(
+            credentials_path,
+            f"{database.credentials!r} holds the database's master user, which rotates itself "
+            "(single user); remove its rotation.master_secret",
+        )
+    if workload.service not in secret.consumers:
+        raise ConfigError(
+            credentials_path,
+            f"{database.credentials!r} must list {workload.service!r} in its consumers: the "
+            "service is what connects to the database",
+        )
 
 
 def _environments(value: Any, path: str) -> tuple[EnvironmentConfig, ...]:

@@ -35,6 +35,8 @@ class KeysStack(cdk.Stack):
                 cross_account_consumers=environment.cross_account_readers,
                 encrypts_log_groups=True,
                 encrypts_alerts=True,
+                encrypts_databases=environment.workload is not None
+                and environment.workload.database is not None,
             ),
             pending_window=cdk.Duration.days(7 if environment.is_development else 30),
             removal_policy=removal_policy,

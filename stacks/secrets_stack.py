@@ -13,6 +13,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from stacks.config import EnvironmentConfig, GenerationConfig, SecretConfig
 from stacks.network_stack import NetworkStack
+from stacks.reader_roles import reader_roles
 from strongbox import (
     DatabaseFields,
     Generation,
@@ -88,10 +89,13 @@ class SecretsStack(cdk.Stack):
             for secret in environment.secrets
         }
         self.rotation_functions: dict[str, RotationFunction] = {}
+        workload = environment.workload
+        # The workload database's credentials rotate in the Database stack, after attachment.
+        attached = workload.database.credentials if workload and workload.database else None
         for secret in environment.secrets:
             if secret.rotation.strategy == "token":
                 self._rotate_with_function(secret)
-            elif secret.rotation.strategy == "hosted":
+            elif secret.rotation.strategy == "hosted" and secret.purpose != attached:
                 self._rotate_hosted(secret)
 
         self.alerts = RotationAlerts(
@@ -101,6 +105,10 @@ class SecretsStack(cdk.Stack):
             secret_name_prefix=f"{environment.name}/{application}/",
             allowed_reader_arns=[
                 *(rotation.role.role_arn for rotation in self.rotation_functions.values()),
+                *(
+                    role.arn(self.partition, self.account)
+                    for role in reader_roles(application, environment)
+                ),
                 *environment.key_administrators,
                 *environment.alerts.allowed_readers,
             ],
@@ -127,13 +135,13 @@ class SecretsStack(cdk.Stack):
                 json_field=json_field,
                 removal_policy=self.removal_policy,
             )
-        self.rotation_functions[name].rotate(managed, _schedule(secret))
+        self.rotation_functions[name].rotate(managed, rotation_schedule(secret))
 
     def _rotate_hosted(self, secret: SecretConfig) -> None:
         managed = self.secrets[secret.purpose]
         master = secret.rotation.master_secret
         managed.rotate_hosted(
-            schedule=_schedule(secret),
+            schedule=rotation_schedule(secret),
             subnet_ids=self.network.vpc.select_subnets(
                 subnet_type=ec2.SubnetType.PRIVATE_ISOLATED
             ).subnet_ids,
@@ -162,7 +170,7 @@ class SecretsStack(cdk.Stack):
         return group
 
 
-def _schedule(secret: SecretConfig) -> RotationSchedule:
+def rotation_schedule(secret: SecretConfig) -> RotationSchedule:
     assert secret.rotation.schedule is not None  # callers pass rotating secrets only
     return RotationSchedule(
         expression=secret.rotation.schedule,

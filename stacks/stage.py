@@ -6,6 +6,7 @@ import aws_cdk as cdk
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
+from stacks.database_stack import DatabaseStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
@@ -75,25 +76,45 @@ class EnvironmentStage(cdk.Stage):
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Parameter Store hierarchy",
         )
+        workload = environment.workload
+        self.database = (
+            DatabaseStack(
+                self,
+                "Database",
+                application=application,
+                environment=environment,
+                secrets_key=self.keys.secrets_key,
+                network=self.network,
+                secrets=self.secrets,
+                removal_policy=removal_policy,
+                description=f"Strongbox {environment.name}: the workload's PostgreSQL",
+            )
+            if workload and workload.database
+            else None
+        )
         self.workload = (
             WorkloadStack(
                 self,
                 "Workload",
+                application=application,
                 environment=environment,
                 secrets_key=self.keys.secrets_key,
                 network=self.network,
                 secrets=self.secrets,
                 parameters=self.parameters,
+                database=self.database,
                 removal_policy=removal_policy,
-                description=f"Strongbox {environment.name}: the workload on Fargate",
+                description=f"Strongbox {environment.name}: the workload's service, function "
+                "and instance profile",
             )
-            if environment.workload
+            if workload
             else None
         )
         # Secrets Manager needs each replica key to exist before it can replicate into its region.
         for replica_keys in self.replica_keys:
             self.secrets.add_stack_dependency(replica_keys)
         stacks = (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters)
-        for stack in (*stacks, *([self.workload] if self.workload else [])):
+        optional = [stack for stack in (self.database, self.workload) if stack is not None]
+        for stack in (*stacks, *optional):
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

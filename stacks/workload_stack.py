@@ -12,12 +12,16 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 
 from constructs import Construct
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, InstanceConfig
+from stacks.database_stack import DatabaseStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
+from stacks.reader_roles import reader_role
 from stacks.secrets_stack import SecretsStack
 from strongbox import ParameterUse, SecretConsumer, SecretsKey, SecretUse, acknowledge
 from strongbox.log_groups import encrypted_log_group
+from strongbox.naming import pascal_case
+from strongbox.reading_function import SecretReadingFunction
 
 ECR_PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
@@ -47,45 +51,33 @@ class WorkloadStack(cdk.Stack):
         scope: Construct,
         id_: str,
         *,
+        application: str,
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
         network: NetworkStack,
         secrets: SecretsStack,
         parameters: ParametersStack,
+        database: DatabaseStack | None,
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         workload = environment.workload
         assert workload is not None  # the stage adds this stack only for a configured workload
-        uses = [
-            SecretUse(
-                env_var(secret.purpose, field) if field else env_var(secret.purpose),
-                secrets.secrets[secret.purpose],
-                field=field,
-            )
-            for secret in environment.secrets
-            if workload.service in secret.consumers
-            for field in (secrets.secrets[secret.purpose].fields or (None,))
-        ]
-        self.consumer = SecretConsumer(
-            self,
-            "Secrets",
-            secrets=uses,
-            parameters=[
-                ParameterUse(env_var(parameter.name), parameters.tree, parameter.name)
-                for parameter in environment.parameters
-            ],
-        )
+        self._environment, self._secrets, self._parameters = environment, secrets, parameters
+        self.consumer = self._consumer_of(workload.service, "Secrets")
         log_group = encrypted_log_group(
             self, "Logs", encryption_key=secrets_key.key, removal_policy=removal_policy
         )
         repository = ecr.Repository.from_repository_name(
             self, "Repository", workload.image_repository
         )
+        execution = reader_role(application, environment.name, workload.service, "execution")
         self.execution_role = iam.Role(
             self,
             "ExecutionRole",
+            role_name=execution.name,
+            path=execution.path,
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"Starts {workload.service}: pulls its image, writes its logs, reads "
             "exactly its secrets",
@@ -165,6 +157,24 @@ class WorkloadStack(cdk.Stack):
         group.add_egress_rule(
             ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: VPC endpoints and the S3 gateway"
         )
+        if database is not None:
+            # Both rules live here, so the Database stack does not depend on this one.
+            port = ec2.Port.tcp(database.port)
+            group.add_egress_rule(
+                ec2.Peer.security_group_id(database.security_group.security_group_id),
+                port,
+                "PostgreSQL",
+            )
+            ec2.CfnSecurityGroupIngress(
+                self,
+                "DatabaseFromService",
+                group_id=database.security_group.security_group_id,
+                source_security_group_id=group.security_group_id,
+                ip_protocol="tcp",
+                from_port=database.port,
+                to_port=database.port,
+                description=f"{workload.service} to PostgreSQL",
+            )
         self.service = ecs.FargateService(
             self,
             "Service",
@@ -179,3 +189,102 @@ class WorkloadStack(cdk.Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
         )
+        self.function = None
+        if workload.function:
+            name = workload.function.name
+            role = reader_role(application, environment.name, name, "function")
+            self.function = SecretReadingFunction(
+                self,
+                pascal_case(name),
+                consumer=self._consumer_of(name, f"{pascal_case(name)}Secrets"),
+                description=f"{name}: reads its secrets through the extension",
+                vpc=network.vpc,
+                vpc_subnets=network.isolated_subnets,
+                vpc_cidr=environment.network.cidr,
+                encryption_key=secrets_key.key,
+                cache_ttl=cdk.Duration.seconds(workload.function.cache_ttl_seconds),
+                role_name=role.name,
+                role_path=role.path,
+                removal_policy=removal_policy,
+            )
+        self.instance_role: iam.Role | None = None
+        self.launch_template: ec2.LaunchTemplate | None = None
+        if workload.instance:
+            self.instance_role, self.launch_template = self._instance_consumer(
+                application, workload.instance, network
+            )
+
+    def _consumer_of(self, name: str, id_: str) -> SecretConsumer:
+        """The secrets and parameters whose `consumers` list `name`, as env vars: a database or
+        json secret gives one variable per field (`DB_CREDENTIALS_PASSWORD`)."""
+        environment, secrets = self._environment, self._secrets.secrets
+        tree = self._parameters.tree
+        return SecretConsumer(
+            self,
+            id_,
+            secrets=[
+                SecretUse(
+                    env_var(secret.purpose, field) if field else env_var(secret.purpose),
+                    secrets[secret.purpose],
+                    field=field,
+                )
+                for secret in environment.secrets
+                if name in secret.consumers
+                for field in (secrets[secret.purpose].fields or (None,))
+            ],
+            parameters=[
+                ParameterUse(env_var(parameter.name), tree, parameter.name)
+                for parameter in environment.parameters
+                if name in parameter.consumers
+            ],
+        )
+
+    def _instance_consumer(
+        self, application: str, instance: InstanceConfig, network: NetworkStack
+    ) -> tuple[iam.Role, ec2.LaunchTemplate]:
+        """An instance profile whose role reads exactly the instance's secrets, and a launch
+        template (IMDSv2 only, one hop, encrypted root volume, no public address) that hands
+        it to every instance or Auto Scaling group launched from it."""
+        identity = reader_role(application, self._environment.name, instance.name, "instance")
+        role = iam.Role(
+            self,
+            f"{pascal_case(instance.name)}Role",
+            role_name=identity.name,
+            path=identity.path,
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description=f"{instance.name} instances: read exactly their secrets, nothing else",
+        )
+        self._consumer_of(instance.name, f"{pascal_case(instance.name)}Secrets").attach_to(role)
+        group = ec2.SecurityGroup(
+            self,
+            f"{pascal_case(instance.name)}SecurityGroup",
+            vpc=network.vpc,
+            description=f"{instance.name}: HTTPS to the AWS endpoints in the VPC only",
+            allow_all_outbound=False,
+        )
+        group.add_egress_rule(
+            ec2.Peer.ipv4(self._environment.network.cidr),
+            ec2.Port.tcp(443),
+            "HTTPS to the VPC's AWS endpoints",
+        )
+        template = ec2.LaunchTemplate(
+            self,
+            f"{pascal_case(instance.name)}LaunchTemplate",
+            instance_type=ec2.InstanceType(instance.instance_type),
+            instance_profile=iam.InstanceProfile(
+                self, f"{pascal_case(instance.name)}InstanceProfile", role=role
+            ),
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,
+            associate_public_ip_address=False,
+            security_group=group,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        20, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3
+                    ),
+                )
+            ],
+        )
+        return role, template

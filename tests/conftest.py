@@ -82,6 +82,7 @@ def expected_stacks(env: str | None = None) -> list[str]:
             "Network",
             "Secrets",
             "Parameters",
+            *(["Database"] if environment.workload and environment.workload.database else []),
             *(["Workload"] if environment.workload else []),
         )
     )
@@ -114,6 +115,25 @@ class Synthesized:
 
     def stack(self, name: str) -> SynthesizedStack:
         return self.stacks[name]
+
+    def secret_name(self, stack: SynthesizedStack, reference: Any) -> str:
+        """The name of the secret that `reference` in `stack` points to: a `Ref`, or a
+        cross-stack `Fn::GetStackOutput` of a stack that exports the `Ref`."""
+        if "Fn::GetStackOutput" in reference:
+            output = reference["Fn::GetStackOutput"]
+            (stack,) = [s for s in self.stacks.values() if s.stack_name == output["StackName"]]
+            reference = stack.template["Outputs"][output["OutputName"]]["Value"]
+        name: str = stack.template["Resources"][reference["Ref"]]["Properties"]["Name"]
+        return name
+
+    def rotated_secret_names(self, stage: str) -> set[str]:
+        """Names of the secrets that have a rotation schedule in any stack of `stage`."""
+        return {
+            self.secret_name(stack, schedule["Properties"]["SecretId"])
+            for stack in self.stacks.values()
+            if stack.name.startswith(f"{stage}/")
+            for schedule in stack.resources("AWS::SecretsManager::RotationSchedule").values()
+        }
 
     def findings(self) -> list[dict[str, Any]]:
         """Unacknowledged findings. CDK's "CloudFormation Validate" plugin runs cfn-lint's rules

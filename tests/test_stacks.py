@@ -145,6 +145,30 @@ def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
             "Resource": "*",
         }
     )
+    if environment.workload and environment.workload.database:
+        statements.append(
+            {
+                "Sid": "UseThroughRds",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": [
+                    "kms:CreateGrant",
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey*",
+                    "kms:ListGrants",
+                    "kms:ReEncrypt*",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": account,
+                        "kms:ViaService": f"rds.{environment.region}.amazonaws.com",
+                    }
+                },
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

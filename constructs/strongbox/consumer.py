@@ -23,6 +23,10 @@ POLICY_BUDGET = MANAGED_POLICY_LIMIT - 200  # the policy document's own framing
 ARN_OVERHEAD = 75
 STATEMENT_OVERHEAD = 150  # Effect, Action, Condition and punctuation of one statement
 KEY_ARN_SIZE = 95  # "arn:aws:kms:<region>:<12>:key/<uuid or mrk-...>", quotes and a comma
+# Lambda's limit for all environment variables of a function (names and values, in bytes);
+# the extension's own settings take about 400 of them.
+LAMBDA_ENVIRONMENT_LIMIT = 4096
+LAMBDA_ENVIRONMENT_BUDGET = LAMBDA_ENVIRONMENT_LIMIT - 600
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -171,6 +175,36 @@ class SecretConsumer(Construct):
             )
             mapping[parameter_use.env_var] = ecs.Secret.from_ssm_parameter(parameter)
         return mapping
+
+    def lambda_environment(self) -> dict[str, str]:
+        """Environment variables that tell a function where each of its values lives, never a
+        value: `<NAME>_SECRET_ARN` (with `<NAME>_SECRET_FIELD` and `<NAME>_SECRET_STAGE` when
+        set) per secret and `<NAME>_PARAMETER_NAME` per parameter. The handler in
+        strongbox/reader reads them through the Parameters and Secrets extension.
+
+        Raises ValueError when they would not fit Lambda's 4 KB environment.
+        """
+        variables: dict[str, str] = {}
+        size = 0
+        for use in self.secrets:
+            variables[f"{use.env_var}_SECRET_ARN"] = use.secret.secret.secret_arn
+            size += len(use.env_var) + 11 + ARN_OVERHEAD + len(use.secret.secret_name)
+            for suffix, value in (("FIELD", use.field), ("STAGE", use.version_stage)):
+                if value:
+                    variables[f"{use.env_var}_SECRET_{suffix}"] = value
+                    size += len(use.env_var) + 14 + len(value)
+        for parameter in self.parameters:
+            name = parameter.tree.path + parameter.name
+            variables[f"{parameter.env_var}_PARAMETER_NAME"] = name
+            size += len(parameter.env_var) + 15 + len(name)
+        if size > LAMBDA_ENVIRONMENT_BUDGET:
+            raise ValueError(
+                f"{len(self.secrets)} secrets and {len(self.parameters)} parameters need about "
+                f"{size} bytes of environment, over the {LAMBDA_ENVIRONMENT_BUDGET} left of "
+                f"Lambda's {LAMBDA_ENVIRONMENT_LIMIT}; split the function or read a parameter "
+                "that lists them"
+            )
+        return variables
 
 
 def _add_once(groups: dict[str, list[str]], key: str, value: str) -> None:

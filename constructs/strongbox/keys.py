@@ -56,6 +56,15 @@ LOGS_ACTIONS = (
     "kms:GenerateDataKey*",
     "kms:ReEncrypt*",
 )
+RDS_ACTIONS = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ListGrants",
+    "kms:ReEncrypt*",
+)
 # Services allowed to use the key on a caller's behalf: secrets, and SecureString parameters.
 KEY_USING_SERVICES = ("secretsmanager", "ssm")
 
@@ -79,6 +88,8 @@ class KeyAccess:
             these regions (flow logs, Lambda logs).
         encrypts_alerts: let EventBridge and CloudWatch alarms publish to SNS topics encrypted
             with the key.
+        encrypts_databases: let RDS use the key, in the primary region, for this account's
+            databases (storage encryption; RDS holds the key through grants it creates).
         additional_statements: extra statements; none may deny key administration or allow a
             wildcard principal without a condition.
     """
@@ -89,6 +100,7 @@ class KeyAccess:
     cross_account_consumers: tuple[str, ...] = ()
     encrypts_log_groups: bool = False
     encrypts_alerts: bool = False
+    encrypts_databases: bool = False
     additional_statements: tuple[iam.PolicyStatement, ...] = ()
 
     def __post_init__(self) -> None:
@@ -184,6 +196,22 @@ class KeyAccess:
                     ],
                     actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                     resources=["*"],
+                )
+            )
+        if self.encrypts_databases:
+            # What AWS's own aws/rds key allows, for the account's principals through RDS only.
+            statements.append(
+                iam.PolicyStatement(
+                    sid="UseThroughRds",
+                    principals=[root],
+                    actions=list(RDS_ACTIONS),
+                    resources=["*"],
+                    conditions={
+                        "StringEquals": {
+                            "kms:CallerAccount": self.account,
+                            "kms:ViaService": f"rds.{self.regions[0]}.amazonaws.com",
+                        }
+                    },
                 )
             )
         statements.extend(self.additional_statements)

@@ -329,8 +329,14 @@ class ManagedSecret(Construct):
         rotation_lambda: lambda_.IFunction | None = None,
         hosted_rotation: secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty
         | None = None,
+        scope: Construct | None = None,
     ) -> secretsmanager.CfnRotationSchedule:
         """Rotate on `schedule` with a Lambda or AWS hosted rotation (exactly one).
+
+        `scope` is where the schedule lives. Default: this secret. Give a construct of the
+        stack that holds what the secret is attached to (a database), so the schedule is
+        created after the attachment; the compliance findings on the secret's own stack are
+        then acknowledged with the schedule's location.
 
         Written as the L1 because the CDK's RotationSchedule has no cron expression and no
         window, and would add grants of its own that this library writes exactly.
@@ -343,9 +349,10 @@ class ManagedSecret(Construct):
             )
         if self.rotation_schedule is not None:
             raise ValueError(f"{self.secret_name} already has a rotation schedule")
+        owner = scope or self
         self.rotation_schedule = secretsmanager.CfnRotationSchedule(
-            self,
-            "RotationSchedule",
+            owner,
+            "RotationSchedule" if owner is self else f"{self.node.id}Rotation",
             secret_id=self.secret.secret_arn,
             rotation_lambda_arn=rotation_lambda.function_arn if rotation_lambda else None,
             hosted_rotation_lambda=hosted_rotation,
@@ -353,7 +360,17 @@ class ManagedSecret(Construct):
             rotate_immediately_on_update=schedule.rotate_immediately,
         )
         if hosted_rotation is not None:
-            cdk.Stack.of(self).add_transform(HOSTED_ROTATION_TRANSFORM)
+            cdk.Stack.of(owner).add_transform(HOSTED_ROTATION_TRANSFORM)
+        elsewhere = cdk.Stack.of(owner)
+        if elsewhere is not cdk.Stack.of(self):
+            for finding in ROTATION_FINDINGS:
+                acknowledge(
+                    self.secret,
+                    finding,
+                    f"Rotates on {schedule.expression} by the rotation schedule in stack "
+                    f"{elsewhere.stack_name} ({self.rotation_schedule.node.path}), next to the "
+                    "resource the secret is attached to.",
+                )
         return self.rotation_schedule
 
     def rotate_hosted(
@@ -363,13 +380,14 @@ class ManagedSecret(Construct):
         subnet_ids: Sequence[str],
         security_groups: Sequence[ec2.ISecurityGroup],
         master_secret: ManagedSecret | None = None,
+        scope: Construct | None = None,
     ) -> secretsmanager.CfnRotationSchedule:
         """Rotate a database secret with AWS hosted rotation for its engine.
 
         Single-user (the secret's own user changes its password) or, with `master_secret`,
         multi-user (the master user alternates two users). The hosted function runs in
         `subnet_ids` with `security_groups`, which must reach the database port and the
-        Secrets Manager endpoint.
+        Secrets Manager endpoint. `scope`: see `add_rotation_schedule`.
         """
         if self.engine is None:
             raise ValueError(f"{self.secret_name} is not a database secret; use RotationFunction")
@@ -391,6 +409,7 @@ class ManagedSecret(Construct):
                 master_secret_kms_key_arn=master_secret.keys[0].key_arn if master_secret else None,
                 exclude_characters=self.generation.exclude_characters or None,
             ),
+            scope=scope,
         )
 
     def rotation_statements(self) -> list[iam.PolicyStatement]:
