@@ -107,6 +107,14 @@ def _rename_environment(old: str, new: str) -> Mutation:
     return mutate
 
 
+def _master_secret_for_database_credentials(raw: dict[str, Any]) -> None:
+    secrets = raw["environments"]["dev"]["secrets"]
+    admin = copy.deepcopy(secrets[0])
+    admin["purpose"] = "db-admin"
+    secrets.append(admin)
+    secrets[0]["rotation"]["master_secret"] = "db-admin"  # noqa: S105 - a secret purpose
+
+
 E: list[str | int] = ["environments"]
 INVALID: list[tuple[str, Mutation, str]] = [
     (
@@ -387,6 +395,88 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set([*E, "staging", "network", "vpc_endpoint_ids"], ["vpc-123"]),
         "environments.staging.network.vpc_endpoint_ids[0]: 'vpc-123' is not allowed; expected a "
         "VPC endpoint id (vpce-...)",
+    ),
+    (
+        "secret consumer that is not the workload's",
+        _set([*E, "dev", "secrets", 1, "consumers"], ["api", "billing"]),
+        "environments.dev.secrets[1].consumers[1]: 'billing' is not a consumer here; allowed: one "
+        "of the workload's consumers (api, reconciler, batch)",
+    ),
+    (
+        "parameter consumer without a workload",
+        _delete([*E, "staging", "workload"]),
+        "environments.staging.secrets[0].consumers[0]: 'api' is not a consumer here; allowed: "
+        "nothing: the environment has no workload",
+    ),
+    (
+        "parameter consumer that is not the workload's",
+        _set([*E, "prod", "parameters", 1, "consumers"], ["batch", "cron"]),
+        "environments.prod.parameters[1].consumers[1]: 'cron' is not a consumer here; allowed: "
+        "one of the workload's consumers (api, reconciler, batch)",
+    ),
+    (
+        "database credentials that are not a secret",
+        _set([*E, "prod", "workload", "database", "credentials"], "db-password"),
+        "environments.prod.workload.database.credentials: 'db-password' is not a database secret "
+        "of this environment",
+    ),
+    (
+        "database credentials of an api-key",
+        _set([*E, "prod", "workload", "database", "credentials"], "stripe-api-key"),
+        "environments.prod.workload.database.credentials: 'stripe-api-key' is not a database "
+        "secret of this environment",
+    ),
+    (
+        "database credentials of another engine",
+        _set([*E, "dev", "secrets", 0, "database", "engine"], "mysql"),
+        "environments.dev.workload.database.credentials: 'db-credentials' is a mysql secret; the "
+        "database is postgres",
+    ),
+    (
+        "database credentials rotated by a master secret",
+        _master_secret_for_database_credentials,
+        "environments.dev.workload.database.credentials: 'db-credentials' holds the database's "
+        "master user, which rotates itself (single user); remove its rotation.master_secret",
+    ),
+    (
+        "database credentials the service does not read",
+        _set([*E, "dev", "secrets", 0, "consumers"], ["batch"]),
+        "environments.dev.workload.database.credentials: 'db-credentials' must list 'api' in its "
+        "consumers: the service is what connects to the database",
+    ),
+    (
+        "database without credentials",
+        _delete([*E, "dev", "workload", "database", "credentials"]),
+        "environments.dev.workload.database.credentials: is required",
+    ),
+    (
+        "database engine not supported",
+        _set([*E, "dev", "workload", "database", "engine"], "mysql"),
+        "environments.dev.workload.database.engine: 'mysql' is not allowed; allowed values: "
+        "postgres",
+    ),
+    (
+        "database instance type",
+        _set([*E, "dev", "workload", "database", "instance_type"], "db.t4g.micro!"),
+        "environments.dev.workload.database.instance_type: 'db.t4g.micro!' is not allowed; "
+        "expected an instance type such as t4g.micro",
+    ),
+    (
+        "function named like the service",
+        _set([*E, "dev", "workload", "function", "name"], "api"),
+        "environments.dev.workload.function.name: must differ from the service's name",
+    ),
+    (
+        "instance named like the function",
+        _set([*E, "dev", "workload", "instance", "name"], "reconciler"),
+        "environments.dev.workload.instance.name: must differ from the service's and the "
+        "function's names",
+    ),
+    (
+        "function cache ttl over the extension's limit",
+        _set([*E, "dev", "workload", "function", "cache_ttl_seconds"], 301),
+        "environments.dev.workload.function.cache_ttl_seconds: 301 is out of range; allowed: 0 to "
+        "300",
     ),
     (
         "pipeline flag of the wrong type",

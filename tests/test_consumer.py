@@ -13,6 +13,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from constructs import Construct
 from strongbox import (
     DatabaseFields,
     Generation,
@@ -22,6 +23,7 @@ from strongbox import (
     SecretsKey,
 )
 from strongbox.consumer import MANAGED_POLICY_LIMIT, ParameterUse, SecretConsumer, SecretUse
+from strongbox.reading_function import SecretReadingFunction
 from tests.conftest import feature_flag_app, imported_isolated_vpc
 
 ACCOUNT = "333333333333"
@@ -260,3 +262,64 @@ def test_refusals(uses: Any, message: str) -> None:
     database = fixture.secret("db-credentials", "database")
     with pytest.raises(ValueError, match=message):
         SecretConsumer(fixture.stack, "Api", secrets=uses(fixture, database))
+
+
+def test_lambda_environment_names_where_values_live() -> None:
+    fixture = Fixture()
+    database = fixture.secret("db-credentials", "database")
+    token = fixture.secret("stripe-api-key")
+    fixture.tree.add_string("log-level", "INFO", description="Log level")
+    consumer = SecretConsumer(
+        fixture.stack,
+        "Reconciler",
+        secrets=[
+            SecretUse("DB_PASSWORD", database, field="password", version_stage="AWSPREVIOUS"),
+            SecretUse("STRIPE_API_KEY", token),
+        ],
+        parameters=[ParameterUse("LOG_LEVEL", fixture.tree, "log-level")],
+    )
+    variables = fixture.stack.resolve(consumer.lambda_environment())
+
+    assert variables == {
+        "DB_PASSWORD_SECRET_ARN": {"Ref": fixture.logical_id(database.secret)},
+        "DB_PASSWORD_SECRET_FIELD": "password",
+        "DB_PASSWORD_SECRET_STAGE": "AWSPREVIOUS",
+        "STRIPE_API_KEY_SECRET_ARN": {"Ref": fixture.logical_id(token.secret)},
+        "LOG_LEVEL_PARAMETER_NAME": "/payments/prod/log-level",
+    }
+
+
+def test_lambda_environment_refuses_what_lambda_cannot_hold() -> None:
+    fixture = Fixture()
+    secrets = [fixture.secret(f"partner-{index:02d}-api-key") for index in range(40)]
+    consumer = SecretConsumer(
+        fixture.stack,
+        "Reconciler",
+        secrets=[SecretUse(f"PARTNER_{index:02d}_API_KEY", s) for index, s in enumerate(secrets)],
+    )
+    with pytest.raises(ValueError, match=r"^40 secrets and 0 parameters need about \d+ bytes"):
+        consumer.lambda_environment()
+    # Half as many fit.
+    smaller = SecretConsumer(
+        fixture.stack,
+        "Smaller",
+        secrets=[SecretUse(f"PARTNER_{i:02d}_API_KEY", s) for i, s in enumerate(secrets[:20])],
+    )
+    assert len(smaller.lambda_environment()) == 20
+
+
+def test_reading_function_refuses_a_cache_the_extension_cannot_keep() -> None:
+    fixture = Fixture()
+    consumer = SecretConsumer(fixture.stack, "Reconciler", secrets=[])
+    with pytest.raises(ValueError, match="cache_ttl is at most 300 seconds, got 600"):
+        SecretReadingFunction(
+            fixture.stack,
+            "Reconciler",
+            consumer=consumer,
+            description="reconciler",
+            vpc=imported_isolated_vpc(Construct(fixture.stack, "Elsewhere")),
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            vpc_cidr="10.0.0.0/16",
+            encryption_key=fixture.key,
+            cache_ttl=cdk.Duration.minutes(10),
+        )

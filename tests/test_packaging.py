@@ -54,9 +54,11 @@ def test_wheel_is_cdk_strongbox_with_strongbox_and_py_typed(tmp_path: Path) -> N
         "strongbox/keys.py",
         "strongbox/secrets.py",
         "strongbox/compliance.py",
-        # The Lambda assets: synth of a RotationFunction or ParameterTree needs them.
+        # The Lambda assets: synth of a RotationFunction, ParameterTree or
+        # SecretReadingFunction needs them.
         "strongbox/rotation/handler.py",
         "strongbox/parameters/handler.py",
+        "strongbox/reader/handler.py",
     } <= names
     top_levels = {
         name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import parse_config
+from stacks.config import EnvironmentConfig, parse_config
+from strongbox.credentials import credential_reason
 from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config
 
 CONFIG = parse_config(default_strongbox_config())
@@ -152,3 +153,176 @@ def test_task_definition_hygiene(synthesized: Synthesized, name: str) -> None:
     assert cluster["Properties"]["ClusterSettings"] == [
         {"Name": "containerInsights", "Value": "enabled"}
     ]
+
+
+def consumers_of(environment: EnvironmentConfig, consumer: str) -> tuple[set[str], set[str]]:
+    """Names of the secrets and parameters whose config lists `consumer`."""
+    return (
+        {
+            f"{environment.name}/payments/{s.purpose}"
+            for s in environment.secrets
+            if consumer in s.consumers
+        },
+        {
+            f"/payments/{environment.name}/{p.name}"
+            for p in environment.parameters
+            if consumer in p.consumers
+        },
+    )
+
+
+def readable(
+    synthesized: Synthesized, stack: SynthesizedStack, role_id: str
+) -> tuple[set[str], set[str], list[dict[str, Any]]]:
+    """What a role can read: secret names, parameter names, its kms:Decrypt statements."""
+    statements = role_statements(stack, role_id)
+    secrets = {
+        synthesized.secret_name(stack, json.loads(resource))
+        for resource in resources_for(statements, "secretsmanager:GetSecretValue")
+    }
+    prefix = f"arn:aws:ssm:eu-west-1:{stack.account}:parameter"
+    parameters = {
+        json.loads(arn).removeprefix(prefix)
+        for arn in resources_for(statements, "ssm:GetParameters")
+    }
+    decrypt = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
+    return secrets, parameters, decrypt
+
+
+def role_id_by_name(stack: SynthesizedStack, name: str) -> str:
+    (role_id,) = [
+        logical_id
+        for logical_id, role in stack.resources("AWS::IAM::Role").items()
+        if role["Properties"].get("RoleName") == name
+    ]
+    return role_id
+
+
+def only_the_environment_key(decrypt: list[dict[str, Any]], stage: str, services: set[str]) -> None:
+    assert {key(s["Resource"]) for s in decrypt} == {
+        key(
+            {
+                "Fn::GetStackOutput": {
+                    "StackName": f"{stage}-Keys",
+                    "Region": "eu-west-1",
+                    "OutputName": "PublishOutputFnGetAttSecretsKey0D2EC683Arn814CB2AE",
+                }
+            }
+        )
+    }
+    assert {s["Condition"]["StringEquals"]["kms:ViaService"] for s in decrypt} == {
+        f"{service}.eu-west-1.amazonaws.com" for service in services
+    }
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_function_reads_exactly_what_its_environment_names(
+    synthesized: Synthesized, name: str
+) -> None:
+    environment = CONFIG.environment(name)
+    stack = synthesized.stack(f"{environment.stage_name}/Workload")
+    (function,) = [
+        f["Properties"]
+        for f in stack.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Description"].startswith("reconciler:")
+    ]
+    variables = function["Environment"]["Variables"]
+    used_secrets = {
+        synthesized.secret_name(stack, value)
+        for variable, value in variables.items()
+        if variable.endswith("_SECRET_ARN")
+    }
+    used_parameters = {
+        value for variable, value in variables.items() if variable.endswith("_PARAMETER_NAME")
+    }
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    secrets, parameters, decrypt = readable(synthesized, stack, role_id)
+
+    assert (used_secrets, used_parameters) == consumers_of(environment, "reconciler")
+    assert (secrets, parameters) == (used_secrets, used_parameters)
+    assert used_secrets == {f"{name}/payments/stripe-api-key"}
+    # No SecureString among its parameters: SSM never decrypts for it.
+    only_the_environment_key(decrypt, environment.stage_name, {"secretsmanager"})
+    assert stack.template["Resources"][role_id]["Properties"]["RoleName"] == (
+        f"{name}-reconciler-function"
+    )
+    # Where values live, never what they are.
+    for variable, value in variables.items():
+        assert not isinstance(value, str) or credential_reason("", value) is None, variable
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_function_uses_the_extension_layer_of_its_region(
+    synthesized: Synthesized, name: str
+) -> None:
+    stack = synthesized.stack(f"{CONFIG.environment(name).stage_name}/Workload")
+    (function,) = [
+        f["Properties"]
+        for f in stack.resources("AWS::Lambda::Function").values()
+        if f["Properties"]["Description"].startswith("reconciler:")
+    ]
+    assert function["Layers"] == [
+        "arn:aws:lambda:eu-west-1:015030872274:layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:4"
+    ]
+    assert function["Architectures"] == ["arm64"]
+    variables = function["Environment"]["Variables"]
+    assert variables["PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"] == "true"
+    assert variables["SECRETS_MANAGER_TTL"] == variables["SSM_PARAMETER_STORE_TTL"] == "300"
+    assert "VpcConfig" in function and function["Handler"] == "handler.lambda_handler"
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_instance_profile_reads_exactly_its_secrets(synthesized: Synthesized, name: str) -> None:
+    environment = CONFIG.environment(name)
+    stack = synthesized.stack(f"{environment.stage_name}/Workload")
+    role_id = role_id_by_name(stack, f"{name}-batch-instance")
+    ((profile_id, profile),) = stack.resources("AWS::IAM::InstanceProfile").items()
+    (template,) = stack.resources("AWS::EC2::LaunchTemplate").values()
+    data = template["Properties"]["LaunchTemplateData"]
+    secrets, parameters, decrypt = readable(synthesized, stack, role_id)
+
+    assert (secrets, parameters) == consumers_of(environment, "batch")
+    assert secrets == {f"{name}/payments/webhook-signing"}
+    only_the_environment_key(decrypt, environment.stage_name, {"secretsmanager"})
+    assert profile["Properties"]["Roles"] == [{"Ref": role_id}]
+    assert data["IamInstanceProfile"] == {"Arn": {"Fn::GetAtt": [profile_id, "Arn"]}}
+    assert data["MetadataOptions"] == {"HttpPutResponseHopLimit": 1, "HttpTokens": "required"}
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    assert data["NetworkInterfaces"][0]["AssociatePublicIpAddress"] is False
+    assert stack.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"][
+        "Statement"
+    ] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_the_alert_rule_allows_exactly_the_workload_readers(
+    synthesized: Synthesized, name: str
+) -> None:
+    """The Secrets stack names the readers before they exist; the names must be the real ones."""
+    environment = CONFIG.environment(name)
+    workload = synthesized.stack(f"{environment.stage_name}/Workload")
+    secrets = synthesized.stack(f"{environment.stage_name}/Secrets")
+    readers = {
+        f"arn:aws:iam::{environment.account}:role{role['Properties']['Path']}"
+        f"{role['Properties']['RoleName']}"
+        for role_id, role in workload.resources("AWS::IAM::Role").items()
+        if resources_for(role_statements(workload, role_id), "secretsmanager:GetSecretValue")
+    }
+    (rule,) = [
+        r["Properties"]
+        for r in secrets.resources("AWS::Events::Rule").values()
+        if "READ" in r["Properties"]["Description"].upper()
+        and "unexpected" in r["Properties"]["Description"]
+    ]
+    detail = rule["EventPattern"]["detail"]
+    allowed = detail["$or"][0]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0][
+        "anything-but"
+    ]
+    assert len(readers) == 3
+    assert readers <= {arn for arn in allowed if isinstance(arn, str)}

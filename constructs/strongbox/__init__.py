@@ -7,6 +7,7 @@ from strongbox.endpoints import PrivateEndpoints
 from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
 from strongbox.parameter_tree import ParameterTree
 from strongbox.private_function import PrivateFunction
+from strongbox.reading_function import SecretReadingFunction
 from strongbox.rotation_function import RotationFunction
 from strongbox.secrets import (
     SECRET_KINDS,
@@ -34,6 +35,7 @@ __all__ = [
     "RotationSchedule",
     "SecretConsumer",
     "SecretKind",
+    "SecretReadingFunction",
     "SecretUse",
     "SecretsKey",
     "SecretsReplicaKey",

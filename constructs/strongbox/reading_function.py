@@ -26,9 +26,10 @@ class SecretReadingFunction(PrivateFunction):
     or SSM again before `cache_ttl`.
 
     The environment says where each value lives (`SecretConsumer.lambda_environment`), never
-    what it is. The default code (strongbox/reader/handler.py) loads every value at start; its
-    `fresh(name)` bypasses the cache for the one retry after an authentication failure, since a
-    rotated credential can stay cached until the TTL expires.
+    what it is. The default code (strongbox/reader/handler.py) loads every value on each
+    invocation, served from the extension's cache; its `fresh(name)` bypasses the cache for the
+    one retry after an authentication failure, since a rotated credential can stay cached until
+    the TTL expires.
 
     Attributes:
         consumer: the `SecretConsumer`; and those of `PrivateFunction`.
