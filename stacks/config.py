@@ -20,6 +20,7 @@ T = TypeVar("T")
 PARAMETER_TYPES = ("String", "StringList", "SecureString")
 PARAMETER_TIERS = ("Standard", "Advanced")
 PARAMETER_POLICY_TYPES = ("Expiration", "ExpirationNotification", "NoChangeNotification")
+MAX_ROLE_NAME = 64
 MAX_PARAMETER_NAME = 1011  # characters of the full name, /<app>/<env>/... included
 MAX_PARAMETER_DEPTH = 15  # levels of the hierarchy
 MAX_STANDARD_VALUE = 4096  # bytes; larger values need the advanced tier (up to 8 KB)
@@ -192,6 +193,15 @@ class WorkloadConfig:
     port: int = 8080
     function: FunctionConfig | None = None
     instance: InstanceConfig | None = None
+
+    @property
+    def reading_roles(self) -> tuple[tuple[str, str, str], ...]:
+        """(config key, consumer name, role kind) of each consumer that reads secrets."""
+        return (
+            ("service", self.service, "execution"),
+            *((("function.name", self.function.name, "function"),) if self.function else ()),
+            *((("instance.name", self.instance.name, "instance"),) if self.instance else ()),
+        )
 
     @property
     def consumers(self) -> tuple[str, ...]:
@@ -1059,6 +1069,13 @@ def _pipeline(value: Any, path: str) -> PipelineConfig:
     return PipelineConfig(enabled=obj.get("enabled", _boolean, False))
 
 
+def reader_role_name(application: str, environment: str, consumer: str, kind: str) -> str:
+    """The fixed name of a workload role that reads secrets (`kind`: execution, function or
+    instance). Role names are unique per account whatever their path, so the application is in
+    the name; the Secrets stack's alert rule lists these names before the roles exist."""
+    return f"{application}-{environment}-{consumer}-{kind}"
+
+
 def parse_config(raw: Any) -> StrongboxConfig:
     """Validate the `strongbox` context block; raises ConfigError naming the offending key path."""
     if isinstance(raw, str):  # `-c strongbox='{...}'` arrives as a string
@@ -1077,6 +1094,15 @@ def parse_config(raw: Any) -> StrongboxConfig:
         pipeline=obj.get("pipeline", _pipeline, PipelineConfig()),
     )
     for environment in config.environments:
+        for key, consumer, kind in (
+            environment.workload.reading_roles if environment.workload else ()
+        ):
+            role = reader_role_name(config.application, environment.name, consumer, kind)
+            if len(role) > MAX_ROLE_NAME:
+                raise ConfigError(
+                    f"environments.{environment.name}.workload.{key}",
+                    f"makes the role name {role} longer than IAM's {MAX_ROLE_NAME} characters",
+                )
         for index, parameter in enumerate(environment.parameters):
             full_name = f"/{config.application}/{environment.name}/{parameter.name}"
             parameter_path = f"environments.{environment.name}.parameters[{index}].name"

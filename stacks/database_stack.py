@@ -33,7 +33,7 @@ class DatabaseStack(cdk.Stack):
     to RDS's metrics log group.
 
     Attributes:
-        instance, security_group, secret (the attached ManagedSecret), port.
+        instance, security_group, secret (the attached ManagedSecret), port, rotates.
     """
 
     def __init__(
@@ -132,7 +132,8 @@ class DatabaseStack(cdk.Stack):
             target_id=self.instance.instance_identifier,
             target_type="AWS::RDS::DBInstance",
         )
-        if credentials.rotation.enabled:
+        self.rotates = credentials.rotation.enabled
+        if self.rotates:
             schedule = self.secret.rotate_hosted(
                 schedule=rotation_schedule(credentials),
                 subnet_ids=network.vpc.select_subnets(

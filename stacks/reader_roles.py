@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, reader_role_name
 
 
 @dataclass(frozen=True)
 class ReaderRole:
     path: str  # "/strongbox/<application>/"
-    name: str  # "<environment>-<consumer>-<kind>", at most 63 characters
+    name: str  # "<application>-<environment>-<consumer>-<kind>"
 
     def arn(self, partition: str, account: str) -> str:
         return f"arn:{partition}:iam::{account}:role{self.path}{self.name}"
@@ -19,7 +19,9 @@ class ReaderRole:
 
 def reader_role(application: str, environment: str, consumer: str, kind: str) -> ReaderRole:
     """`kind`: execution (an ECS task's), function (a Lambda's) or instance (an EC2 profile's)."""
-    return ReaderRole(f"/strongbox/{application}/", f"{environment}-{consumer}-{kind}")
+    return ReaderRole(
+        f"/strongbox/{application}/", reader_role_name(application, environment, consumer, kind)
+    )
 
 
 def reader_roles(application: str, environment: EnvironmentConfig) -> list[ReaderRole]:
@@ -27,9 +29,7 @@ def reader_roles(application: str, environment: EnvironmentConfig) -> list[Reade
     workload = environment.workload
     if workload is None:
         return []
-    consumers = [(workload.service, "execution")]
-    if workload.function:
-        consumers.append((workload.function.name, "function"))
-    if workload.instance:
-        consumers.append((workload.instance.name, "instance"))
-    return [reader_role(application, environment.name, name, kind) for name, kind in consumers]
+    return [
+        reader_role(application, environment.name, name, kind)
+        for _, name, kind in workload.reading_roles
+    ]

@@ -25,7 +25,7 @@ from strongbox import (
     SecretsKey,
 )
 from strongbox.naming import pascal_case
-from strongbox.secrets import DATABASE_ENGINES
+from strongbox.secrets import DATABASE_ENGINES, deploy_role_arn_of
 
 
 class SecretsStack(cdk.Stack):
@@ -109,6 +109,8 @@ class SecretsStack(cdk.Stack):
                     role.arn(self.partition, self.account)
                     for role in reader_roles(application, environment)
                 ),
+                # CloudFormation reads db-credentials to pass the password to the database.
+                deploy_role_arn_of(self),
                 *environment.key_administrators,
                 *environment.alerts.allowed_readers,
             ],

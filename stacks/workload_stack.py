@@ -9,7 +9,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig, InstanceConfig
@@ -18,7 +22,14 @@ from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
 from stacks.reader_roles import reader_role
 from stacks.secrets_stack import SecretsStack
-from strongbox import ParameterUse, SecretConsumer, SecretsKey, SecretUse, acknowledge
+from strongbox import (
+    ManagedSecret,
+    ParameterUse,
+    SecretConsumer,
+    SecretsKey,
+    SecretUse,
+    acknowledge,
+)
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
@@ -27,6 +38,23 @@ ECR_PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
     "ecr:GetDownloadUrlForLayer",
+)
+
+
+# What a state machine needs to deliver its logs and traces; none of these takes a resource.
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
 )
 
 
@@ -189,6 +217,10 @@ class WorkloadStack(cdk.Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
         )
+        if database is not None and database.rotates:
+            self._restart_on_rotation(
+                cluster, database.secret, secrets_key=secrets_key, removal_policy=removal_policy
+            )
         self.function = None
         if workload.function:
             name = workload.function.name
@@ -213,6 +245,109 @@ class WorkloadStack(cdk.Stack):
             self.instance_role, self.launch_template = self._instance_consumer(
                 application, workload.instance, network
             )
+
+    def _restart_on_rotation(
+        self,
+        cluster: ecs.Cluster,
+        secret: ManagedSecret,
+        *,
+        secrets_key: SecretsKey,
+        removal_policy: cdk.RemovalPolicy,
+    ) -> None:
+        """Single-user rotation changes the database password at once, and ECS gave the tasks
+        the old one when they started: when a rotation of `secret` succeeds, start a new
+        deployment of the service (a Step Functions call to ecs:UpdateService, no code)."""
+        restart = sfn_tasks.CallAwsService(
+            self,
+            "ForceNewDeployment",
+            service="ecs",
+            action="updateService",
+            parameters={
+                "Cluster": cluster.cluster_arn,
+                "Service": self.service.service_name,
+                "ForceNewDeployment": True,
+            },
+            iam_resources=[self.service.service_arn],
+        )
+        role = iam.Role(
+            self,
+            "RestartOnRotationRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="Starts a new deployment of the service; logs and traces its runs",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "RestartOnRotationPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["ecs:UpdateService"], resources=[self.service.service_arn]
+                ),
+                iam.PolicyStatement(actions=list(LOG_DELIVERY_ACTIONS), resources=["*"]),
+            ],
+        )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only CloudWatch Logs delivery and X-Ray actions, which have no resource to scope to; "
+            "the one action on a resource, ecs:UpdateService, names the service.",
+        )
+        machine = sfn.StateMachine(
+            self,
+            "RestartOnRotation",
+            definition_body=sfn.DefinitionBody.from_chainable(restart),
+            # Immutable for the CDK: its implicit grants would add an inline policy.
+            role=role.without_policy_updates(),
+            comment=f"New tasks for the service after {secret.secret_name} rotates",
+            logs=sfn.LogOptions(
+                destination=encrypted_log_group(
+                    self,
+                    "RestartOnRotationLogs",
+                    encryption_key=secrets_key.key,
+                    removal_policy=removal_policy,
+                ),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=False,
+            ),
+            tracing_enabled=True,
+        )
+        # Step Functions checks at creation that the role may deliver logs to the group.
+        machine.node.add_dependency(policy)
+        events.Rule(
+            self,
+            "DatabaseCredentialsRotated",
+            description=f"{secret.secret_name} rotated: restart the service's tasks",
+            event_pattern=events.EventPattern(
+                source=["aws.secretsmanager"],
+                detail_type=["AWS Service Event via CloudTrail"],
+                detail={
+                    "eventSource": ["secretsmanager.amazonaws.com"],
+                    "eventName": ["RotationSucceeded"],
+                    "additionalEventData": {"SecretId": [secret.secret.secret_arn]},
+                },
+            ),
+            targets=[targets.SfnStateMachine(machine, role=self._start_role(machine))],
+        )
+
+    def _start_role(self, machine: sfn.StateMachine) -> iam.IRole:
+        """EventBridge's role for the rule: start executions of `machine`, nothing else."""
+        role = iam.Role(
+            self,
+            "RestartOnRotationEventsRole",
+            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            description="EventBridge: starts the restart-on-rotation state machine",
+        )
+        iam.ManagedPolicy(
+            self,
+            "RestartOnRotationEventsPolicy",
+            roles=[role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["states:StartExecution"], resources=[machine.state_machine_arn]
+                )
+            ],
+        )
+        return role.without_policy_updates()
 
     def _consumer_of(self, name: str, id_: str) -> SecretConsumer:
         """The secrets and parameters whose `consumers` list `name`, as env vars: a database or

@@ -107,6 +107,17 @@ def _rename_environment(old: str, new: str) -> Mutation:
     return mutate
 
 
+def _rename_consumer(environment: str, old: str, new: str) -> Mutation:
+    def mutate(raw: dict[str, Any]) -> None:
+        raw["application"] = "payments-and-refunds"  # 20 characters, the longest allowed
+        body = raw["environments"][environment]
+        body["workload"]["function"]["name"] = new
+        for item in [*body["secrets"], *body["parameters"]]:
+            item["consumers"] = [new if c == old else c for c in item.get("consumers", [])]
+
+    return mutate
+
+
 def _master_secret_for_database_credentials(raw: dict[str, Any]) -> None:
     secrets = raw["environments"]["dev"]["secrets"]
     admin = copy.deepcopy(secrets[0])
@@ -471,6 +482,13 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set([*E, "dev", "workload", "instance", "name"], "reconciler"),
         "environments.dev.workload.instance.name: must differ from the service's and the "
         "function's names",
+    ),
+    (
+        "role name over IAM's limit",
+        _rename_consumer("staging", "reconciler", "r" + "e" * 30),
+        "environments.staging.workload.function.name: makes the role name "
+        "payments-and-refunds-staging-reeeeeeeeeeeeeeeeeeeeeeeeeeeeee-function longer than "
+        "IAM's 64 characters",
     ),
     (
         "function cache ttl over the extension's limit",

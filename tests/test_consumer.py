@@ -118,7 +118,7 @@ def test_statements_are_consolidated_and_exact() -> None:
             "Resource": {"Ref": fixture.logical_id(stripe.secret)},
         },
         {
-            "Action": "ssm:GetParameters",
+            "Action": ["ssm:GetParameter", "ssm:GetParameters"],
             "Effect": "Allow",
             "Resource": [
                 "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/log-level",

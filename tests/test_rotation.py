@@ -237,9 +237,11 @@ def test_alerts(synthesized: Synthesized) -> None:
             "anything-but": [
                 {"Fn::GetAtt": [role_id, "Arn"]},
                 # The workload's readers, by the fixed names the Workload stack gives them.
-                "arn:aws:iam::333333333333:role/strongbox/payments/prod-api-execution",
-                "arn:aws:iam::333333333333:role/strongbox/payments/prod-reconciler-function",
-                "arn:aws:iam::333333333333:role/strongbox/payments/prod-batch-instance",
+                "arn:aws:iam::333333333333:role/strongbox/payments/payments-prod-api-execution",
+                "arn:aws:iam::333333333333:role/strongbox/payments/payments-prod-reconciler-function",
+                "arn:aws:iam::333333333333:role/strongbox/payments/payments-prod-batch-instance",
+                # CloudFormation resolves the database password's dynamic reference.
+                "arn:aws:iam::333333333333:role/cdk-hnb659fds-cfn-exec-role-333333333333-eu-west-1",
                 "arn:aws:iam::333333333333:role/strongbox-key-admin",
             ]
         }

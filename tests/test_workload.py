@@ -185,6 +185,10 @@ def readable(
         json.loads(arn).removeprefix(prefix)
         for arn in resources_for(statements, "ssm:GetParameters")
     }
+    # The extension and the SDK call GetParameter, ECS GetParameters: both, on the same ARNs.
+    assert resources_for(statements, "ssm:GetParameter") == resources_for(
+        statements, "ssm:GetParameters"
+    )
     decrypt = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
     return secrets, parameters, decrypt
 
@@ -244,7 +248,7 @@ def test_function_reads_exactly_what_its_environment_names(
     # No SecureString among its parameters: SSM never decrypts for it.
     only_the_environment_key(decrypt, environment.stage_name, {"secretsmanager"})
     assert stack.template["Resources"][role_id]["Properties"]["RoleName"] == (
-        f"{name}-reconciler-function"
+        f"payments-{name}-reconciler-function"
     )
     # Where values live, never what they are.
     for variable, value in variables.items():
@@ -275,7 +279,7 @@ def test_function_uses_the_extension_layer_of_its_region(
 def test_instance_profile_reads_exactly_its_secrets(synthesized: Synthesized, name: str) -> None:
     environment = CONFIG.environment(name)
     stack = synthesized.stack(f"{environment.stage_name}/Workload")
-    role_id = role_id_by_name(stack, f"{name}-batch-instance")
+    role_id = role_id_by_name(stack, f"payments-{name}-batch-instance")
     ((profile_id, profile),) = stack.resources("AWS::IAM::InstanceProfile").items()
     (template,) = stack.resources("AWS::EC2::LaunchTemplate").values()
     data = template["Properties"]["LaunchTemplateData"]
@@ -326,3 +330,38 @@ def test_the_alert_rule_allows_exactly_the_workload_readers(
     ]
     assert len(readers) == 3
     assert readers <= {arn for arn in allowed if isinstance(arn, str)}
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_service_restarts_when_the_database_password_rotates(
+    synthesized: Synthesized, name: str
+) -> None:
+    """Single-user rotation changes the password at once; the tasks got theirs at start."""
+    stack = synthesized.stack(f"{CONFIG.environment(name).stage_name}/Workload")
+    (service_id,) = stack.resources("AWS::ECS::Service")
+    ((machine_id, machine),) = stack.resources("AWS::StepFunctions::StateMachine").items()
+    (rule,) = [
+        r["Properties"]
+        for r in stack.resources("AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["detail"]["eventName"] == ["RotationSucceeded"]
+    ]
+    (target,) = rule["Targets"]
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    definition = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+
+    secret_id = rule["EventPattern"]["detail"]["additionalEventData"]["SecretId"]
+    assert [synthesized.secret_name(stack, s) for s in secret_id] == [
+        f"{name}/payments/db-credentials"
+    ]
+    assert target["Arn"] == {"Ref": machine_id}
+    assert ':states:::aws-sdk:ecs:updateService"' in definition
+    assert '"ForceNewDeployment":true' in definition
+    assert json.dumps({"Fn::GetAtt": [service_id, "Name"]}) in definition
+    machine_role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    events_role = target["RoleArn"]["Fn::GetAtt"][0]
+    assert [s for s in role_statements(stack, machine_role) if s["Resource"] != "*"] == [
+        {"Action": "ecs:UpdateService", "Effect": "Allow", "Resource": {"Ref": service_id}}
+    ]
+    assert role_statements(stack, events_role) == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": machine_id}}
+    ]

@@ -56,7 +56,8 @@ class SecretConsumer(Construct):
     - secretsmanager:GetSecretValue on the complete secret ARNs, one statement per version
       stage (a stage-pinned use is conditioned on `secretsmanager:VersionStage`);
     - kms:Decrypt on exactly the keys involved, through Secrets Manager or SSM only;
-    - ssm:GetParameters on the exact parameter ARNs.
+    - ssm:GetParameter and ssm:GetParameters on the exact parameter ARNs (ECS uses the
+      second; the Lambda extension and most SDK code the first).
 
     Statements are consolidated (one per service and condition, not one per secret) and split
     into as many managed policies as IAM's 6,144-character limit needs.
@@ -113,7 +114,10 @@ class SecretConsumer(Construct):
         if parameter_arns:
             statements.append(
                 (
-                    iam.PolicyStatement(actions=["ssm:GetParameters"], resources=parameter_arns),
+                    iam.PolicyStatement(
+                        actions=["ssm:GetParameter", "ssm:GetParameters"],
+                        resources=parameter_arns,
+                    ),
                     STATEMENT_OVERHEAD + sum(len(arn) + 3 for arn in parameter_arns),
                 )
             )

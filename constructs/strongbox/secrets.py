@@ -24,7 +24,8 @@ SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
 MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner")
 
-HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2020-07-23"
+# The 2024 version keeps the hosted rotation function's Lambda runtime upgraded by AWS.
+HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2024-09-16"
 # Engine -> the prefix of its hosted rotation type (`PostgreSQLSingleUser`, ...).
 HOSTED_ROTATION_TYPES: Mapping[str, str] = {
     "postgres": "PostgreSQL",
@@ -300,7 +301,7 @@ class ManagedSecret(Construct):
             resource_policy=_resource_policy(
                 exempt=[
                     f"arn:{stack.partition}:iam::{stack.account}:root",
-                    deploy_role_arn or _deploy_role_arn(stack),
+                    deploy_role_arn or deploy_role_arn_of(stack),
                     *administrators,
                 ],
                 cross_account_readers=cross_account_readers,
@@ -556,7 +557,8 @@ class _RotatesOrSaysWhyNot:
         return []
 
 
-def _deploy_role_arn(stack: cdk.Stack) -> str:
+def deploy_role_arn_of(stack: cdk.Stack) -> str:
+    """The CloudFormation execution role of `stack`'s (default) synthesizer."""
     synthesizer = stack.synthesizer
     if isinstance(synthesizer, cdk.DefaultStackSynthesizer):
         # The synthesizer writes `${AWS::Partition}` for asset manifests; a template needs a value.
