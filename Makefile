@@ -4,6 +4,8 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+# checkov pins an older boto3 than the project: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
 UV_VERSION := 0.13.9
 NODE_BIN := $(CURDIR)/node_modules/.bin
 
@@ -13,7 +15,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 
 .PHONY: setup synth test lint unit benchmark clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version) if sys.version_info < (3, 11) else None'
@@ -21,6 +23,11 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -r requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --editable .
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock $(VENV)/.installed
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -46,4 +53,4 @@ benchmark: setup
 	$(VENV)/bin/python benchmarks/synth.py
 
 clean:
-	rm -rf cdk.out $(VENV) node_modules
+	rm -rf cdk.out $(VENV) $(CHECKOV_VENV) node_modules
