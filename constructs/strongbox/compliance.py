@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
@@ -10,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from constructs import IConstruct
 
 COMPLIANCE_PACKS = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)
+GUARD_RULES = Path(__file__).parent / "guard"
 
 # The findings each pack raises for a secret without a rotation schedule (PCI DSS 3.2.1 has none).
 ROTATION_FINDINGS = (
@@ -27,11 +29,23 @@ MIN_REASON_LENGTH = 20
 
 
 def add_compliance_plugins(app: cdk.App) -> None:
-    """Register AwsSolutions, HIPAA Security, NIST 800-53 rev 5 and PCI DSS 3.2.1 (cdk-nag v3 API).
+    """Register AwsSolutions, HIPAA Security, NIST 800-53 rev 5 and PCI DSS 3.2.1 (cdk-nag v3 API)
+    and CDK's template validation with Strongbox's Guard rules (strongbox/guard/*.guard).
 
     With the plugins registered, synth fails on any finding that is not acknowledged.
     """
-    cdk.Validations.of(app).add_plugins(*(pack(app) for pack in COMPLIANCE_PACKS))
+    cdk.Validations.of(app).add_plugins(
+        *(pack(app) for pack in COMPLIANCE_PACKS),
+        cdk.CloudFormationValidatePlugin(guard_rules=guard_rules()),
+    )
+
+
+def guard_rules() -> list[cdk.ValidationRuleSource]:
+    """Strongbox's Guard rule files, for `cdk.CloudFormationValidatePlugin(guard_rules=...)`."""
+    return [
+        cdk.ValidationRuleSource(name=path.stem, content=path.read_text())
+        for path in sorted(GUARD_RULES.glob("*.guard"))
+    ]
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:

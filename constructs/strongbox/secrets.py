@@ -319,6 +319,7 @@ class ManagedSecret(Construct):
         }.items():
             cdk.Tags.of(self).add(key, value)
         if rotation_disabled_reason is not None:
+            self._record_rotation({"DisabledReason": rotation_disabled_reason})
             for finding in ROTATION_FINDINGS:
                 acknowledge(self.secret, finding, rotation_disabled_reason)
         self.node.add_validation(_RotatesOrSaysWhyNot(self))
@@ -362,6 +363,9 @@ class ManagedSecret(Construct):
         )
         if hosted_rotation is not None:
             cdk.Stack.of(owner).add_transform(HOSTED_ROTATION_TRANSFORM)
+        self._record_rotation(
+            {"Schedule": schedule.expression, "Stack": cdk.Stack.of(owner).stack_name}
+        )
         elsewhere = cdk.Stack.of(owner)
         if elsewhere is not cdk.Stack.of(self):
             for finding in ROTATION_FINDINGS:
@@ -373,6 +377,16 @@ class ManagedSecret(Construct):
                     "resource the secret is attached to.",
                 )
         return self.rotation_schedule
+
+    def _record_rotation(self, rotation: Mapping[str, str]) -> None:
+        """The template says how the secret rotates, or why it does not, for the Guard rule
+        `secrets_rotate_or_say_why` (a schedule may live in another stack)."""
+        secret = self.secret.node.default_child
+        assert isinstance(secret, secretsmanager.CfnSecret)
+        secret.cfn_options.metadata = {
+            **(secret.cfn_options.metadata or {}),
+            "StrongboxRotation": dict(rotation),
+        }
 
     def rotate_hosted(
         self,
