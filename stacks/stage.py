@@ -116,5 +116,7 @@ class EnvironmentStage(cdk.Stage):
         stacks = (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters)
         optional = [stack for stack in (self.database, self.workload) if stack is not None]
         for stack in (*stacks, *optional):
+            # Outside dev a stack is deleted only after someone turns this off on purpose.
+            stack.termination_protection = not environment.is_development
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)

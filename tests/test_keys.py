@@ -259,8 +259,14 @@ def test_key_access_validation(kwargs: dict[str, Any], message: str) -> None:
         KeyAccess(**arguments)
 
 
-def test_secrets_key_is_multi_region_only_with_replica_regions() -> None:
-    for regions, multi_region in ((("eu-west-1",), False), (("eu-west-1", "eu-central-1"), True)):
+def test_secrets_key_is_multi_region_unless_asked_not_to() -> None:
+    """Multi-region by default so the first replica region never replaces the key."""
+    cases = (
+        (("eu-west-1",), True, True),
+        (("eu-west-1", "eu-central-1"), True, True),
+        (("eu-west-1",), False, False),
+    )
+    for regions, option, multi_region in cases:
         stack = make_stack()
         SecretsKey(
             stack,
@@ -268,10 +274,20 @@ def test_secrets_key_is_multi_region_only_with_replica_regions() -> None:
             application="payments",
             environment_name="prod",
             access=KeyAccess(account=ACCOUNT, regions=regions),
+            multi_region=option,
         )
         properties = Template.from_stack(stack).find_resources("AWS::KMS::Key")
         (key,) = properties.values()
         assert key["Properties"].get("MultiRegion", False) is multi_region
+    with pytest.raises(ValueError, match="multi_region=False cannot have replica regions"):
+        SecretsKey(
+            make_stack(),
+            "SecretsKey",
+            application="payments",
+            environment_name="prod",
+            access=KeyAccess(account=ACCOUNT, regions=("eu-west-1", "eu-central-1")),
+            multi_region=False,
+        )
 
 
 def test_secrets_key_options_are_validated() -> None:

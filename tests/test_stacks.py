@@ -236,7 +236,8 @@ def test_secrets_key_properties(synthesized: Synthesized, name: str) -> None:
     assert properties["EnableKeyRotation"] is True
     assert properties["RotationPeriodInDays"] == 365
     assert properties.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
-    assert properties.get("MultiRegion", False) is (name == "prod")
+    # Multi-region everywhere: adding the first replica region later must not replace the key.
+    assert properties["MultiRegion"] is True
     assert properties["PendingWindowInDays"] == (7 if name == "dev" else 30)
     assert alias["Properties"] == {
         "AliasName": f"alias/payments/{name}/secrets",

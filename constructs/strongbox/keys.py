@@ -303,6 +303,7 @@ class SecretsKey(Construct):
         rotation_period: cdk.Duration | None = None,
         pending_window: cdk.Duration | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        multi_region: bool = True,
     ) -> None:
         """
         Args:
@@ -313,8 +314,16 @@ class SecretsKey(Construct):
             rotation_period: automatic rotation period, 90-2560 days. Default: 365 days.
             pending_window: deletion waiting period, 7-30 days. Default: 30 days.
             removal_policy: what happens on stack deletion. Default: RETAIN.
+            multi_region: make the key multi-region. Default: True, even without replica
+                regions, because KMS cannot make an existing key multi-region: adding the
+                first replica region later would otherwise replace the key.
         """
         super().__init__(scope, id_)
+        if not multi_region and len(access.regions) > 1:
+            raise ValueError(
+                "multi_region=False cannot have replica regions: access.regions lists "
+                f"{', '.join(access.regions)}"
+            )
         rotation_period = rotation_period or cdk.Duration.days(365)
         pending_window = pending_window or cdk.Duration.days(MAX_PENDING_DAYS)
         _require_days("rotation_period", rotation_period, MIN_ROTATION_DAYS, MAX_ROTATION_DAYS)
@@ -337,7 +346,7 @@ class SecretsKey(Construct):
             enable_key_rotation=True,
             rotation_period=rotation_period,
             pending_window=pending_window,
-            multi_region=len(access.regions) > 1,
+            multi_region=multi_region,
             alias=self.alias_name,
             policy=access.policy_document(),
             removal_policy=removal_policy,
