@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit benchmark clean
+.PHONY: setup synth test lint unit ledger benchmark clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -48,6 +48,10 @@ unit: setup
 	$(VENV)/bin/pytest
 
 test: lint unit
+
+# docs/COMPLIANCE.md from a fresh synth; tests/test_ledger.py fails when it is stale.
+ledger: synth
+	$(VENV)/bin/python -m stacks.compliance_ledger cdk.out > docs/COMPLIANCE.md
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/synth.py
