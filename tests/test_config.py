@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from stacks.config import ConfigError, check_cdk_json, parse_config
-from tests.conftest import default_strongbox_config
+from tests.conftest import ROOT, default_strongbox_config
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -577,3 +577,9 @@ def test_the_shipped_cdk_json_has_no_duplicate_keys() -> None:
     from tests.conftest import ROOT
 
     check_cdk_json(ROOT / "cdk.json")
+
+
+def test_readme_lists_every_rejected_input_with_its_message() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, _, message in INVALID:
+        assert f"| {name} | `{message}` |" in readme, f"README table is missing {name!r}"
