@@ -28,25 +28,27 @@ MAX_ADVANCED_VALUE = 8192
 ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ecr.api", "ecr.dkr", "logs")
 DATABASE_ENGINES = ("postgres",)
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_RATE = re.compile(r"^rate\((\d+) (hour|hours|day|days)\)$")
-_WINDOW = re.compile(r"^(\d{1,2})h$")
-_CRON = re.compile(r"^cron\(([^()]+)\)$")
-_PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
-_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
-_VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}$")
-_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}$")
-_ECR_REPOSITORY = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_IMAGE_TAG = re.compile(r"^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-_ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}$")
-_DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}\Z", re.ASCII)
+_PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z", re.ASCII)
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z", re.ASCII)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z", re.ASCII)
+_RATE = re.compile(r"^rate\((\d{1,6}) (hour|hours|day|days)\)\Z", re.ASCII)
+_WINDOW = re.compile(r"^(\d{1,2})h\Z", re.ASCII)
+_CRON = re.compile(r"^cron\(([^()]+)\)\Z", re.ASCII)
+_PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*\Z", re.ASCII)
+_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z", re.ASCII)
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}\Z", re.ASCII)
+_VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}\Z", re.ASCII)
+_VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}\Z", re.ASCII)
+_ECR_REPOSITORY = re.compile(
+    r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*\Z", re.ASCII
+)
+_IMAGE_TAG = re.compile(r"^(?!latest\Z)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", re.ASCII)
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}\Z", re.ASCII)
+_ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}\Z", re.ASCII)
+_DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z", re.ASCII)
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+\Z", re.ASCII)
+_JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z", re.ASCII)
 # Keys that would put a secret value into cdk.json and from there into the template.
 _LITERAL_VALUE_KEYS = ("value", "secret_string", "password", "secret")
 
@@ -326,7 +328,20 @@ def _join(path: str, key: str) -> str:
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
-    return f"{type(value).__name__} {json.dumps(value)[:60]}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"int {_number(value)}"
+    try:
+        text = json.dumps(value)
+    except (ValueError, TypeError, RecursionError):  # huge ints, nan-free dumps, deep nesting
+        text = "..."
+    return f"{type(value).__name__} {text[:60]}"
+
+
+def _number(value: int) -> str:
+    """`value` as text, or its size when Python would refuse to print it (over 4300 digits)."""
+    if value.bit_length() > 64:
+        return f"of about {int(value.bit_length() * 0.30103) + 1} digits"
+    return str(value)
 
 
 def _string(value: Any, path: str) -> str:
@@ -334,6 +349,10 @@ def _string(value: Any, path: str) -> str:
         raise ConfigError(path, f"must be a string, got {_describe(value)}")
     if not value.strip():
         raise ConfigError(path, "must not be empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(path, "must be valid Unicode text (it holds a lone surrogate)") from None
     return value
 
 
@@ -370,7 +389,7 @@ def _integer(low: int, high: int) -> Callable[[Any, str], int]:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(path, f"must be an integer, got {_describe(value)}")
         if not low <= value <= high:
-            raise ConfigError(path, f"{value} is out of range; allowed: {low} to {high}")
+            raise ConfigError(path, f"{_number(value)} is out of range; allowed: {low} to {high}")
         return value
 
     return read
@@ -1083,6 +1102,10 @@ def parse_config(raw: Any) -> StrongboxConfig:
             raw = json.loads(raw)
         except json.JSONDecodeError as error:
             raise ConfigError("strongbox", f"is not valid JSON: {error.msg}") from None
+        except (ValueError, RecursionError):  # a number of over 4300 digits, deep nesting
+            raise ConfigError(
+                "strongbox", "is not valid JSON: a number too long or nesting too deep"
+            ) from None
     if raw is None:
         raise ConfigError("strongbox", "is missing from cdk.json context")
     obj = _Object(raw, "", required=("application", "environments"), optional=("pipeline",))

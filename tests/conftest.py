@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk import aws_ec2 as ec2  # noqa: E402
 
-from app import build_app  # noqa: E402
 from constructs import Construct  # noqa: E402
 
 
@@ -193,15 +192,38 @@ def read_violations(outdir: Path) -> list[dict[str, Any]]:
     ]
 
 
+_SYNTH = """
+import json, sys
+import aws_cdk as cdk
+from app import build_app
+app = cdk.App(context=json.loads(open(sys.argv[1]).read()), outdir=sys.argv[2])
+build_app(app)
+try:
+    app.synth()
+except RuntimeError as failure:  # the packs raise ValidationFailed but still write templates
+    print(failure, file=sys.stderr)
+    sys.exit(3)
+"""
+
+
 def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
-    """Build the app as app.py does (compliance packs on) and synthesize it into `outdir`."""
-    app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app, ROOT / "cdk.json")
-    try:
-        app.synth()
-        error = None
-    except RuntimeError as failure:  # the packs raise ValidationFailed but still write templates
-        error = str(failure)
+    """Build the app as app.py does (compliance packs on) and synthesize it into `outdir`, in a
+    fresh interpreter as `cdk synth` does: one jsii process holding every app the suite builds
+    would grow past Node's heap limit and stall in garbage collection."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    context_file = outdir.parent / f"{outdir.name}.context.json"
+    context_file.write_text(json.dumps(context))
+    result = subprocess.run(
+        [sys.executable, "-c", _SYNTH, str(context_file), str(outdir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if result.returncode not in (0, 3):
+        raise AssertionError(f"synth failed:\n{result.stderr[-3000:]}")
+    error = result.stderr.strip().splitlines()[-1] if result.returncode == 3 else None
     return Synthesized(outdir, read_assembly(outdir), read_violations(outdir), error)
 
 
