@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger benchmark clean
+.PHONY: setup synth test lint unit ledger place benchmark benchmark-scale benchmark-suite clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -55,6 +55,16 @@ ledger: synth
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/synth.py
+
+benchmark-scale: setup
+	$(VENV)/bin/python benchmarks/scale.py
+
+benchmark-suite: setup
+	$(VENV)/bin/python benchmarks/suite_ratio.py
+
+# Records the Secrets stack of every new secret in secret-placement.json (never moves one).
+place: setup
+	$(VENV)/bin/python -m stacks.placement
 
 clean:
 	rm -rf cdk.out $(VENV) $(CHECKOV_VENV) node_modules

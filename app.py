@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 
+from stacks import placement
 from stacks.config import ConfigError, check_cdk_json, parse_config
 from stacks.stage import EnvironmentStage
 from strongbox import add_compliance_plugins
@@ -19,8 +21,16 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     config = parse_config(app.node.try_get_context("strongbox"))
     environments = config.select(app.node.try_get_context("env"))
     add_compliance_plugins(app)
+    # `-c strongbox-placement='{...}'` replaces the recorded file (tests, pipelines).
+    override = app.node.try_get_context("strongbox-placement")
+    recorded = json.loads(override) if isinstance(override, str) else override or placement.load()
     return [
-        EnvironmentStage(app, application=config.application, environment=environment)
+        EnvironmentStage(
+            app,
+            application=config.application,
+            environment=environment,
+            recorded_placement=recorded.get(environment.name, {}),
+        )
         for environment in environments
     ]
 

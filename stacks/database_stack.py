@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,8 +14,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
-from stacks.secrets_stack import SecretsStack, rotation_schedule
-from strongbox import SecretsKey, acknowledge
+from stacks.secrets_stack import rotation_schedule
+from strongbox import ManagedSecret, SecretsKey, acknowledge
 from strongbox.keys import key_reference
 from strongbox.log_groups import encrypted_log_group
 
@@ -45,7 +46,7 @@ class DatabaseStack(cdk.Stack):
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
         network: NetworkStack,
-        secrets: SecretsStack,
+        secrets: Mapping[str, ManagedSecret],
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
@@ -54,7 +55,7 @@ class DatabaseStack(cdk.Stack):
         config = environment.workload.database
         credentials = next(s for s in environment.secrets if s.purpose == config.credentials)
         assert credentials.database is not None  # checked by the config loader
-        self.secret = secrets.secrets[config.credentials]
+        self.secret = secrets[config.credentials]
         production = not environment.is_development
         identifier = f"{application}-{environment.name}"
         self.port = credentials.database.port or 5432

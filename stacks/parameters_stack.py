@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -9,8 +10,8 @@ import aws_cdk as cdk
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
-from stacks.secrets_stack import SecretsStack, generation_of
-from strongbox import ParameterTree, SecretsKey
+from stacks.secrets_stack import generation_of
+from strongbox import ManagedSecret, ParameterTree, SecretsKey
 
 
 class ParametersStack(cdk.Stack):
@@ -23,7 +24,7 @@ class ParametersStack(cdk.Stack):
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
         network: NetworkStack,
-        secrets: SecretsStack,
+        secrets: Mapping[str, ManagedSecret],
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
@@ -47,7 +48,7 @@ class ParametersStack(cdk.Stack):
                 self.tree.add_secure_string(
                     parameter.name,
                     generation=generation_of(source.generation) if source.generation else None,
-                    copy_from=secrets.secrets[source.secret] if source.secret else None,
+                    copy_from=secrets[source.secret] if source.secret else None,
                     field=source.field,
                     tier=parameter.tier,
                     **common,

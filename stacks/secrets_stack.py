@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -29,6 +30,10 @@ from strongbox.secrets import DATABASE_ENGINES, deploy_role_arn_of
 
 
 class SecretsStack(cdk.Stack):
+    """Some of an environment's secrets (those `stacks.placement` puts here) with their rotation.
+    The environment's first Secrets stack also holds the alerts for all of them (`add_alerts`).
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -36,6 +41,7 @@ class SecretsStack(cdk.Stack):
         *,
         application: str,
         environment: EnvironmentConfig,
+        secrets: Sequence[SecretConfig],
         secrets_key: SecretsKey,
         network: NetworkStack,
         removal_policy: cdk.RemovalPolicy,
@@ -86,25 +92,31 @@ class SecretsStack(cdk.Stack):
                 tags=secret.tags,
                 removal_policy=removal_policy,
             )
-            for secret in environment.secrets
+            for secret in secrets
         }
         self.rotation_functions: dict[str, RotationFunction] = {}
         workload = environment.workload
         # The workload database's credentials rotate in the Database stack, after attachment.
         attached = workload.database.credentials if workload and workload.database else None
-        for secret in environment.secrets:
+        for secret in secrets:
             if secret.rotation.strategy == "token":
                 self._rotate_with_function(secret)
             elif secret.rotation.strategy == "hosted" and secret.purpose != attached:
                 self._rotate_hosted(secret)
 
+    def add_alerts(
+        self, application: str, rotation_functions: Sequence[RotationFunction]
+    ) -> RotationAlerts:
+        """The environment's alerts, for every secret under its name prefix, whichever stack
+        holds it; `rotation_functions` are all of the environment's (their reads are expected)."""
+        environment = self.config
         self.alerts = RotationAlerts(
             self,
             "Alerts",
-            encryption_key=secrets_key.key,
+            encryption_key=self.secrets_key.key,
             secret_name_prefix=f"{environment.name}/{application}/",
             allowed_reader_arns=[
-                *(rotation.role.role_arn for rotation in self.rotation_functions.values()),
+                *(rotation.role.role_arn for rotation in rotation_functions),
                 *(
                     role.arn(self.partition, self.account)
                     for role in reader_roles(application, environment)
@@ -114,9 +126,10 @@ class SecretsStack(cdk.Stack):
                 *environment.key_administrators,
                 *environment.alerts.allowed_readers,
             ],
-            rotation_functions=list(self.rotation_functions.values()),
+            rotation_functions=list(rotation_functions),
             emails=environment.alerts.emails,
         )
+        return self.alerts
 
     def _rotate_with_function(self, secret: SecretConfig) -> None:
         """Secrets with the same generation options share one function, scoped to exactly them."""

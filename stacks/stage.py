@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aws_cdk as cdk
 
 from constructs import Construct
@@ -10,13 +12,19 @@ from stacks.database_stack import DatabaseStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
+from stacks.placement import place, stack_order
 from stacks.secrets_stack import SecretsStack
 from stacks.workload_stack import WorkloadStack
 
 
 class EnvironmentStage(cdk.Stage):
     def __init__(
-        self, scope: Construct, *, application: str, environment: EnvironmentConfig
+        self,
+        scope: Construct,
+        *,
+        application: str,
+        environment: EnvironmentConfig,
+        recorded_placement: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -55,16 +63,34 @@ class EnvironmentStage(cdk.Stage):
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: VPC and private endpoints",
         )
-        self.secrets = SecretsStack(
-            self,
-            "Secrets",
-            application=application,
-            environment=environment,
-            secrets_key=self.keys.secrets_key,
-            network=self.network,
-            removal_policy=removal_policy,
-            description=f"Strongbox {environment.name}: Secrets Manager secrets",
+        # Each secret in the stack recorded for it (stacks/placement.py); new ones where there
+        # is room. The first stack also holds the alerts for all of them.
+        self.placement = place(environment.secrets, recorded_placement or {})
+        self.secrets_stacks = [
+            SecretsStack(
+                self,
+                stack_id,
+                application=application,
+                environment=environment,
+                secrets=[s for s in environment.secrets if self.placement[s.purpose] == stack_id],
+                secrets_key=self.keys.secrets_key,
+                network=self.network,
+                removal_policy=removal_policy,
+                description=f"Strongbox {environment.name}: Secrets Manager secrets"
+                + (f" ({stack_id})" if stack_id != "Secrets" else ""),
+            )
+            for stack_id in stack_order(self.placement)
+        ]
+        self.secrets = self.secrets_stacks[0]
+        self.secrets.add_alerts(
+            application,
+            [f for stack in self.secrets_stacks for f in stack.rotation_functions.values()],
         )
+        self.managed_secrets = {
+            purpose: managed
+            for stack in self.secrets_stacks
+            for purpose, managed in stack.secrets.items()
+        }
         self.parameters = ParametersStack(
             self,
             "Parameters",
@@ -72,7 +98,7 @@ class EnvironmentStage(cdk.Stage):
             environment=environment,
             secrets_key=self.keys.secrets_key,
             network=self.network,
-            secrets=self.secrets,
+            secrets=self.managed_secrets,
             removal_policy=removal_policy,
             description=f"Strongbox {environment.name}: Parameter Store hierarchy",
         )
@@ -85,7 +111,7 @@ class EnvironmentStage(cdk.Stage):
                 environment=environment,
                 secrets_key=self.keys.secrets_key,
                 network=self.network,
-                secrets=self.secrets,
+                secrets=self.managed_secrets,
                 removal_policy=removal_policy,
                 description=f"Strongbox {environment.name}: the workload's PostgreSQL",
             )
@@ -100,7 +126,7 @@ class EnvironmentStage(cdk.Stage):
                 environment=environment,
                 secrets_key=self.keys.secrets_key,
                 network=self.network,
-                secrets=self.secrets,
+                secrets=self.managed_secrets,
                 parameters=self.parameters,
                 database=self.database,
                 removal_policy=removal_policy,
@@ -112,8 +138,15 @@ class EnvironmentStage(cdk.Stage):
         )
         # Secrets Manager needs each replica key to exist before it can replicate into its region.
         for replica_keys in self.replica_keys:
-            self.secrets.add_stack_dependency(replica_keys)
-        stacks = (self.keys, *self.replica_keys, self.network, self.secrets, self.parameters)
+            for secrets_stack in self.secrets_stacks:
+                secrets_stack.add_stack_dependency(replica_keys)
+        stacks = (
+            self.keys,
+            *self.replica_keys,
+            self.network,
+            *self.secrets_stacks,
+            self.parameters,
+        )
         optional = [stack for stack in (self.database, self.workload) if stack is not None]
         for stack in (*stacks, *optional):
             # Outside dev a stack is deleted only after someone turns this off on purpose.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
@@ -21,7 +22,6 @@ from stacks.database_stack import DatabaseStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
 from stacks.reader_roles import reader_role
-from stacks.secrets_stack import SecretsStack
 from strongbox import (
     ManagedSecret,
     ParameterUse,
@@ -83,7 +83,7 @@ class WorkloadStack(cdk.Stack):
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
         network: NetworkStack,
-        secrets: SecretsStack,
+        secrets: Mapping[str, ManagedSecret],
         parameters: ParametersStack,
         database: DatabaseStack | None,
         removal_policy: cdk.RemovalPolicy,
@@ -352,7 +352,7 @@ class WorkloadStack(cdk.Stack):
     def _consumer_of(self, name: str, id_: str) -> SecretConsumer:
         """The secrets and parameters whose `consumers` list `name`, as env vars: a database or
         json secret gives one variable per field (`DB_CREDENTIALS_PASSWORD`)."""
-        environment, secrets = self._environment, self._secrets.secrets
+        environment, secrets = self._environment, self._secrets
         tree = self._parameters.tree
         return SecretConsumer(
             self,

@@ -15,6 +15,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from constructs import Construct
 from strongbox.keys import key_reference
+from strongbox.naming import pascal_case
 from strongbox.rotation_function import RotationFunction
 
 ROTATION_FAILURE_EVENTS = ("RotationFailed", "RotationAbandoned")
@@ -125,9 +126,12 @@ class RotationAlerts(Construct):
         rule.add_property_override("State", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
 
         for rotation in rotation_functions:
+            home = cdk.Stack.of(rotation)
+            # Functions of other stacks may share an id (one per generation in each stack).
+            prefix = "" if home is stack else pascal_case(home.node.id)
             alarm = cloudwatch.Alarm(
                 self,
-                f"{rotation.node.id}Errors",
+                f"{prefix}{rotation.node.id}Errors",
                 alarm_description=f"A Strongbox rotation function failed ({rotation.node.path})",
                 metric=rotation.function.metric_errors(period=cdk.Duration.minutes(5)),
                 threshold=1,
