@@ -26,6 +26,7 @@ import aws_cdk as cdk  # noqa: E402
 from aws_cdk import aws_ec2 as ec2  # noqa: E402
 
 from constructs import Construct  # noqa: E402
+from strongbox import KeyAccess, ManagedSecret, SecretsKey  # noqa: E402
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -47,6 +48,48 @@ def imported_isolated_vpc(scope: Construct) -> ec2.IVpc:
         vpc_id="vpc-0a1b2c3d4e5f60718",
         availability_zones=["eu-west-1a"],
         isolated_subnet_ids=["subnet-0a1b2c3d4e5f60718"],
+    )
+
+
+def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The one (logical id, resource) of a `SynthesizedStack.resources(...)` answer."""
+    ((logical_id, resource),) = resources.items()
+    return logical_id, resource
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy field (Action, Resource, Principal...) that may be one value or a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def stripe_secret(
+    stack: cdk.Stack, *, administrators: tuple[str, ...] = (), encrypts_log_groups: bool = False
+) -> ManagedSecret:
+    """The shipped Stripe key as a construct: an api-key ManagedSecret with its SecretsKey."""
+    key = SecretsKey(
+        stack,
+        "Key",
+        application="payments",
+        environment_name="prod",
+        access=KeyAccess(
+            account=stack.account,
+            regions=(stack.region,),
+            administrators=administrators,
+            encrypts_log_groups=encrypts_log_groups,
+        ),
+    )
+    return ManagedSecret(
+        stack,
+        "Stripe",
+        application="payments",
+        environment_name="prod",
+        purpose="stripe-api-key",
+        kind="api-key",
+        description="Stripe secret key",
+        owner="team-payments",
+        encryption_key=key.key,
+        administrators=administrators,
+        rotation_disabled_reason="Rotated by the provider's dashboard; tracked by the owning team.",
     )
 
 

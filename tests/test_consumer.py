@@ -24,7 +24,7 @@ from strongbox import (
 )
 from strongbox.consumer import MANAGED_POLICY_LIMIT, ParameterUse, SecretConsumer, SecretUse
 from strongbox.reading_function import SecretReadingFunction
-from tests.conftest import feature_flag_app, imported_isolated_vpc
+from tests.conftest import as_list, feature_flag_app, imported_isolated_vpc
 
 ACCOUNT = "333333333333"
 REASON = "Rotated by the provider's dashboard; tracked by the owning team."
@@ -189,12 +189,8 @@ def test_policy_size_for_many_secrets(count: int, policies: int) -> None:
         for s in fixture.stack.resolve(p.document.to_json())["Statement"]
     ]
     secret_statements = [s for s in statements if s["Action"] == "secretsmanager:GetSecretValue"]
-    granted = [r["Ref"] for s in secret_statements for r in _as_list(s["Resource"])]
+    granted = [r["Ref"] for s in secret_statements for r in as_list(s["Resource"])]
     assert sorted(granted) == sorted(fixture.logical_id(s.secret) for s in secrets)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def test_ecs_secrets_mapping_on_an_immutable_execution_role() -> None:

@@ -8,16 +8,11 @@ import pytest
 
 from stacks.config import parse_config
 from strongbox.secrets import HOSTED_ROTATION_TRANSFORM
-from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config
+from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config, only
 
 CONFIG = parse_config(default_strongbox_config())
 ENVIRONMENTS = [e.name for e in CONFIG.environments]
 KEY_OUTPUT = "PublishOutputFnGetAttSecretsKey0D2EC683Arn814CB2AE"
-
-
-def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = resources.items()
-    return logical_id, resource
 
 
 def stacks(synthesized: Synthesized, name: str) -> tuple[SynthesizedStack, SynthesizedStack]:

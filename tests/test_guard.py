@@ -14,9 +14,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from strongbox import KeyAccess, ManagedSecret, SecretsKey
 from strongbox.compliance import guard_rules
-from tests.conftest import feature_flag_app
+from tests.conftest import feature_flag_app, stripe_secret
 
 ACCOUNT = "333333333333"
 REASON = "Rotated by the provider's dashboard; tracked by the owning team."
@@ -178,25 +177,7 @@ def test_each_rule_fails_the_template_that_breaks_it(
 
 def test_what_strongbox_builds_passes(tmp_path: Path) -> None:
     def build(stack: cdk.Stack) -> None:
-        key = SecretsKey(
-            stack,
-            "Key",
-            application="payments",
-            environment_name="prod",
-            access=KeyAccess(account=ACCOUNT, regions=("eu-west-1",), encrypts_log_groups=True),
-        )
-        ManagedSecret(
-            stack,
-            "Stripe",
-            application="payments",
-            environment_name="prod",
-            purpose="stripe-api-key",
-            kind="api-key",
-            description="Stripe secret key",
-            owner="team-payments",
-            encryption_key=key.key,
-            rotation_disabled_reason=REASON,
-        )
+        stripe_secret(stack, encrypts_log_groups=True)
         ecs.FargateTaskDefinition(stack, "Task").add_container(
             "app",
             image=ecs.ContainerImage.from_registry("example.invalid/app:1"),

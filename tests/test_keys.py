@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
 from strongbox import KeyAccess, SecretsKey, SecretsReplicaKey
-from tests.conftest import feature_flag_app
+from tests.conftest import as_list, feature_flag_app
 
 ACCOUNT = "333333333333"
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
@@ -31,10 +31,6 @@ def make_stack(
 def resolved_policy(access: KeyAccess) -> dict[str, Any]:
     policy: dict[str, Any] = make_stack().resolve(access.policy_document().to_json())
     return policy
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def allow_statement(

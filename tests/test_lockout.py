@@ -16,15 +16,14 @@ from aws_cdk.assertions import Template
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strongbox import KeyAccess, ManagedSecret, PrivateEndpoints, SecretsKey
+from strongbox import PrivateEndpoints
 from strongbox.naming import pascal_case
 from strongbox.secrets import PROTECTED_ACTIONS, VALUE_ACTIONS, _resource_policy
-from tests.conftest import feature_flag_app
+from tests.conftest import as_list, feature_flag_app, stripe_secret
 
 ACCOUNT = "333333333333"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-eu-west-1"
-REASON = "Rotated by the provider's dashboard; tracked by the owning team."
 
 role_names = st.from_regex(r"[A-Za-z][A-Za-z0-9+=,.@_-]{0,20}", fullmatch=True)
 administrators = st.lists(
@@ -36,10 +35,6 @@ readers = st.lists(
     unique=True,
 )
 endpoints = st.lists(st.from_regex(r"vpce-[0-9a-f]{17}", fullmatch=True), max_size=2, unique=True)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def condition_holds(operator: str, key: str, expected: Any, context: dict[str, str]) -> bool:
@@ -118,26 +113,7 @@ def test_managed_secret_exempts_root_deploy_role_and_administrators(
     stack = cdk.Stack(
         feature_flag_app(), "Secrets", env=cdk.Environment(account=ACCOUNT, region="eu-west-1")
     )
-    key = SecretsKey(
-        stack,
-        "Key",
-        application="payments",
-        environment_name="prod",
-        access=KeyAccess(account=ACCOUNT, regions=("eu-west-1",), administrators=admins),
-    )
-    ManagedSecret(
-        stack,
-        "Stripe",
-        application="payments",
-        environment_name="prod",
-        purpose="stripe-api-key",
-        kind="api-key",
-        description="Stripe secret key",
-        owner="team-payments",
-        encryption_key=key.key,
-        administrators=admins,
-        rotation_disabled_reason=REASON,
-    )
+    stripe_secret(stack, administrators=admins)
     (resource,) = (
         Template.from_stack(stack).find_resources("AWS::SecretsManager::ResourcePolicy").values()
     )

@@ -31,6 +31,7 @@ from tests.conftest import (
     default_strongbox_config,
     feature_flag_app,
     imported_isolated_vpc,
+    only,
     synthesize,
 )
 
@@ -41,11 +42,6 @@ REASON = "Rotated by the provider's dashboard; tracked by the owning team."
 
 def secrets_stack(synthesized: Synthesized, name: str) -> SynthesizedStack:
     return synthesized.stack(f"{CONFIG.environment(name).stage_name}/Secrets")
-
-
-def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = resources.items()
-    return logical_id, resource
 
 
 def logical_id_of_secret(stack: SynthesizedStack, name: str) -> str:

@@ -15,6 +15,7 @@ from tests.conftest import (
     cdk_json_context,
     default_strongbox_config,
     expected_stacks,
+    only,
     synthesize,
 )
 
@@ -38,11 +39,6 @@ STATEFUL_TYPES = ("AWS::KMS::Key", "AWS::KMS::ReplicaKey", "AWS::SecretsManager:
 
 def stack(synthesized: Synthesized, environment: EnvironmentConfig, name: str) -> SynthesizedStack:
     return synthesized.stack(f"{environment.stage_name}/{name}")
-
-
-def only(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = resources.items()
-    return logical_id, resource
 
 
 def output_pointing_at(keys: SynthesizedStack, value: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from stacks.config import EnvironmentConfig, parse_config
 from strongbox.credentials import credential_reason
-from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config
+from tests.conftest import Synthesized, SynthesizedStack, as_list, default_strongbox_config
 
 CONFIG = parse_config(default_strongbox_config())
 ENVIRONMENTS = [e.name for e in CONFIG.environments if e.workload]
@@ -17,10 +17,6 @@ ENVIRONMENTS = [e.name for e in CONFIG.environments if e.workload]
 
 def key(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def secret_reference(value_from: Any) -> Any:
@@ -62,12 +58,9 @@ def resources_for(statements: list[dict[str, Any]], action: str) -> set[str]:
 
 def secret_name_behind(synthesized: Synthesized, stage: str, reference: Any) -> str:
     """Follow a cross-stack reference to the Secrets stack's secret and return its name."""
-    output = reference["Fn::GetStackOutput"]
     secrets = synthesized.stack(f"{stage}/Secrets")
-    assert output["StackName"] == secrets.stack_name
-    logical_id = secrets.template["Outputs"][output["OutputName"]]["Value"]["Ref"]
-    name: str = secrets.template["Resources"][logical_id]["Properties"]["Name"]
-    return name
+    assert reference["Fn::GetStackOutput"]["StackName"] == secrets.stack_name
+    return synthesized.secret_name(secrets, reference)
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
