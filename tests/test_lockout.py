@@ -24,6 +24,7 @@ from tests.conftest import as_list, feature_flag_app, stripe_secret
 ACCOUNT = "333333333333"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cdk-hnb659fds-cfn-exec-role-{ACCOUNT}-eu-west-1"
+RESOLVER = cdk.Stack()  # renders policy documents to JSON; one for all generated examples
 
 role_names = st.from_regex(r"[A-Za-z][A-Za-z0-9+=,.@_-]{0,20}", fullmatch=True)
 administrators = st.lists(
@@ -88,7 +89,7 @@ def test_deny_statements_never_stop_the_exempt(
     admins: list[str], cross_account: list[str], vpc_endpoint_ids: list[str]
 ) -> None:
     exempt = [ROOT, DEPLOY_ROLE, *admins]
-    policy = cdk.Stack().resolve(
+    policy = RESOLVER.resolve(
         _resource_policy(
             exempt=exempt, cross_account_readers=cross_account, vpc_endpoint_ids=vpc_endpoint_ids
         ).to_json()
