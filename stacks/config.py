@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from strongbox.credentials import credential_reason
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
-from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
+from strongbox.secrets import MANDATORY_TAGS, MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
 
 T = TypeVar("T")
 
@@ -649,7 +649,7 @@ def _secret(value: Any, path: str) -> SecretConfig:
 def _tags(value: Any, path: str) -> Mapping[str, str]:
     tags = _string_map(value, path)
     for key in tags:
-        if key in ("Environment", "Application", "Component", "Owner"):
+        if key in MANDATORY_TAGS:
             raise ConfigError(_join(path, key), "is set by Strongbox; it cannot be overridden")
     return tags
 

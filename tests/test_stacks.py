@@ -475,6 +475,7 @@ def test_secrets_are_named_generated_encrypted_with_the_cmk_and_tagged(
             "Application": "payments",
             "Component": secret_config.purpose,
             "Owner": secret_config.owner,
+            "SecretKind": secret_config.kind,
         }
 
 

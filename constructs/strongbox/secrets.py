@@ -22,7 +22,7 @@ from strongbox.keys import consumer_principal, key_reference, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
-MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner")
+MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner", "SecretKind")
 
 # The 2024 version keeps the hosted rotation function's Lambda runtime upgraded by AWS.
 HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2024-09-16"
@@ -240,7 +240,8 @@ class ManagedSecret(Construct):
             deploy_role_arn: CloudFormation's execution role, exempt from the policy's denies.
                 Default: the stack synthesizer's execution role.
             component: tag Component. Default: `purpose`.
-            tags: more tags; may not override the mandatory ones.
+            tags: more tags; may not override the mandatory ones (Environment, Application,
+                Component, Owner and SecretKind, which `strongbox report` reads as the kind).
             removal_policy: what happens on stack deletion. Default: RETAIN.
         """
         super().__init__(scope, id_)
@@ -315,6 +316,8 @@ class ManagedSecret(Construct):
             "Application": application,
             "Component": component or purpose,
             "Owner": owner,
+            # Read back by `strongbox report` (and by people in the console) as the secret's kind.
+            "SecretKind": kind,
             **(tags or {}),
         }.items():
             cdk.Tags.of(self).add(key, value)
