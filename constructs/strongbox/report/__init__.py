@@ -1,0 +1,1 @@
+"""Offline report over a synthesized cloud assembly."""

@@ -1,0 +1,389 @@
+"""An offline evaluator for resolved IAM policy statements, in three-valued logic."""
+
+from __future__ import annotations
+
+import enum
+import json
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Literal, TypeAlias
+
+# The assembly resolver writes values the templates do not determine as "<unresolved ...>".
+UNRESOLVED_MARKER = "<unresolved "
+POLICY_VARIABLE_MARKER = "${"
+
+# True, False, or None when the templates do not say (an unknown key, an unsupported operator).
+Verdict: TypeAlias = bool | None
+
+
+class PrincipalMatch(enum.Enum):
+    """How a statement's Principal names the caller, weakest first."""
+
+    NONE = "none"
+    ANYONE = "anyone"
+    ACCOUNT = "account"
+    PRINCIPAL = "principal"
+
+
+_STRENGTH = {match: rank for rank, match in enumerate(PrincipalMatch)}
+_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
+
+
+@dataclass(frozen=True)
+class Request:
+    caller_arn: str
+    caller_account: str
+    action: str
+    resource: str
+    # Condition keys known for this request (names case-insensitive): None means known to be
+    # absent; a key missing from the mapping is unknown.
+    context: Mapping[str, str | Sequence[str] | None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    # "deny": an unconditional Deny applies; "allow": some Allow applies, perhaps conditionally.
+    effect: Literal["allow", "deny", "none"]
+    allow_conditions: tuple[str, ...]  # one per conditional Allow, empty if one is unconditional
+    deny_conditions: tuple[str, ...]  # "denied when ..." for each Deny the context cannot decide
+    principal_match: PrincipalMatch  # strongest among the deciding Allows; NONE otherwise
+    sids: tuple[str, ...]  # the deciding statements' Sid, or "#<index>" (from 0) without one
+
+
+def principal_match(principal: object, caller_arn: str, caller_account: str) -> PrincipalMatch:
+    """The strongest way `principal` (a statement's Principal value) names the IAM caller."""
+    return _strongest(_principal_matches(principal, caller_arn, caller_account))
+
+
+def evaluate(
+    statements: Sequence[Mapping[str, object]] | Mapping[str, object],
+    request: Request,
+    *,
+    resource_based: bool,
+) -> Outcome:
+    """Which of `statements` allow or deny `request`, following AWS's evaluation logic: an
+    explicit deny wins, then any allow, else the implicit deny."""
+    listed = [statements] if isinstance(statements, Mapping) else list(statements)
+    known = _known_context(request.context)
+    applicable = [
+        found
+        for index, statement in enumerate(listed)
+        if isinstance(statement, Mapping)
+        and (found := _applicable(index, statement, request, known, resource_based)) is not None
+    ]
+    denies = [found for found in applicable if found.effect == "Deny"]
+    deny_conditions = tuple(
+        f"denied when {' and '.join(found.unknown)}" for found in denies if found.unknown
+    )
+    decisive_denies = [found for found in denies if not found.unknown]
+    if decisive_denies:
+        sids = tuple(found.sid for found in decisive_denies)
+        return Outcome("deny", (), deny_conditions, PrincipalMatch.NONE, sids)
+    allows = [found for found in applicable if found.effect == "Allow"]
+    unconditional = [found for found in allows if not found.unknown]
+    # An unconditional allow makes conditional ones irrelevant, so it alone decides; the
+    # principal match and sids then describe the same statements as the conditions.
+    deciding = unconditional or allows
+    if not deciding:
+        return Outcome("none", (), deny_conditions, PrincipalMatch.NONE, ())
+    allow_conditions = () if unconditional else tuple(" and ".join(a.unknown) for a in allows)
+    return Outcome(
+        "allow",
+        allow_conditions,
+        deny_conditions,
+        _strongest(found.principal for found in deciding),
+        tuple(found.sid for found in deciding),
+    )
+
+
+@dataclass(frozen=True)
+class _Applicable:
+    effect: str
+    sid: str
+    unknown: tuple[str, ...]  # rendered conditions the context cannot decide
+    principal: PrincipalMatch
+
+
+@dataclass(frozen=True)
+class _KnownContext:
+    present: Mapping[str, tuple[str, ...]]  # lower-cased key -> values
+    absent: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Operator:
+    base: str  # lower-cased and without prefix, suffix or negation: "stringequals"
+    negated: bool
+    set_operator: str  # "", "forallvalues" or "foranyvalue"
+    if_exists: bool
+
+
+def _applicable(
+    index: int,
+    statement: Mapping[str, object],
+    request: Request,
+    known: _KnownContext,
+    resource_based: bool,
+) -> _Applicable | None:
+    effect = statement.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        return None
+    if not _element_matches(statement, "Action", request.action, ignore_case=True, absent=False):
+        return None
+    # A resource policy's statement without Resource is about the resource it is attached to.
+    if not _element_matches(
+        statement, "Resource", request.resource, ignore_case=False, absent=resource_based
+    ):
+        return None
+    match = _statement_principal(statement, request) if resource_based else PrincipalMatch.NONE
+    if resource_based and match is PrincipalMatch.NONE:
+        return None
+    unknown = _unknown_conditions(statement.get("Condition"), known)
+    if unknown is None:
+        return None
+    sid = statement.get("Sid")
+    return _Applicable(
+        str(effect), sid if isinstance(sid, str) and sid else f"#{index}", unknown, match
+    )
+
+
+def _element_matches(
+    statement: Mapping[str, object], name: str, value: str, *, ignore_case: bool, absent: bool
+) -> bool:
+    if name in statement:
+        return any(_glob_matches(p, value, ignore_case) for p in _strings(statement[name]))
+    if f"Not{name}" in statement:
+        return not any(
+            _glob_matches(p, value, ignore_case) for p in _strings(statement[f"Not{name}"])
+        )
+    return absent
+
+
+def _statement_principal(statement: Mapping[str, object], request: Request) -> PrincipalMatch:
+    if "Principal" in statement:
+        return principal_match(statement["Principal"], request.caller_arn, request.caller_account)
+    if "NotPrincipal" in statement:
+        # AWS checks the caller's account, then its role (then the session) against NotPrincipal,
+        # so only naming both exempts the caller; reference_policies_elements_notprincipal.html.
+        named = _principal_matches(
+            statement["NotPrincipal"], request.caller_arn, request.caller_account
+        )
+        both = {PrincipalMatch.ACCOUNT, PrincipalMatch.PRINCIPAL}
+        exempt = PrincipalMatch.ANYONE in named or both <= named
+        return PrincipalMatch.NONE if exempt else PrincipalMatch.ANYONE
+    return PrincipalMatch.NONE
+
+
+def _principal_matches(
+    principal: object, caller_arn: str, caller_account: str
+) -> set[PrincipalMatch]:
+    if principal == "*":
+        return {PrincipalMatch.ANYONE}
+    if not isinstance(principal, Mapping):
+        return set()
+    # Service, Federated and CanonicalUser principals never name an IAM role or user.
+    names = _strings(principal.get("AWS"))
+    return {_aws_principal_match(name, caller_arn, caller_account) for name in names}
+
+
+def _aws_principal_match(name: str, caller_arn: str, caller_account: str) -> PrincipalMatch:
+    if name == "*":
+        return PrincipalMatch.ANYONE
+    if UNRESOLVED_MARKER in name:
+        return PrincipalMatch.NONE
+    if name == caller_arn:
+        return PrincipalMatch.PRINCIPAL
+    root = _ACCOUNT_ROOT.fullmatch(name)
+    if name == caller_account or (root is not None and root.group(1) == caller_account):
+        return PrincipalMatch.ACCOUNT
+    return PrincipalMatch.NONE
+
+
+def _strongest(matches: Iterable[PrincipalMatch]) -> PrincipalMatch:
+    return max(matches, key=_STRENGTH.__getitem__, default=PrincipalMatch.NONE)
+
+
+def _glob_matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    if UNRESOLVED_MARKER in value:
+        return pattern == "*"
+    # A policy variable's value depends on the caller at request time, and an unresolved
+    # pattern on the deployment, so neither can be matched as a glob offline.
+    if POLICY_VARIABLE_MARKER in pattern or UNRESOLVED_MARKER in pattern:
+        return pattern == value
+    return _glob(pattern, ignore_case).fullmatch(value) is not None
+
+
+@lru_cache(maxsize=1024)
+def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    # IAM wildcards are only * and ?; fnmatch would also read "[...]" as a character class.
+    body = "".join(
+        ".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern
+    )
+    return re.compile(body, (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL)
+
+
+def _known_context(context: Mapping[str, str | Sequence[str] | None]) -> _KnownContext:
+    present: dict[str, tuple[str, ...]] = {}
+    absent: set[str] = set()
+    for key, value in context.items():
+        values = _strings(value)
+        # AWS treats an empty multivalued key like a missing one.
+        if not values:
+            absent.add(key.lower())
+        elif not any(UNRESOLVED_MARKER in text for text in values):
+            present[key.lower()] = values
+    return _KnownContext(present, frozenset(absent))
+
+
+def _unknown_conditions(block: object, known: _KnownContext) -> tuple[str, ...] | None:
+    """None if some condition is false, else the rendered conditions that stay unknown."""
+    if block is None:
+        return ()
+    if not isinstance(block, Mapping):
+        return (f"unreadable Condition {_text(block)}",)
+    unknown: list[str] = []
+    for written, keys in block.items():
+        if not isinstance(keys, Mapping):
+            unknown.append(f"{written} {_text(keys)}")
+            continue
+        parsed = _parse_operator(str(written))
+        for key, value in keys.items():
+            values = _strings(value)
+            verdict = _condition_verdict(parsed, str(key).lower(), values, known)
+            if verdict is False:
+                return None
+            if verdict is None:
+                unknown.append(f"{written} {key} = {' | '.join(values)}")
+    return tuple(unknown)
+
+
+def _parse_operator(written: str) -> _Operator:
+    rest, set_operator = written, ""
+    prefix, colon, tail = written.partition(":")
+    if colon and prefix.lower() in ("forallvalues", "foranyvalue"):
+        rest, set_operator = tail, prefix.lower()
+    if_exists = rest.lower().endswith("ifexists") and rest.lower() != "ifexists"
+    base = rest[: -len("IfExists")].lower() if if_exists else rest.lower()
+    negated = base in _POSITIVE_OF_NEGATED
+    return _Operator(_POSITIVE_OF_NEGATED.get(base, base), negated, set_operator, if_exists)
+
+
+def _condition_verdict(
+    parsed: _Operator, key: str, policy_values: tuple[str, ...], known: _KnownContext
+) -> Verdict:
+    if parsed.base == "null":
+        if key not in known.absent and key not in known.present:
+            return None
+        is_null = key in known.absent
+        return _any({"true": is_null, "false": not is_null}.get(v.lower()) for v in policy_values)
+    compare = _COMPARATORS.get(parsed.base)
+    if compare is None:
+        return None
+    if key in known.absent:
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html
+        # and the negated-operator notes in reference_policies_elements_condition_operators.html.
+        if parsed.if_exists or parsed.set_operator == "forallvalues":
+            return True
+        if parsed.set_operator == "foranyvalue":
+            return False
+        return parsed.negated
+    if key not in known.present:
+        return None
+
+    def matches_policy(actual: str) -> Verdict:
+        hit = _any(None if _depends_on_request(p) else compare(actual, p) for p in policy_values)
+        return _not(hit) if parsed.negated else hit
+
+    per_value = (matches_policy(actual) for actual in known.present[key])
+    return _all(per_value) if parsed.set_operator == "forallvalues" else _any(per_value)
+
+
+def _depends_on_request(policy_value: str) -> bool:
+    # A policy variable is filled in per request, an unresolved value per deployment.
+    return POLICY_VARIABLE_MARKER in policy_value or UNRESOLVED_MARKER in policy_value
+
+
+def _arn_like(actual: str, pattern: str) -> bool:
+    # AWS matches the six colon-delimited ARN fields separately: a * never spans a colon.
+    pattern_fields, actual_fields = pattern.split(":", 5), actual.split(":", 5)
+    if len(pattern_fields) != 6:
+        return pattern == "*"
+    return len(actual_fields) == 6 and all(
+        _glob(field, False).fullmatch(part) is not None
+        for field, part in zip(pattern_fields, actual_fields, strict=True)
+    )
+
+
+def _numeric(test: Callable[[Decimal, Decimal], bool]) -> Callable[[str, str], Verdict]:
+    def compare(actual: str, expected: str) -> Verdict:
+        try:
+            return test(Decimal(actual), Decimal(expected))
+        except InvalidOperation:
+            return False
+
+    return compare
+
+
+_PER_REQUEST_OPERATORS = (
+    *("dateequals", "datelessthan", "datelessthanequals"),
+    *("dategreaterthan", "dategreaterthanequals", "ipaddress"),
+)
+_COMPARATORS: dict[str, Callable[[str, str], Verdict]] = {
+    "stringequals": operator.eq,
+    "stringequalsignorecase": lambda actual, expected: actual.casefold() == expected.casefold(),
+    "stringlike": lambda actual, pattern: _glob(pattern, False).fullmatch(actual) is not None,
+    "arnequals": _arn_like,
+    "arnlike": _arn_like,
+    "bool": lambda actual, expected: actual.lower() == expected.lower(),
+    "numericequals": _numeric(operator.eq),
+    "numericlessthan": _numeric(operator.lt),
+    "numericlessthanequals": _numeric(operator.le),
+    "numericgreaterthan": _numeric(operator.gt),
+    "numericgreaterthanequals": _numeric(operator.ge),
+    # Dates and addresses depend on the moment and the network of each request.
+    **dict.fromkeys(_PER_REQUEST_OPERATORS, lambda actual, expected: None),
+}
+_POSITIVE_OF_NEGATED = {
+    "stringnotequals": "stringequals",
+    "stringnotequalsignorecase": "stringequalsignorecase",
+    "stringnotlike": "stringlike",
+    "arnnotequals": "arnequals",
+    "arnnotlike": "arnlike",
+    "numericnotequals": "numericequals",
+    "datenotequals": "dateequals",
+    "notipaddress": "ipaddress",
+}
+
+
+def _any(verdicts: Iterable[Verdict]) -> Verdict:
+    undecided = False
+    for verdict in verdicts:
+        if verdict is True:
+            return True
+        undecided = undecided or verdict is None
+    return None if undecided else False
+
+
+def _all(verdicts: Iterable[Verdict]) -> Verdict:
+    return _not(_any(_not(verdict) for verdict in verdicts))
+
+
+def _not(verdict: Verdict) -> Verdict:
+    return None if verdict is None else not verdict
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(_text(item) for item in value)
+    return (_text(value),)
+
+
+def _text(value: object) -> str:
+    """JSON's spelling of a scalar, as IAM compares it: True -> "true", 5 -> "5"."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
