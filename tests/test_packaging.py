@@ -61,11 +61,19 @@ def test_wheel_is_cdk_strongbox_with_strongbox_and_py_typed(tmp_path: Path) -> N
         "strongbox/reader/handler.py",
         # The Guard rules add_compliance_plugins loads.
         "strongbox/guard/strongbox.guard",
+        # `strongbox report`: its price file and the console script.
+        "strongbox/report/prices.json",
+        "strongbox/cli.py",
     } <= names
     top_levels = {
         name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")
     }
     assert top_levels == {"strongbox"}, "only strongbox ships: no constructs/, stacks/ or tests/"
+    entry_points = next(
+        archive_name for archive_name in names if archive_name.endswith("entry_points.txt")
+    )
+    with zipfile.ZipFile(wheel) as archive:
+        assert "strongbox = strongbox.cli:main" in archive.read(entry_points).decode()
     assert "Name: cdk-strongbox" in metadata
     assert "Requires-Dist: aws-cdk-lib<3,>=2.275.0" in metadata
     assert "Requires-Dist: cdk-nag<4,>=3.0.2" in metadata
@@ -100,3 +108,18 @@ def test_wheel_is_cdk_strongbox_with_strongbox_and_py_typed(tmp_path: Path) -> N
         text=True,
     )
     assert Path(probe.stdout.strip()).is_relative_to(target)
+
+    # The installed report finds its packaged prices (a wheel without prices.json fails here).
+    prices = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from strongbox.report.cost import load_prices; print(load_prices().as_of)",
+        ],
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert prices.stdout.strip() == "2026-11-24"

@@ -1,0 +1,109 @@
+"""The `strongbox` command: `strongbox report [cdk.out]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from strongbox.report.analysis import analyse
+from strongbox.report.assembly import AssemblyError
+from strongbox.report.cost import Assumptions, load_prices
+from strongbox.report.diagram import render_svg
+from strongbox.report.render import as_json, as_markdown
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command; returns the exit status (0, or 2 with one line on stderr)."""
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    try:
+        assumptions = Assumptions(
+            reads_per_secret_per_month=arguments.reads_per_month,
+            endpoint_gb_per_month=_decimal(arguments.endpoint_gb, "--endpoint-gb"),
+            parameter_reads_per_month=arguments.parameter_reads_per_month,
+            higher_throughput=arguments.higher_throughput,
+        )
+        report = analyse(Path(arguments.assembly), assumptions, load_prices())
+    except (AssemblyError, ValueError) as error:
+        print(f"strongbox report: {error}", file=sys.stderr)
+        return 2
+    text = as_json(report) if arguments.format == "json" else as_markdown(report)
+    # Everything is computed before anything is written: a failure leaves no partial file.
+    if arguments.output is None:
+        sys.stdout.write(text)
+        return 0
+    output = Path(arguments.output)
+    output.write_text(text, encoding="utf-8")
+    for part in report.environments:
+        svg = output.with_name(f"{output.stem}-{_file_name(part.environment.name)}.svg")
+        if render_svg(part.environment, svg):
+            print(f"wrote {svg}", file=sys.stderr)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strongbox")
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser(
+        "report",
+        help="inventory, readers, cost and advice from a synthesized cloud assembly (offline)",
+    )
+    report.add_argument("assembly", nargs="?", default="cdk.out", help="default: ./cdk.out")
+    report.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    report.add_argument(
+        "--output", help="file to write (default: stdout); with Graphviz, an SVG per environment"
+    )
+    report.add_argument(
+        "--reads-per-month",
+        type=_count,
+        default=Assumptions.reads_per_secret_per_month,
+        help="GetSecretValue calls per secret per month (default: %(default)s)",
+    )
+    report.add_argument(
+        "--parameter-reads-per-month",
+        type=_count,
+        default=Assumptions.parameter_reads_per_month,
+        help="GetParameter calls per parameter per month (default: %(default)s)",
+    )
+    report.add_argument(
+        "--endpoint-gb",
+        default=str(Assumptions.endpoint_gb_per_month),
+        help="GB processed per interface endpoint per month (default: %(default)s)",
+    )
+    report.add_argument(
+        "--higher-throughput",
+        action="store_true",
+        help="Parameter Store's higher-throughput setting is on (its API calls are charged)",
+    )
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _decimal(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{option}: expected a number, got {text!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{option}: expected 0 or more, got {text!r}")
+    return value
+
+
+def _file_name(name: str) -> str:
+    return "".join(character if character.isalnum() else "-" for character in name).strip("-")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

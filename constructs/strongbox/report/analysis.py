@@ -1,0 +1,104 @@
+"""The report's content per environment: inventory, readers, cost, placement advice, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from strongbox.report.assembly import Resolver, read_assembly
+from strongbox.report.cost import (
+    Advice,
+    Assumptions,
+    CostEstimate,
+    Footprint,
+    Prices,
+    SecretTraits,
+    estimate,
+    looks_like_credential,
+    secure_string_advice,
+)
+from strongbox.report.cost import Endpoint as PricedEndpoint
+from strongbox.report.inventory import AWS_MANAGED_KEY, Environment, environments
+
+
+@dataclass(frozen=True)
+class EnvironmentReport:
+    environment: Environment
+    cost: CostEstimate
+    advice: tuple[Advice, ...]
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    assembly: str
+    prices: Prices
+    environments: tuple[EnvironmentReport, ...]
+
+
+def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report:
+    """The report for the cloud assembly in `directory`; AssemblyError if it is unreadable."""
+    resolver = Resolver(read_assembly(directory))
+    return Report(
+        assembly=str(directory),
+        prices=prices,
+        environments=tuple(
+            EnvironmentReport(
+                environment=environment,
+                cost=estimate(footprint(environment), assumptions, prices),
+                advice=secure_string_advice(
+                    [
+                        SecretTraits(
+                            name=secret.name,
+                            rotates=secret.rotates,
+                            replicas=len(secret.replicas),
+                            cross_account_readers=secret.cross_account_readers,
+                        )
+                        for secret in environment.secrets
+                    ],
+                    assumptions,
+                    prices,
+                ),
+                findings=tuple(findings(environment)),
+            )
+            for environment in environments(resolver)
+        ),
+    )
+
+
+def footprint(environment: Environment) -> Footprint:
+    """What the environment deploys that has a price, counted from its templates."""
+    parameters = environment.parameters
+    return Footprint(
+        secrets=len(environment.secrets),
+        replicas=sum(len(secret.replicas) for secret in environment.secrets),
+        keys=sum(1 for key in environment.keys if key.replica_of is None),
+        replica_keys=sum(1 for key in environment.keys if key.replica_of is not None),
+        endpoints=tuple(
+            PricedEndpoint(service=endpoint.service, availability_zones=endpoint.availability_zones)
+            for endpoint in environment.endpoints
+        ),
+        standard_parameters=sum(1 for p in parameters if p.tier != "Advanced"),
+        advanced_parameters=sum(1 for p in parameters if p.tier == "Advanced"),
+        secure_string_parameters=sum(1 for p in parameters if p.type == "SecureString"),
+    )
+
+
+def findings(environment: Environment) -> list[str]:
+    """What a security reviewer should look at, one line each."""
+    found = []
+    for secret in environment.secrets:
+        if secret.key == AWS_MANAGED_KEY:
+            found.append(f"secret {secret.name}: encrypted with the AWS managed key, not a CMK")
+        if not secret.rotates and secret.rotation.endswith("no reason recorded"):
+            found.append(f"secret {secret.name}: does not rotate and says not why")
+        for reader in secret.readers:
+            found.extend(
+                f"secret {secret.name}: reader {reader.principal}: {flag}" for flag in reader.flags
+            )
+    for parameter in environment.parameters:
+        if parameter.type in ("String", "StringList"):
+            reason = looks_like_credential(parameter.name)
+            if reason:
+                found.append(f"parameter {parameter.name} ({parameter.type}): {reason}")
+    return found

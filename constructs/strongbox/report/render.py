@@ -1,0 +1,126 @@
+"""The report as Markdown for people or JSON for programs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from strongbox.report.analysis import EnvironmentReport, Report
+from strongbox.report.diagram import mermaid
+
+
+def as_json(report: Report) -> str:
+    """Every field of the report; money as decimal strings, so no float rounding creeps in."""
+    return json.dumps(_plain(report), indent=2, sort_keys=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)
+        }
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def as_markdown(report: Report) -> str:
+    """Headed sections per environment, tables for the inventories, a Mermaid diagram each."""
+    prices = report.prices
+    lines = [
+        "# Strongbox report",
+        "",
+        f"Cloud assembly `{report.assembly}`; {len(report.environments)} environment(s). "
+        f"Prices: {prices.currency}, {prices.region_basis} list prices as of {prices.as_of}.",
+    ]
+    for environment in report.environments:
+        lines += ["", *_environment(environment)]
+    return "\n".join(lines) + "\n"
+
+
+def _environment(part: EnvironmentReport) -> list[str]:
+    environment = part.environment
+    lines = [
+        f"## {environment.name}",
+        "",
+        f"Accounts {', '.join(environment.accounts)}; regions {', '.join(environment.regions)}.",
+        "",
+        "### Secrets",
+        "",
+        "| secret | kind | key | replicas | rotation | resource policy |",
+        "|---|---|---|---|---|---|",
+    ]
+    names = {key.arn: key.aliases[0] for key in environment.keys if key.aliases}
+    for secret in environment.secrets:
+        replicas = (
+            "<br>".join(f"{r.region} ({names.get(r.key, r.key)})" for r in secret.replicas)
+            or "none"
+        )
+        policy = "<br>".join(secret.resource_policy) or "none"
+        lines.append(
+            f"| `{secret.name}` | {secret.kind} | {names.get(secret.key, secret.key)} "
+            f"| {replicas} | "
+            f"{_cell(secret.rotation)} | {_cell(policy)} |"
+        )
+    lines += [
+        "",
+        "### Keys",
+        "",
+        "| key | aliases | multi-region | replica of |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {key.arn} | {', '.join(key.aliases) or 'none'} | {'yes' if key.multi_region else 'no'} "
+        f"| {key.replica_of or ''} |"
+        for key in environment.keys
+    ]
+    lines += ["", "### Who can read", ""]
+    lines += ["| secret | reader | account | conditions | flags |", "|---|---|---|---|---|"]
+    for secret in environment.secrets:
+        for reader in secret.readers:
+            lines.append(
+                f"| `{secret.name}` | {reader.principal} | {reader.account} | "
+                f"{_cell('<br>'.join(reader.conditions)) or 'none'} | "
+                f"{_cell('<br>'.join(reader.flags)) or ''} |"
+            )
+        if not secret.readers:
+            lines.append(f"| `{secret.name}` | nobody in the assembly | | | |")
+    delegated = sorted({a for secret in environment.secrets for a in secret.delegated_accounts})
+    if delegated:
+        lines += [
+            "",
+            "Principals outside the assembly (people, SSO roles) can also read where the key "
+            f"policy delegates to IAM, in account(s) {', '.join(delegated)}, if their own identity "
+            "policies allow `secretsmanager:GetSecretValue` and `kms:Decrypt`.",
+        ]
+    lines += ["", "### Parameters", "", "| parameter | type | tier |", "|---|---|---|"]
+    lines += [f"| `{p.name}` | {p.type} | {p.tier} |" for p in environment.parameters]
+    lines += ["", "### Monthly cost estimate", "", "| item | quantity | unit | price | monthly |"]
+    lines.append("|---|---:|---|---:|---:|")
+    lines += [
+        f"| {line.item} | {line.quantity} | {line.unit} | {line.unit_price} | {line.monthly} |"
+        for line in part.cost.lines
+    ]
+    lines.append(f"| **total** | | | | **{part.cost.total}** |")
+    lines += ["", "Assumptions:", ""] + [f"- {text}" for text in part.cost.assumptions]
+    lines += ["", "### Placement advice", ""]
+    lines += [
+        f"- `{advice.name}`: saves {advice.saving_per_month} a month as a SecureString "
+        f"parameter. {advice.reason}"
+        for advice in part.advice
+    ] or ["- Every secret uses something only Secrets Manager offers; no advice."]
+    lines += ["", "### Findings", ""]
+    lines += [f"- {finding}" for finding in part.findings] or ["- None."]
+    lines += ["", "### Diagram", "", "```mermaid", mermaid(environment), "```"]
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

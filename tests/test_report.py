@@ -1,0 +1,716 @@
+"""`strongbox report`: who can read, inventory, findings and bad input, on known templates."""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strongbox.cli import main
+from strongbox.report.analysis import analyse
+from strongbox.report.assembly import Resolver, read_assembly
+from strongbox.report.cost import Assumptions, load_prices
+from strongbox.report.diagram import dot, mermaid
+from strongbox.report.inventory import Environment, Secret, environments
+from tests.conftest import ROOT, Synthesized
+
+HOME = "111111111111"
+OTHER = "222222222222"
+REGION = "eu-west-1"
+SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{HOME}:secret:app/db-??????"
+KEY_ARN = f"arn:aws:kms:{REGION}:{HOME}:key/Home.Key"
+READER_ARN = f"arn:aws:iam::{HOME}:role/reader"
+ADMIN_ARN = f"arn:aws:iam::{HOME}:role/admin"
+
+
+def _allow(actions: str | list[str], resource: Any = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resource, **extra}
+
+
+def _read_and_decrypt(resource: Any = None) -> list[dict[str, Any]]:
+    """What a reader's identity policy needs: the secret, and the key through Secrets Manager."""
+    return [
+        _allow("secretsmanager:GetSecretValue", resource or {"Ref": "Secret"}),
+        _allow("kms:Decrypt", {"Fn::GetAtt": ["Key", "Arn"]}),
+    ]
+
+
+def _key(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": "AWS::KMS::Key",
+        "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": list(statements)}},
+    }
+
+
+def _delegating_key(account: str = HOME) -> dict[str, Any]:
+    """The default CDK key policy shape: the account root may use the key (IAM decides)."""
+    return _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+
+
+def _role(name: str, statements: list[dict[str, Any]], **properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ]
+            },
+            "Policies": [{"PolicyName": "read", "PolicyDocument": {"Statement": statements}}],
+            **properties,
+        },
+    }
+
+
+def _secret(**properties: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SecretsManager::Secret",
+        "Properties": {"Name": "app/db", "KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}, **properties},
+        "Metadata": {"StrongboxRotation": {"DisabledReason": "issued by a partner"}},
+    }
+
+
+def _resource_policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Type": "AWS::SecretsManager::ResourcePolicy",
+        "Properties": {
+            "SecretId": {"Ref": "Secret"},
+            "ResourcePolicy": {"Version": "2012-10-17", "Statement": list(statements)},
+        },
+    }
+
+
+def _write_assembly(directory: Path, stacks: dict[str, tuple[str, dict[str, Any]]]) -> Path:
+    """A cloud assembly of top-level stacks: name -> (account, resources)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    artifacts = {}
+    for name, (account, resources) in stacks.items():
+        (directory / f"{name}.template.json").write_text(json.dumps({"Resources": resources}))
+        artifacts[name] = {
+            "type": "aws:cloudformation:stack",
+            "environment": f"aws://{account}/{REGION}",
+            "properties": {"templateFile": f"{name}.template.json", "stackName": name},
+        }
+    (directory / "manifest.json").write_text(
+        json.dumps({"version": "55.0.0", "artifacts": artifacts})
+    )
+    return directory
+
+
+def _environments(
+    tmp_path: Path, stacks: dict[str, tuple[str, dict[str, Any]]]
+) -> list[Environment]:
+    return list(environments(Resolver(read_assembly(_write_assembly(tmp_path / "out", stacks)))))
+
+
+def _only_secret(tmp_path: Path, resources: dict[str, Any]) -> Secret:
+    (environment,) = _environments(tmp_path, {"Home": (HOME, resources)})
+    (secret,) = environment.secrets
+    return secret
+
+
+def _readers(secret: Secret) -> dict[str, tuple[str, ...]]:
+    return {reader.principal: reader.conditions for reader in secret.readers}
+
+
+def test_identity_policy_and_delegating_key_make_a_reader(tmp_path: Path) -> None:
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Reader": _role("reader", _read_and_decrypt()),
+            "Bystander": _role("bystander", [_allow("s3:GetObject")]),
+        },
+    )
+    assert secret.arn == SECRET_ARN
+    assert secret.key == KEY_ARN
+    assert _readers(secret) == {READER_ARN: ()}
+    assert secret.delegated_accounts == (HOME,)
+
+
+def test_allowed_by_iam_but_not_by_the_key_policy_is_not_a_reader(tmp_path: Path) -> None:
+    admin_only = _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ADMIN_ARN},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    secret = _only_secret(
+        tmp_path,
+        {"Key": admin_only, "Secret": _secret(), "Reader": _role("reader", _read_and_decrypt())},
+    )
+    assert secret.readers == ()
+    assert secret.delegated_accounts == ()
+
+
+def test_a_delegating_key_needs_kms_decrypt_in_the_identity_policy(tmp_path: Path) -> None:
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Reader": _role("reader", [_allow("secretsmanager:GetSecretValue", {"Ref": "Secret"})]),
+        },
+    )
+    assert secret.readers == ()
+
+
+def test_a_key_policy_naming_the_role_needs_nothing_from_its_identity_policy(
+    tmp_path: Path,
+) -> None:
+    key = _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": READER_ARN},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+            },
+        }
+    )
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": key,
+            "Secret": _secret(),
+            "Reader": _role("reader", [_allow("secretsmanager:GetSecretValue", {"Ref": "Secret"})]),
+        },
+    )
+    assert _readers(secret) == {READER_ARN: ()}
+
+
+def test_a_deny_in_the_resource_policy_wins(tmp_path: Path) -> None:
+    deny = {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": ADMIN_ARN}},
+    }
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Policy": _resource_policy(deny),
+            "Reader": _role("reader", _read_and_decrypt()),
+            "Admin": _role("admin", _read_and_decrypt()),
+        },
+    )
+    assert _readers(secret) == {ADMIN_ARN: ()}
+
+
+def test_a_deny_with_an_unknown_condition_is_shown_not_decided(tmp_path: Path) -> None:
+    deny = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:*",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-0abc"}},
+    }
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Policy": _resource_policy(deny),
+            "Reader": _role("reader", _read_and_decrypt()),
+        },
+    )
+    assert _readers(secret) == {
+        READER_ARN: ("denied when StringNotEquals aws:SourceVpce = vpce-0abc",)
+    }
+
+
+def test_a_wildcard_resource_makes_a_reader_and_is_flagged(tmp_path: Path) -> None:
+    pattern = f"arn:aws:secretsmanager:{REGION}:{HOME}:secret:app/*"
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Reader": _role("reader", _read_and_decrypt(pattern)),
+            "Star": _role("star", _read_and_decrypt("*")),
+            "Elsewhere": _role("elsewhere", _read_and_decrypt(pattern.replace("app/", "web/"))),
+        },
+    )
+    flags = {reader.principal: reader.flags for reader in secret.readers}
+    assert flags == {
+        READER_ARN: (f"wildcard grant: {pattern}",),
+        f"arn:aws:iam::{HOME}:role/star": ("wildcard grant: *",),
+    }
+
+
+def test_an_aws_managed_policy_the_report_knows_makes_a_reader(tmp_path: Path) -> None:
+    administrator = _role(
+        "operator", [], ManagedPolicyArns=["arn:aws:iam::aws:policy/AdministratorAccess"]
+    )
+    unknown = _role("viewer", [], ManagedPolicyArns=["arn:aws:iam::aws:policy/ViewOnlyAccess"])
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Operator": administrator,
+            "Viewer": unknown,
+        },
+    )
+    assert list(_readers(secret)) == [f"arn:aws:iam::{HOME}:role/operator"]
+
+
+def test_managed_policies_attached_either_way_count(tmp_path: Path) -> None:
+    document = {"Statement": _read_and_decrypt()}
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "ByRole": _role("by-role", [], ManagedPolicyArns=[{"Ref": "Listed"}]),
+            "Listed": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {"PolicyDocument": document},
+            },
+            "ByPolicy": _role("by-policy", []),
+            "Attaching": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {"PolicyDocument": document, "Roles": [{"Ref": "ByPolicy"}]},
+            },
+            "Inline": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "inline",
+                    "PolicyDocument": document,
+                    "Roles": [{"Ref": "ByInline"}],
+                },
+            },
+            "ByInline": _role("by-inline", []),
+        },
+    )
+    assert sorted(_readers(secret)) == [
+        f"arn:aws:iam::{HOME}:role/{name}" for name in ("by-inline", "by-policy", "by-role")
+    ]
+
+
+def _cross_account(
+    tmp_path: Path, *, resource_policy: bool, key_policy: bool, identity: bool
+) -> Secret:
+    key_statements: list[dict[str, Any]] = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{HOME}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if key_policy:
+        key_statements.append(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+                },
+            }
+        )
+    home: dict[str, Any] = {"Key": _key(*key_statements), "Secret": _secret()}
+    if resource_policy:
+        home["Policy"] = _resource_policy(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        )
+    statements = (
+        [
+            _allow("secretsmanager:GetSecretValue", SECRET_ARN.replace("??????", "*")),
+            _allow("kms:Decrypt", KEY_ARN),
+        ]
+        if identity
+        else [_allow("s3:GetObject")]
+    )
+    (home_environment, _) = _environments(
+        tmp_path,
+        {"Home": (HOME, home), "Other": (OTHER, {"Reader": _role("partner", statements)})},
+    )
+    (secret,) = home_environment.secrets
+    return secret
+
+
+def test_a_cross_account_reader_needs_all_three_layers(tmp_path: Path) -> None:
+    secret = _cross_account(tmp_path, resource_policy=True, key_policy=True, identity=True)
+    partner = f"arn:aws:iam::{OTHER}:role/partner"
+    assert {reader.principal: reader.account for reader in secret.readers} == {
+        partner: OTHER,
+        f"arn:aws:iam::{OTHER}:root": OTHER,
+    }
+    assert secret.cross_account_readers == (OTHER,)
+
+
+@pytest.mark.parametrize(
+    "missing", ["resource_policy", "key_policy", "identity"], ids=lambda layer: f"no {layer}"
+)
+def test_a_cross_account_reader_missing_one_layer_is_not_a_reader(
+    tmp_path: Path, missing: str
+) -> None:
+    layers = {"resource_policy": True, "key_policy": True, "identity": True, missing: False}
+    secret = _cross_account(tmp_path, **layers)
+    partner = f"arn:aws:iam::{OTHER}:role/partner"
+    assert partner not in _readers(secret)
+    if missing == "identity":
+        # The role in the assembly cannot, but the account's other principals still may.
+        assert list(_readers(secret)) == [f"arn:aws:iam::{OTHER}:root"]
+    else:
+        assert secret.readers == ()
+
+
+def test_the_aws_managed_key_lets_the_account_read_with_iam_alone(tmp_path: Path) -> None:
+    unencrypted = _secret()
+    del unencrypted["Properties"]["KmsKeyId"]
+    report_dir = _write_assembly(
+        tmp_path / "out",
+        {
+            "Home": (
+                HOME,
+                {
+                    "Secret": unencrypted,
+                    "Reader": _role("reader", [_allow("secretsmanager:GetSecretValue", "*")]),
+                    "Flag": {
+                        "Type": "AWS::SSM::Parameter",
+                        "Properties": {"Name": "/app/db-password", "Type": "String", "Value": "x"},
+                    },
+                    "Plain": {
+                        "Type": "AWS::SSM::Parameter",
+                        "Properties": {"Name": "/app/log-level", "Type": "String", "Value": "x"},
+                    },
+                },
+            )
+        },
+    )
+    (part,) = analyse(report_dir, Assumptions(), load_prices()).environments
+    (secret,) = part.environment.secrets
+    assert list(_readers(secret)) == [READER_ARN]
+    assert part.findings[0] == "secret app/db: encrypted with the AWS managed key, not a CMK"
+    assert part.findings[-1].startswith("parameter /app/db-password (String): ")
+    assert not any("log-level" in finding for finding in part.findings)
+
+
+def _home_output(name: str) -> dict[str, Any]:
+    return {"Fn::GetStackOutput": {"StackName": "Home", "Region": REGION, "OutputName": name}}
+
+
+def test_cross_stack_references_resolve_to_the_secret(tmp_path: Path) -> None:
+    """A role in another stack of the same account grants the secret through Fn::GetStackOutput."""
+    home = {
+        "Key": _delegating_key(),
+        "Secret": _secret(),
+    }
+    template = {"Resources": home, "Outputs": {"SecretArn": {"Value": {"Ref": "Secret"}}}}
+    directory = _write_assembly(
+        tmp_path / "out",
+        {
+            "Home": (HOME, home),
+            "Workload": (
+                HOME,
+                {
+                    "Reader": _role(
+                        "reader",
+                        [
+                            _allow("secretsmanager:GetSecretValue", _home_output("SecretArn")),
+                            _allow("kms:Decrypt", KEY_ARN),
+                        ],
+                    )
+                },
+            ),
+        },
+    )
+    (directory / "Home.template.json").write_text(json.dumps(template))
+    (environment,) = environments(Resolver(read_assembly(directory)))
+    (secret,) = environment.secrets
+    assert _readers(secret) == {READER_ARN: ()}
+
+
+def test_rotation_comes_from_the_schedule_wherever_it_is(tmp_path: Path) -> None:
+    schedule = {
+        "Type": "AWS::SecretsManager::RotationSchedule",
+        "Properties": {
+            "SecretId": {"Ref": "Secret"},
+            "HostedRotationLambda": {"RotationType": "PostgreSQLSingleUser"},
+            "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+        },
+    }
+    rotated = _only_secret(
+        tmp_path, {"Key": _delegating_key(), "Secret": _secret(), "Schedule": schedule}
+    )
+    assert rotated.rotation == "rate(30 days), AWS hosted rotation (PostgreSQLSingleUser)"
+    assert rotated.rotates
+    silent = _secret()
+    del silent["Metadata"]
+    unrotated = _only_secret(tmp_path / "2", {"Key": _delegating_key(), "Secret": silent})
+    assert unrotated.rotation == "off: no rotation schedule and no reason recorded"
+
+
+# The default app: what the shipped config declares, read back from the templates.
+
+PROD = "333333333333"
+
+
+def _prod_role(name: str) -> str:
+    return f"arn:aws:iam::{PROD}:role/strongbox/payments/payments-prod-{name}"
+
+
+@pytest.fixture(scope="module")
+def default_report(synthesized: Synthesized) -> dict[str, Any]:
+    document = analyse(synthesized.outdir, Assumptions(), load_prices())
+    return {part.environment.name: part for part in document.environments}
+
+
+def test_default_app_readers_are_exactly_the_consumers_of_each_secret(
+    default_report: dict[str, Any],
+) -> None:
+    prod = default_report["Strongbox-Prod"].environment
+    readers = {
+        secret.name: sorted(
+            reader.principal.replace(f"arn:aws:iam::{PROD}:role/", "") for reader in secret.readers
+        )
+        for secret in prod.secrets
+    }
+    rotation_role = next(
+        r.principal for s in prod.secrets for r in s.readers if "TokenRotation" in r.principal
+    )
+    assert readers == {
+        "prod/payments/db-credentials": sorted(
+            [
+                "strongbox/payments/payments-prod-api-execution",
+                "hosted rotation function (created at deploy time by its transform)",
+            ]
+        ),
+        "prod/payments/stripe-api-key": [
+            "strongbox/payments/payments-prod-api-execution",
+            "strongbox/payments/payments-prod-reconciler-function",
+        ],
+        "prod/payments/session-signing-key": sorted(
+            [
+                rotation_role.replace(f"arn:aws:iam::{PROD}:role/", ""),
+                "strongbox/payments/payments-prod-api-execution",
+            ]
+        ),
+        "prod/payments/webhook-signing": [
+            "strongbox/payments/payments-prod-api-execution",
+            "strongbox/payments/payments-prod-batch-instance",
+        ],
+        "prod/payments/reporting-api-token": [
+            "arn:aws:iam::444444444444:root",
+            "strongbox/payments/payments-prod-api-execution",
+        ],
+    }
+    assert rotation_role.endswith("-<generated>")
+
+
+def test_default_app_inventory(default_report: dict[str, Any]) -> None:
+    prod = default_report["Strongbox-Prod"]
+    secrets = {secret.name: secret for secret in prod.environment.secrets}
+    key = f"arn:aws:kms:eu-west-1:{PROD}:key/mrk-Strongbox-Prod-Keys.SecretsKey0D2EC683"
+    token = secrets["prod/payments/reporting-api-token"]
+    assert token.kind == "api-key"
+    assert token.key == key
+    assert [(r.region, r.key) for r in token.replicas] == [
+        ("eu-central-1", key.replace("eu-west-1", "eu-central-1"))
+    ]
+    assert token.cross_account_readers == ("444444444444",)
+    assert token.resource_policy[-1] == (
+        "CrossAccountRead444444444444: Allow arn:aws:iam::444444444444:root "
+        "secretsmanager:DescribeSecret, secretsmanager:GetSecretValue"
+    )
+    assert secrets["prod/payments/db-credentials"].kind == "database"
+    assert secrets["prod/payments/session-signing-key"].rotation.startswith(
+        "rate(30 days), Lambda "
+    )
+    assert {(p.name, p.type, p.tier) for p in prod.environment.parameters} == {
+        ("/payments/prod/feature-flags", "StringList", "Standard"),
+        ("/payments/prod/log-level", "String", "Standard"),
+        ("/payments/prod/session/cookie-salt", "SecureString", "Standard"),
+    }
+    # Granting a whole account (not one of its roles) is broader than one workload: flagged.
+    assert prod.findings == (
+        "secret prod/payments/reporting-api-token: reader arn:aws:iam::444444444444:root: "
+        "any principal of that account its IAM allows",
+    )
+    # Every secret in prod replicates, so none is advised to move to Parameter Store.
+    assert prod.advice == ()
+
+
+def test_default_app_advice_names_the_secrets_that_would_be_cheaper_as_parameters(
+    default_report: dict[str, Any],
+) -> None:
+    dev = default_report["Strongbox-Dev"]
+    assert {(a.name, str(a.saving_per_month)) for a in dev.advice} == {
+        ("dev/payments/stripe-api-key", "0.45"),
+        ("dev/payments/webhook-signing", "0.45"),
+    }
+
+
+def test_default_app_diagram_draws_key_secret_replica_endpoint_consumer(
+    default_report: dict[str, Any],
+) -> None:
+    prod = default_report["Strongbox-Prod"].environment
+    chart = mermaid(prod)
+    assert chart.startswith("flowchart LR\n")
+    assert '  k0[/"alias/payments/prod/secrets"/]' in chart
+    assert '(["prod/payments/stripe-api-key @ eu-central-1"])' in chart
+    assert '{{"secretsmanager endpoint eu-west-1 (3 AZ)"}}' in chart
+    assert '("payments-prod-reconciler-function")' in chart
+    assert "-->|stripe-api-key| " in chart
+    assert "<generated>" not in chart  # escaped for Mermaid
+    graph = dot(prod)
+    assert graph.startswith('digraph "Strongbox-Prod" {')
+    assert '[label="encrypts"]' in graph
+
+
+def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path: Path) -> None:
+    output = tmp_path / "report.md"
+    assert main(["report", str(synthesized.outdir), "--output", str(output)]) == 0
+    text = output.read_text()
+    assert "## Strongbox-Prod" in text
+    assert "```mermaid\nflowchart LR" in text
+    assert "| **total** |" in text
+    assert (
+        main(["report", str(synthesized.outdir), "--format", "json", "--output", str(output)]) == 0
+    )
+    document = json.loads(output.read_text())
+    names = [part["environment"]["name"] for part in document["environments"]]
+    assert names == ["Strongbox-Dev", "Strongbox-Staging", "Strongbox-Prod"]
+    assert document["prices"]["as_of"] == load_prices().as_of
+    prod = document["environments"][2]
+    lines = prod["cost"]["lines"]
+    assert Decimal(prod["cost"]["total"]) == sum(Decimal(line["monthly"]) for line in lines)
+
+
+def test_readme_excerpt_is_what_the_report_prints(
+    synthesized: Synthesized, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(synthesized.outdir)]) == 0
+    printed = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text()
+    excerpt = readme.split("<!-- report excerpt -->")[1].split("```markdown\n")[1].split("```")[0]
+    for line in excerpt.strip().splitlines():
+        assert line in printed.splitlines(), f"README excerpt line not in the report: {line}"
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
+def test_svg_per_environment_with_graphviz(synthesized: Synthesized, tmp_path: Path) -> None:
+    assert main(["report", str(synthesized.outdir), "--output", str(tmp_path / "r.md")]) == 0
+    svg = (tmp_path / "r-Strongbox-Prod.svg").read_text()
+    assert svg.lstrip().startswith("<?xml")
+    assert "prod/payments/stripe-api-key @ eu-central-1" in html.unescape(svg)
+
+
+# Bad input: one line on stderr, exit 2, nothing written.
+
+
+def _fails(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    assert main(["report", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.strip().splitlines()) == 1
+    return captured.err.strip()
+
+
+def test_missing_assembly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "cdk.out"
+    assert _fails(capsys, str(missing)) == (
+        f"strongbox report: {missing}: no such directory (run `cdk synth` first)"
+    )
+
+
+def test_corrupt_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "manifest.json").write_text('{"artifacts": ')
+    assert _fails(capsys, str(tmp_path)) == (
+        f"strongbox report: {tmp_path}/manifest.json: not valid JSON (line 1: Expecting value)"
+    )
+
+
+def test_manifest_of_something_else(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "manifest.json").write_text("[]")
+    assert _fails(capsys, str(tmp_path)) == (
+        f"strongbox report: {tmp_path}/manifest.json: no 'artifacts' object; not a cloud assembly"
+    )
+
+
+def test_missing_and_corrupt_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = _write_assembly(tmp_path / "out", {"Home": (HOME, {"Secret": _secret()})})
+    output = tmp_path / "report.md"
+    (directory / "Home.template.json").write_text("{not json")
+    message = _fails(capsys, str(directory), "--output", str(output))
+    assert message == (
+        f"strongbox report: {directory}/Home.template.json: not valid JSON "
+        "(line 1: Expecting property name enclosed in double quotes)"
+    )
+    assert not output.exists()
+    (directory / "Home.template.json").unlink()
+    assert _fails(capsys, str(directory)) == (
+        f"strongbox report: {directory}/Home.template.json: missing (run `cdk synth` first)"
+    )
+
+
+def test_an_assembly_without_stacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "manifest.json").write_text('{"version": "55.0.0", "artifacts": {}}')
+    assert _fails(capsys, str(tmp_path)) == (
+        f"strongbox report: {tmp_path}/manifest.json: the assembly has no CloudFormation stacks"
+    )
+
+
+def test_bad_option_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _fails(capsys, str(tmp_path), "--endpoint-gb", "lots") == (
+        "strongbox report: --endpoint-gb: expected a number, got 'lots'"
+    )
+
+
+def test_installed_console_script(synthesized: Synthesized, tmp_path: Path) -> None:
+    """The `strongbox` entry point the package installs, run as a user would."""
+    script = str(Path(sys.executable).with_name("strongbox"))
+    completed = subprocess.run(
+        [script, "report", str(synthesized.outdir), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [
+        part["environment"]["name"] for part in json.loads(completed.stdout)["environments"]
+    ] == [
+        "Strongbox-Dev",
+        "Strongbox-Staging",
+        "Strongbox-Prod",
+    ]
+    missing = tmp_path / "nowhere"
+    failed = subprocess.run([script, "report", str(missing)], capture_output=True, text=True)
+    assert (failed.returncode, failed.stdout) == (2, "")
+    assert (
+        failed.stderr == f"strongbox report: {missing}: no such directory (run `cdk synth` first)\n"
+    )
