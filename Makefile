@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger place benchmark benchmark-scale benchmark-suite clean
+.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-suite clean
 
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
@@ -52,6 +52,12 @@ test: lint unit
 # docs/COMPLIANCE.md from a fresh synth; tests/test_ledger.py fails when it is stale.
 ledger: synth
 	$(VENV)/bin/python -m stacks.compliance_ledger cdk.out > docs/COMPLIANCE.md
+
+# Inventory, who can read, cost and advice per environment, offline from a fresh synth; with
+# Graphviz installed, an SVG diagram per environment beside it.
+report: synth
+	$(VENV)/bin/strongbox report cdk.out --output cdk.out/strongbox-report.md
+	@echo "wrote cdk.out/strongbox-report.md"
 
 benchmark: setup
 	$(VENV)/bin/python benchmarks/synth.py
