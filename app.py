@@ -11,6 +11,7 @@ import aws_cdk as cdk
 
 from stacks import placement
 from stacks.config import ConfigError, check_cdk_json, parse_config
+from stacks.pipeline_stack import build_pipeline
 from stacks.stage import EnvironmentStage
 from strongbox import add_compliance_plugins
 
@@ -24,7 +25,7 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     # `-c strongbox-placement='{...}'` replaces the recorded file (tests, pipelines).
     override = app.node.try_get_context("strongbox-placement")
     recorded = json.loads(override) if isinstance(override, str) else override or placement.load()
-    return [
+    stages = [
         EnvironmentStage(
             app,
             application=config.application,
@@ -33,6 +34,10 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
         )
         for environment in environments
     ]
+    if config.pipeline.enabled:
+        # The pipeline deploys these same stages; `cdk deploy 'Strongbox-Dev/*'` keeps working.
+        build_pipeline(app, config.application, config.pipeline, stages)
+    return stages
 
 
 def main() -> int:

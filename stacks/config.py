@@ -47,6 +47,17 @@ _IMAGE_TAG = re.compile(r"^(?!latest\Z)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z", re.
 _SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}\Z", re.ASCII)
 _ROUTE_TABLE_ID = re.compile(r"^rtb-[0-9a-f]{8,17}\Z", re.ASCII)
 _DATABASE_USER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}\Z", re.ASCII)
+_CONNECTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/"
+    r"[0-9a-f-]{36}\Z",
+    re.ASCII,
+)
+_CONNECTION_HELP = (
+    "a CodeConnections ARN, arn:aws:codeconnections:<region>:<account>:connection/<id>"
+)
+_CONNECTED_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
+_CODECOMMIT_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
+_BRANCH = re.compile(r"^(?!/)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}(?<!/)\Z", re.ASCII)
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+\Z", re.ASCII)
 _JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z", re.ASCII)
 # Keys that would put a secret value into cdk.json and from there into the template.
@@ -253,8 +264,29 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class PipelineSource:
+    """Where the pipeline pulls from: a CodeConnections (GitHub, GitLab, Bitbucket) repository,
+    or a CodeCommit repository in the pipeline account."""
+
+    repository: str
+    branch: str
+    connection_arn: str | None = None
+
+    @property
+    def is_codecommit(self) -> bool:
+        return self.connection_arn is None
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     enabled: bool = False
+    account: str | None = None
+    region: str | None = None
+    source: PipelineSource | None = None
+    # Environment names per wave, deployed in order; one wave may hold several accounts.
+    waves: tuple[tuple[str, ...], ...] = ()
+    # Environments whose wave waits for a person to approve in the pipeline.
+    approval_before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1083,9 +1115,66 @@ def _environments(value: Any, path: str) -> tuple[EnvironmentConfig, ...]:
     return tuple(environments)
 
 
+def _pipeline_source(value: Any, path: str) -> PipelineSource:
+    obj = _Object(value, path, required=("repository", "branch"), optional=("connection_arn",))
+    connection = obj.get("connection_arn", _matching(_CONNECTION_ARN, _CONNECTION_HELP), None)
+    repository = obj.require(
+        "repository",
+        _matching(_CODECOMMIT_REPOSITORY, "a CodeCommit repository name")
+        if connection is None
+        else _matching(_CONNECTED_REPOSITORY, "owner/name of the connected repository"),
+    )
+    return PipelineSource(
+        repository=repository,
+        branch=obj.require("branch", _matching(_BRANCH, "a git branch name")),
+        connection_arn=connection,
+    )
+
+
 def _pipeline(value: Any, path: str) -> PipelineConfig:
-    obj = _Object(value, path, required=(), optional=("enabled",))
-    return PipelineConfig(enabled=obj.get("enabled", _boolean, False))
+    obj = _Object(
+        value,
+        path,
+        required=(),
+        optional=("enabled", "account", "region", "source", "waves", "approval_before"),
+    )
+    enabled = obj.get("enabled", _boolean, False)
+    if enabled:
+        for key in ("account", "region", "source"):
+            if not obj.has(key):
+                raise ConfigError(_join(path, key), "is required when the pipeline is enabled")
+    return PipelineConfig(
+        enabled=enabled,
+        account=obj.get("account", _matching(_ACCOUNT, "a 12-digit AWS account id"), None),
+        region=obj.get("region", _region, None),
+        source=obj.get("source", _pipeline_source, None),
+        waves=obj.get("waves", _list(_list(_string, non_empty=True), non_empty=True), ()),
+        approval_before=obj.get("approval_before", _list(_string), ()),
+    )
+
+
+def _check_pipeline(pipeline: PipelineConfig, environments: Sequence[EnvironmentConfig]) -> None:
+    """Waves name every environment exactly once; approvals name environments."""
+    names = [environment.name for environment in environments]
+    if not pipeline.waves:
+        return
+    seen: set[str] = set()
+    for index, wave in enumerate(pipeline.waves):
+        for position, name in enumerate(wave):
+            where = f"pipeline.waves[{index}][{position}]"
+            if name not in names:
+                raise ConfigError(
+                    where, f"unknown environment {name!r}; configured: {', '.join(names)}"
+                )
+            if name in seen:
+                raise ConfigError(where, f"{name!r} is already in an earlier wave")
+            seen.add(name)
+    missing = [name for name in names if name not in seen]
+    if missing:
+        raise ConfigError(
+            "pipeline.waves",
+            f"leaves out {', '.join(missing)}; every environment deploys in one wave",
+        )
 
 
 def reader_role_name(application: str, environment: str, consumer: str, kind: str) -> str:
@@ -1116,6 +1205,13 @@ def parse_config(raw: Any) -> StrongboxConfig:
         environments=obj.require("environments", _environments),
         pipeline=obj.get("pipeline", _pipeline, PipelineConfig()),
     )
+    _check_pipeline(config.pipeline, config.environments)
+    for index, name in enumerate(config.pipeline.approval_before):
+        if name not in [environment.name for environment in config.environments]:
+            raise ConfigError(
+                f"pipeline.approval_before[{index}]",
+                f"unknown environment {name!r}; configured: {config._names()}",
+            )
     for environment in config.environments:
         for key, consumer, kind in (
             environment.workload.reading_roles if environment.workload else ()

@@ -31,6 +31,7 @@ class EnvironmentStage(cdk.Stage):
             environment.stage_name,
             env=cdk.Environment(account=environment.account, region=environment.region),
         )
+        self.environment = environment
         # Dev may be torn down completely; everywhere else stateful resources outlive their stacks.
         removal_policy = (
             cdk.RemovalPolicy.DESTROY if environment.is_development else cdk.RemovalPolicy.RETAIN
