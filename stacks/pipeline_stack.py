@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 
-from constructs import Construct
+from constructs import Construct, IConstruct
 from stacks.config import EnvironmentConfig, PipelineConfig, PipelineSource
 from stacks.stage import EnvironmentStage
 from strongbox.compliance import acknowledge
@@ -361,19 +361,18 @@ def acknowledge_buckets(stack: cdk.Stack) -> None:
         )
 
 
-def _cfn(construct: Construct) -> cdk.CfnElement:
-    child = construct.node.default_child
+def _cfn(construct: IConstruct) -> cdk.CfnElement:
+    child = construct if isinstance(construct, cdk.CfnElement) else construct.node.default_child
     assert isinstance(child, cdk.CfnElement)
     return child
 
 
-def _logical_id(scope: Construct, path: str) -> str:
+def _logical_id(scope: IConstruct, path: str) -> str:
+    """The logical id of the CloudFormation resource at `path` below `scope`."""
     construct = scope
     for part in path.split("/"):
         construct = construct.node.find_child(part)
-    return cdk.Stack.of(scope).get_logical_id(
-        _cfn(construct) if not isinstance(construct, cdk.CfnElement) else construct
-    )
+    return cdk.Stack.of(scope).get_logical_id(_cfn(construct))
 
 
 def _source(scope: Construct, source: PipelineSource) -> pipelines.CodePipelineSource:
