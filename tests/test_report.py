@@ -631,6 +631,15 @@ def test_svg_per_environment_with_graphviz(synthesized: Synthesized, tmp_path: P
     assert "prod/payments/stripe-api-key @ eu-central-1" in html.unescape(svg)
 
 
+def test_without_graphviz_the_markdown_is_written_and_no_svg(
+    synthesized: Synthesized, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["report", str(synthesized.outdir), "--output", str(tmp_path / "r.md")]) == 0
+    assert (tmp_path / "r.md").read_text().count("```mermaid") == 3
+    assert list(tmp_path.glob("*.svg")) == []
+
+
 # Bad input: one line on stderr, exit 2, nothing written.
 
 
