@@ -476,6 +476,175 @@ def test_rotation_comes_from_the_schedule_wherever_it_is(tmp_path: Path) -> None
     assert unrotated.rotation == "off: no rotation schedule and no reason recorded"
 
 
+def test_environment_agnostic_stacks_still_have_readers(tmp_path: Path) -> None:
+    """CDK renders the account of an env-agnostic stack as a placeholder in every ARN."""
+    directory = _write_assembly(
+        tmp_path / "out",
+        {
+            "Home": (
+                HOME,
+                {
+                    "Key": _delegating_key(),
+                    "Secret": _secret(),
+                    "Reader": _role("reader", _read_and_decrypt()),
+                },
+            )
+        },
+    )
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["artifacts"]["Home"]["environment"] = "aws://unknown-account/unknown-region"
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    template = json.loads((directory / "Home.template.json").read_text())
+    template["Resources"]["Key"] = _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
+    (directory / "Home.template.json").write_text(json.dumps(template))
+    (environment,) = environments(Resolver(read_assembly(directory)))
+    (secret,) = environment.secrets
+    assert [reader.principal for reader in secret.readers] == ["arn:aws:iam::<account>:role/reader"]
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    [{"Ref": "Alias"}, {"Fn::Sub": "arn:aws:kms:${AWS::Region}:${AWS::AccountId}:alias/app"}],
+    ids=["alias name", "alias ARN"],
+)
+def test_a_secret_keyed_by_alias_is_checked_against_the_key(tmp_path: Path, key_id: Any) -> None:
+    alias = {
+        "Type": "AWS::KMS::Alias",
+        "Properties": {"AliasName": "alias/app", "TargetKeyId": {"Ref": "Key"}},
+    }
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Alias": alias,
+            "Secret": _secret(KmsKeyId=key_id),
+            "Reader": _role("reader", _read_and_decrypt()),
+        },
+    )
+    assert _readers(secret) == {READER_ARN: ()}
+
+
+def test_an_explicit_deny_of_kms_in_the_role_policy_wins(tmp_path: Path) -> None:
+    key = _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": READER_ARN},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        }
+    )
+    deny = {"Effect": "Deny", "Action": "kms:*", "Resource": "*"}
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": key,
+            "Secret": _secret(),
+            "Reader": _role("reader", [*_read_and_decrypt(), deny]),
+        },
+    )
+    assert secret.readers == ()
+
+
+def test_a_cross_account_role_named_by_the_key_still_needs_its_own_kms_permission(
+    tmp_path: Path,
+) -> None:
+    partner = f"arn:aws:iam::{OTHER}:role/partner"
+    key = _key(
+        {"Effect": "Allow", "Principal": {"AWS": partner}, "Action": "kms:Decrypt", "Resource": "*"}
+    )
+    policy = _resource_policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": partner},
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "*",
+        }
+    )
+    only_secret = [_allow("secretsmanager:GetSecretValue", SECRET_ARN.replace("??????", "*"))]
+    (home, _) = _environments(
+        tmp_path,
+        {
+            "Home": (HOME, {"Key": key, "Secret": _secret(), "Policy": policy}),
+            "Other": (OTHER, {"Reader": _role("partner", only_secret)}),
+        },
+    )
+    (secret,) = home.secrets
+    assert partner not in _readers(secret)
+
+
+def test_a_resource_policy_naming_the_secret_by_name_applies(tmp_path: Path) -> None:
+    deny_all = _resource_policy(
+        {"Effect": "Deny", "Principal": "*", "Action": "secretsmanager:*", "Resource": "*"}
+    )
+    deny_all["Properties"]["SecretId"] = "app/db"
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Policy": deny_all,
+            "Reader": _role("reader", _read_and_decrypt()),
+        },
+    )
+    assert secret.readers == ()
+    assert secret.resource_policy == ("(no Sid): Deny * secretsmanager:*",)
+
+
+def test_no_value_means_the_property_is_absent(tmp_path: Path) -> None:
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Secret": _secret(KmsKeyId={"Ref": "AWS::NoValue"}),
+            "Reader": _role("reader", _read_and_decrypt()),
+        },
+    )
+    assert secret.key == "aws/secretsmanager (AWS managed key)"
+    assert list(_readers(secret)) == [READER_ARN]
+
+
+def test_two_roles_with_one_name_are_two_consumers_in_the_diagram(tmp_path: Path) -> None:
+    (environment,) = _environments(
+        tmp_path,
+        {
+            "Home": (
+                HOME,
+                {
+                    "Key": _delegating_key(),
+                    "Secret": _secret(),
+                    "A": _role("reader", _read_and_decrypt(), Path="/a/"),
+                    "B": _role("reader", _read_and_decrypt(), Path="/b/"),
+                },
+            )
+        },
+    )
+    chart = mermaid(environment)
+    assert '  c0("reader")' in chart and '  c1("reader")' in chart
+
+
+def test_the_report_runs_without_aws_cdk_or_node(tmp_path: Path) -> None:
+    """Importing the command must not start jsii (Node): it only reads JSON."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, strongbox.cli; print('aws_cdk' in sys.modules, 'jsii' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert probe.stdout.split() == ["False", "False"]
+    assert probe.stderr == ""
+
+
 # The default app: what the shipped config declares, read back from the templates.
 
 PROD = "333333333333"
@@ -582,7 +751,9 @@ def test_default_app_diagram_draws_key_secret_replica_endpoint_consumer(
     prod = default_report["Strongbox-Prod"].environment
     chart = mermaid(prod)
     assert chart.startswith("flowchart LR\n")
-    assert '  k0[/"alias/payments/prod/secrets"/]' in chart
+    # The primary key and its replica share an alias but are two keys (and two bills).
+    assert '  k0[/"alias/payments/prod/secrets (eu-west-1)"/]' in chart
+    assert '  k1[/"alias/payments/prod/secrets (eu-central-1)"/]' in chart
     assert '(["prod/payments/stripe-api-key @ eu-central-1"])' in chart
     assert '{{"secretsmanager endpoint eu-west-1 (3 AZ)"}}' in chart
     assert '("payments-prod-reconciler-function")' in chart
@@ -693,6 +864,89 @@ def test_an_assembly_without_stacks(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert _fails(capsys, str(tmp_path)) == (
         f"strongbox report: {tmp_path}/manifest.json: the assembly has no CloudFormation stacks"
     )
+
+
+@pytest.mark.parametrize(
+    ("break_it", "message"),
+    [
+        (
+            lambda d: _patch_manifest(d, artifacts={"Home": "a string"}),
+            "{d}/manifest.json: artifacts.Home: not an artifact object",
+        ),
+        (
+            lambda d: _patch_template(d, Resources=[]),
+            "{d}/Home.template.json: Resources is not an object",
+        ),
+        (
+            lambda d: _patch_template(d, Resources={"Secret": "text"}),
+            "{d}/Home.template.json: Resources.Secret is not a resource object",
+        ),
+        (
+            lambda d: _patch_template(d, Outputs={"A": {"Export": "name"}}),
+            "{d}/Home.template.json: Outputs.A is not an output object",
+        ),
+        (
+            lambda d: _patch_manifest(
+                d,
+                artifacts={
+                    "Loop": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "."}}
+                },
+            ),
+            "{d}/manifest.json: artifacts.Loop: a nested assembly cannot contain its parent",
+        ),
+    ],
+    ids=["artifact", "resources", "resource", "export", "nested loop"],
+)
+def test_wrong_shapes_give_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], break_it: Any, message: str
+) -> None:
+    directory = _write_assembly(tmp_path / "out", {"Home": (HOME, {"Secret": _secret()})})
+    break_it(directory)
+    assert _fails(capsys, str(directory)) == "strongbox report: " + message.format(d=directory)
+
+
+def _patch_manifest(directory: Path, **changes: Any) -> None:
+    manifest = json.loads((directory / "manifest.json").read_text())
+    (directory / "manifest.json").write_text(json.dumps({**manifest, **changes}))
+
+
+def _patch_template(directory: Path, **changes: Any) -> None:
+    template = json.loads((directory / "Home.template.json").read_text())
+    (directory / "Home.template.json").write_text(json.dumps({**template, **changes}))
+
+
+def test_odd_but_valid_policies_are_summarised(tmp_path: Path) -> None:
+    """Booleans in conditions, a statement that is a dict, a Properties of null."""
+    policy = _resource_policy()
+    policy["Properties"]["ResourcePolicy"]["Statement"] = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "secretsmanager:*",
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": False}},
+    }
+    secret = _only_secret(
+        tmp_path,
+        {
+            "Key": _delegating_key(),
+            "Secret": _secret(),
+            "Policy": policy,
+            "Empty": {"Type": "AWS::SNS::Topic", "Properties": None},
+            "Reader": _role("reader", _read_and_decrypt()),
+        },
+    )
+    assert secret.resource_policy == (
+        "(no Sid): Deny * secretsmanager:* when Bool aws:SecureTransport False",
+    )
+    assert list(_readers(secret)) == [READER_ARN]
+
+
+def test_unwritable_output_gives_one_line(
+    synthesized: Synthesized, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing" / "report.md"
+    message = _fails(capsys, str(synthesized.outdir), "--output", str(target))
+    assert message == f"strongbox report: [Errno 2] No such file or directory: '{target}'"
 
 
 def test_bad_option_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,23 +1,55 @@
 """Strongbox: a secrets-management baseline as AWS CDK constructs."""
 
-from strongbox.alerts import RotationAlerts
-from strongbox.compliance import acknowledge, add_compliance_plugins
-from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
-from strongbox.endpoints import PrivateEndpoints
-from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
-from strongbox.parameter_tree import ParameterTree
-from strongbox.private_function import PrivateFunction
-from strongbox.reading_function import SecretReadingFunction
-from strongbox.rotation_function import RotationFunction
-from strongbox.secrets import (
-    SECRET_KINDS,
-    DatabaseFields,
-    Generation,
-    JsonFields,
-    ManagedSecret,
-    RotationSchedule,
-    SecretKind,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strongbox.alerts import RotationAlerts
+    from strongbox.compliance import acknowledge, add_compliance_plugins
+    from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
+    from strongbox.endpoints import PrivateEndpoints
+    from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
+    from strongbox.parameter_tree import ParameterTree
+    from strongbox.private_function import PrivateFunction
+    from strongbox.reading_function import SecretReadingFunction
+    from strongbox.rotation_function import RotationFunction
+    from strongbox.secrets import (
+        SECRET_KINDS,
+        DatabaseFields,
+        Generation,
+        JsonFields,
+        ManagedSecret,
+        RotationSchedule,
+        SecretKind,
+    )
+
+# Loaded on first use: importing aws-cdk-lib starts a Node process, which `strongbox report`
+# (plain JSON reading) must not pay for or need.
+_MODULES = {
+    "RotationAlerts": "alerts",
+    "acknowledge": "compliance",
+    "add_compliance_plugins": "compliance",
+    "ParameterUse": "consumer",
+    "SecretConsumer": "consumer",
+    "SecretUse": "consumer",
+    "PrivateEndpoints": "endpoints",
+    "KeyAccess": "keys",
+    "SecretsKey": "keys",
+    "SecretsReplicaKey": "keys",
+    "ParameterTree": "parameter_tree",
+    "PrivateFunction": "private_function",
+    "SecretReadingFunction": "reading_function",
+    "RotationFunction": "rotation_function",
+    "SECRET_KINDS": "secrets",
+    "DatabaseFields": "secrets",
+    "Generation": "secrets",
+    "JsonFields": "secrets",
+    "ManagedSecret": "secrets",
+    "RotationSchedule": "secrets",
+    "SecretKind": "secrets",
+}
 
 __all__ = [
     "SECRET_KINDS",
@@ -42,3 +74,10 @@ __all__ = [
     "acknowledge",
     "add_compliance_plugins",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strongbox' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"strongbox.{module}"), name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -20,16 +21,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
     try:
-        assumptions = Assumptions(
-            reads_per_secret_per_month=arguments.reads_per_month,
-            endpoint_gb_per_month=_decimal(arguments.endpoint_gb, "--endpoint-gb"),
-            parameter_reads_per_month=arguments.parameter_reads_per_month,
-            higher_throughput=arguments.higher_throughput,
-        )
-        report = analyse(Path(arguments.assembly), assumptions, load_prices())
-    except (AssemblyError, ValueError) as error:
+        return _report(arguments)
+    except (AssemblyError, ValueError, OSError, subprocess.SubprocessError) as error:
         print(f"strongbox report: {error}", file=sys.stderr)
         return 2
+    except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as error:
+        # A template shape no check above foresaw: still one line, never a traceback.
+        print(
+            f"strongbox report: {arguments.assembly}: unexpected content "
+            f"({error.__class__.__name__}: {error})",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    assumptions = Assumptions(
+        reads_per_secret_per_month=arguments.reads_per_month,
+        endpoint_gb_per_month=_decimal(arguments.endpoint_gb, "--endpoint-gb"),
+        parameter_reads_per_month=arguments.parameter_reads_per_month,
+        higher_throughput=arguments.higher_throughput,
+    )
+    report = analyse(Path(arguments.assembly), assumptions, load_prices())
     text = as_json(report) if arguments.format == "json" else as_markdown(report)
     # Everything is computed before anything is written: a failure leaves no partial file.
     if arguments.output is None:

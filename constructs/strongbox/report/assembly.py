@@ -61,20 +61,23 @@ def _read(directory: Path, environment: str | None) -> Iterator[Stack]:
             f"{directory}/manifest.json: no 'artifacts' object; not a cloud assembly"
         )
     for artifact_id, artifact in artifacts.items():
+        where = f"{directory}/manifest.json: artifacts.{artifact_id}"
+        if not isinstance(artifact, dict) or not isinstance(artifact.get("properties", {}), dict):
+            raise AssemblyError(f"{where}: not an artifact object")
         properties = artifact.get("properties") or {}
         if artifact.get("type") == NESTED_ASSEMBLY_ARTIFACT:
-            nested = directory / str(properties.get("directoryName", artifact_id))
+            nested = (directory / str(properties.get("directoryName", artifact_id))).resolve()
+            if nested == directory.resolve() or directory.resolve().is_relative_to(nested):
+                raise AssemblyError(f"{where}: a nested assembly cannot contain its parent")
             yield from _read(nested, str(properties.get("displayName", artifact_id)))
         elif artifact.get("type") == STACK_ARTIFACT:
-            account, region = _environment(artifact.get("environment", ""))
+            account, region = _environment(str(artifact.get("environment", "")))
             template_file = properties.get("templateFile")
             if not isinstance(template_file, str):
                 raise AssemblyError(
                     f"{directory}/manifest.json: stack {artifact_id} names no templateFile"
                 )
-            template = _load_json(directory / template_file)
-            if not isinstance(template, dict):
-                raise AssemblyError(f"{directory / template_file}: not a CloudFormation template")
+            template = _checked_template(directory / template_file)
             yield Stack(
                 artifact_id=artifact_id,
                 stack_name=str(properties.get("stackName", artifact_id)),
@@ -85,6 +88,36 @@ def _read(directory: Path, environment: str | None) -> Iterator[Stack]:
                 region=region,
                 template=template,
             )
+
+
+def _checked_template(path: Path) -> dict[str, Any]:
+    """The template with AWS::NoValue removed, once its sections have the shapes we read."""
+    template = _load_json(path)
+    if not isinstance(template, dict):
+        raise AssemblyError(f"{path}: not a CloudFormation template (not an object)")
+    for section in ("Resources", "Outputs", "Parameters", "Mappings"):
+        if not isinstance(template.get(section, {}), dict):
+            raise AssemblyError(f"{path}: {section} is not an object")
+    for logical_id, resource in template.get("Resources", {}).items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type", ""), str):
+            raise AssemblyError(f"{path}: Resources.{logical_id} is not a resource object")
+        if not isinstance(resource.get("Properties") or {}, dict):
+            raise AssemblyError(f"{path}: Resources.{logical_id}.Properties is not an object")
+        resource["Properties"] = resource.get("Properties") or {}
+    for name, output in template.get("Outputs", {}).items():
+        if not isinstance(output, dict) or not isinstance(output.get("Export", {}), dict):
+            raise AssemblyError(f"{path}: Outputs.{name} is not an output object")
+    stripped: dict[str, Any] = _without_no_value(template)
+    return stripped
+
+
+def _without_no_value(value: Any) -> Any:
+    """`{"Ref": "AWS::NoValue"}` means the property is absent: remove it everywhere."""
+    if isinstance(value, dict):
+        return {k: _without_no_value(v) for k, v in value.items() if not _is_no_value(v)}
+    if isinstance(value, list):
+        return [_without_no_value(item) for item in value if not _is_no_value(item)]
+    return value
 
 
 def _load_json(path: Path) -> Any:
@@ -128,16 +161,20 @@ class Resolver:
 
     def __init__(self, stacks: tuple[Stack, ...]) -> None:
         self.stacks = stacks
-        self._by_name = {(stack.stack_name, stack.region): stack for stack in stacks}
-        self._exports: dict[str, tuple[Stack, Any]] = {}
+        # Stack and export names are unique only within an account and region.
+        self._by_name = {(stack.account, stack.region, stack.stack_name): stack for stack in stacks}
+        self._exports: dict[tuple[str, str, str], tuple[Stack, Any]] = {}
         for stack in stacks:
             for output in stack.template.get("Outputs", {}).values():
                 export = output.get("Export", {}).get("Name")
                 if isinstance(export, str):
-                    self._exports[export] = (stack, output.get("Value"))
+                    self._exports[(stack.account, stack.region, export)] = (
+                        stack,
+                        output.get("Value"),
+                    )
 
-    def stack_named(self, name: str, region: str) -> Stack | None:
-        return self._by_name.get((name, region))
+    def stack_named(self, account: str, region: str, name: str) -> Stack | None:
+        return self._by_name.get((account, region, name))
 
     def resolve(self, stack: Stack, value: Any) -> Any:
         """`value` with every intrinsic replaced; unresolvable parts become `unresolved(...)`."""
@@ -179,9 +216,9 @@ class Resolver:
         if name == "Fn::Select":
             index, items = argument
             resolved = self.resolve(stack, items)
-            position = int(self.text(stack, index))
-            if isinstance(resolved, list) and 0 <= position < len(resolved):
-                return resolved[position]
+            position = self.text(stack, index)
+            if isinstance(resolved, list) and position.isdigit() and int(position) < len(resolved):
+                return resolved[int(position)]
             return unresolved("Fn::Select")
         if name == "Fn::Split":
             separator, source = argument
@@ -189,7 +226,7 @@ class Resolver:
         if name == "Fn::GetStackOutput":
             return self._stack_output(stack, argument)
         if name == "Fn::ImportValue":
-            exported = self._exports.get(self.text(stack, argument))
+            exported = self._exports.get((stack.account, stack.region, self.text(stack, argument)))
             if exported is None:
                 return unresolved(f"Fn::ImportValue {argument}")
             return self.resolve(*exported)
@@ -227,7 +264,7 @@ class Resolver:
     def _stack_output(self, stack: Stack, argument: Mapping[str, Any]) -> Any:
         name = self.text(stack, argument.get("StackName"))
         region = self.text(stack, argument.get("Region", stack.region))
-        source = self.stack_named(name, region)
+        source = self.stack_named(stack.account, region, name)
         output_name = self.text(stack, argument.get("OutputName"))
         output = source.template.get("Outputs", {}).get(output_name) if source else None
         if source is None or output is None:

@@ -339,9 +339,9 @@ def _assumption_sentences(
         f"Each secret is read {assumptions.reads_per_secret_per_month:,} times a month "
         "(GetSecretValue); replicas are standby copies read only after a regional failover, "
         "so reads are counted against primary secrets only.",
-        "Every secret and SecureString parameter is encrypted with a customer managed KMS key, "
-        "so each read costs one kms:Decrypt request; the KMS free tier (20,000 requests a month "
-        "per account) is not subtracted.",
+        "Each read of a secret or SecureString parameter costs one kms:Decrypt request (AWS "
+        "bills requests to customer and AWS managed keys alike); the KMS free tier (20,000 "
+        "requests a month per account) is not subtracted.",
         f"Each parameter is read {assumptions.parameter_reads_per_month:,} times a month and "
         f"Parameter Store is set to {throughput}.",
         f"Each interface endpoint processes {assumptions.endpoint_gb_per_month} GB a month; "
@@ -393,7 +393,7 @@ def secure_string_advice(
     reason = (
         "never rotates, has no replicas and no cross-account reader, so Secrets Manager adds "
         "nothing a standard-tier SecureString parameter lacks; KMS cost is the same either way "
-        "(both decrypt with the customer managed key). Moving it gives up a rotation schedule, "
+        "(both decrypt with the same KMS key). Moving it gives up a rotation schedule, "
         "cross-region replicas and a resource policy for other accounts, and the value must fit "
         f"the {STANDARD_PARAMETER_LIMIT_KB} KB standard-tier limit (a secret holds up to "
         f"{SECRET_LIMIT_KB} KB)."

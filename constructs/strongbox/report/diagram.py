@@ -31,15 +31,15 @@ _DOT_SHAPES = {
 class Graph:
     nodes: dict[str, tuple[str, Shape]] = field(default_factory=dict)
     edges: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    _ids: dict[tuple[Shape, str], str] = field(default_factory=dict)
 
     def node(self, key: str, label: str, shape: Shape) -> str:
-        """The id of the node for `key`, added on first use."""
-        for node_id, (existing, _) in self.nodes.items():
-            if existing == label and node_id.startswith(shape[0]):
-                return node_id
-        node_id = f"{shape[0]}{sum(1 for n in self.nodes if n.startswith(shape[0]))}"
-        self.nodes[node_id] = (label, shape)
-        return node_id
+        """The id of the node for `key` (an ARN: two roles or keys may share a label)."""
+        if (shape, key) not in self._ids:
+            node_id = f"{shape[0]}{sum(1 for s, _ in self._ids if s == shape)}"
+            self._ids[(shape, key)] = node_id
+            self.nodes[node_id] = (label, shape)
+        return self._ids[(shape, key)]
 
     def edge(self, source: str, target: str, label: str = "") -> None:
         labels = self.edges.setdefault((source, target), [])
@@ -50,7 +50,10 @@ class Graph:
 def graph(environment: Environment) -> Graph:
     """The environment's keys, secrets, replicas, endpoints and the roles that read secrets."""
     result = Graph()
-    aliases = {key.arn: key.aliases[0] if key.aliases else key.arn for key in environment.keys}
+    aliases = {
+        key.arn: f"{key.aliases[0] if key.aliases else key.arn.rsplit('/', 1)[-1]} ({key.region})"
+        for key in environment.keys
+    }
     endpoints = {
         (endpoint.region, endpoint.service): result.node(
             f"{endpoint.region}/{endpoint.service}",

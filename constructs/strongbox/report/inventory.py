@@ -30,6 +30,13 @@ KNOWN_AWS_MANAGED_POLICIES: Mapping[str, tuple[Mapping[str, Any], ...]] = {
     "arn:aws:iam::aws:policy/SecretsManagerReadWrite": (
         {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
     ),
+    # What CDK's own custom-resource providers attach: logs (and network interfaces) only.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": (
+        {"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
+    ),
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": (
+        {"Effect": "Allow", "Action": ["logs:*", "ec2:*NetworkInterface*"], "Resource": "*"},
+    ),
 }
 
 
@@ -205,7 +212,8 @@ def _roles(resolver: Resolver) -> tuple[Role, ...]:
 
 def _statements(document: Any) -> list[Mapping[str, Any]]:
     statement = document.get("Statement", []) if isinstance(document, dict) else []
-    return [statement] if isinstance(statement, dict) else list(statement)
+    statements = [statement] if isinstance(statement, dict) else statement
+    return [s for s in statements if isinstance(s, dict)] if isinstance(statements, list) else []
 
 
 def _trusted(trust: Any) -> Iterator[str]:
@@ -215,7 +223,7 @@ def _trusted(trust: Any) -> Iterator[str]:
             yield str(principal)
             continue
         for values in principal.values():
-            yield from [values] if isinstance(values, str) else values
+            yield from (str(v) for v in ([values] if not isinstance(values, list) else values))
 
 
 def _tags(resolver: Resolver, stack: Stack, properties: Mapping[str, Any]) -> dict[str, str]:
@@ -257,29 +265,43 @@ def _rotations(resolver: Resolver) -> dict[str, _Rotation]:
                 function = resolver.text(stack, properties.get("RotationLambdaARN"))
                 how = f"Lambda {function.rsplit(':', 1)[-1]}"
                 function_role = functions.get(function)
-            secret_arn = resolver.text(stack, properties.get("SecretId"))
+            secret_arn = secret_id_arn(stack, resolver.text(stack, properties.get("SecretId")))
             found[secret_arn] = _Rotation(f"{resolver.text(stack, every)}, {how}", function_role)
     return found
+
+
+def secret_id_arn(stack: Stack, secret_id: str) -> str:
+    """A SecretId (ARN or name) as the ARN the resolver gives that secret."""
+    if secret_id.startswith("arn:") or is_unresolved(secret_id):
+        return secret_id
+    return f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{secret_id}-??????"
 
 
 def _resource_policies(resolver: Resolver) -> dict[str, list[Mapping[str, Any]]]:
     found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for stack in resolver.stacks:
         for _, properties in stack.of_type("AWS::SecretsManager::ResourcePolicy"):
-            secret_arn = resolver.text(stack, properties.get("SecretId"))
+            secret_arn = secret_id_arn(stack, resolver.text(stack, properties.get("SecretId")))
             document = resolver.resolve(stack, properties.get("ResourcePolicy", {}))
             found[secret_arn].extend(_statements(document))
     return found
 
 
-def _key_policies(resolver: Resolver) -> dict[str, list[Mapping[str, Any]]]:
-    """Key policy statements by the key's ARN and by the ARNs of its aliases."""
-    found: dict[str, list[Mapping[str, Any]]] = {}
+@dataclass(frozen=True)
+class _KeyPolicy:
+    arn: str  # the key's own ARN: what IAM policies and kms:Decrypt requests name
+    statements: tuple[Mapping[str, Any], ...]
+
+
+def _key_policies(resolver: Resolver) -> dict[str, _KeyPolicy]:
+    """Each key's policy by the key's ARN and by the ARNs of its aliases."""
+    found: dict[str, _KeyPolicy] = {}
     for stack in resolver.stacks:
         for kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
             for logical_id, properties in stack.of_type(kind):
                 arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
-                found[arn] = _statements(resolver.resolve(stack, properties.get("KeyPolicy", {})))
+                document = resolver.resolve(stack, properties.get("KeyPolicy", {}))
+                found[arn] = _KeyPolicy(arn, tuple(_statements(document)))
     for stack in resolver.stacks:
         for _, properties in stack.of_type("AWS::KMS::Alias"):
             target = key_arn(stack, resolver.text(stack, properties.get("TargetKeyId")))
@@ -329,7 +351,7 @@ def _secret(
     roles: Sequence[Role],
     rotations: Mapping[str, _Rotation],
     resource_policies: Mapping[str, Sequence[Mapping[str, Any]]],
-    key_policies: Mapping[str, Sequence[Mapping[str, Any]]],
+    key_policies: Mapping[str, _KeyPolicy],
     uses: Mapping[str, set[str]],
 ) -> Secret:
     resource = stack.resources[logical_id]
@@ -351,8 +373,13 @@ def _secret(
         rotation_text = "off: no rotation schedule and no reason recorded"
     statements = resource_policies.get(arn, [])
     access = _Access(resolver, stack, arn, tags.get("Application"), statements)
+    # An alias names the key; IAM policies and the decrypt request name the key's own ARN.
+    policy = key_policies.get(key) if key else None
     readers, delegated = access.readers(
-        roles, key, key_policies.get(key, ()) if key else None, uses
+        roles,
+        policy.arn if policy else key,
+        policy.statements if policy else (None if key is None else ()),
+        uses,
     )
     if rotation is not None and rotation.function_role is None:
         readers.append(
@@ -382,7 +409,7 @@ def _secret(
                 if "KmsKeyId" in replica
                 else AWS_MANAGED_KEY,
             )
-            for replica in properties.get("ReplicaRegions", [])
+            for replica in _list_of_objects(properties.get("ReplicaRegions"))
         ),
         rotation=rotation_text,
         rotates=rotation is not None,
@@ -493,30 +520,35 @@ class _Access:
         key_statements: Sequence[Mapping[str, Any]] | None,
     ) -> list[str] | None:
         """The key layer: None when the key refuses this role, else its open conditions."""
+        decrypt = self._decrypt(role.arn, role.account, key or AWS_MANAGED_KEY)
+        identity = evaluate(role.statements, decrypt, resource_based=False)
+        if identity.effect == "deny":
+            return None  # an explicit Deny of kms:Decrypt in the role's own policy
         if key is None:
             # The AWS managed key is usable through Secrets Manager by its own account only.
-            return [] if role.account == self.stack.account else None
+            return [*identity.deny_conditions] if role.account == self.stack.account else None
         if key_statements is None or not key_statements:
             return [f"key {key}: policy not in the assembly, not evaluated"]
-        decrypt = self._decrypt(role.arn, role.account, key)
         outcome = evaluate(key_statements, decrypt, resource_based=True)
         if outcome.effect != "allow":
             return None
         conditions = [*outcome.allow_conditions, *outcome.deny_conditions]
-        if outcome.principal_match is PrincipalMatch.ACCOUNT:
-            # The key policy delegates to the account's IAM: the role's own policy must allow too.
-            identity = evaluate(role.statements, decrypt, resource_based=False)
+        # A key policy that delegates to the account, or a caller of another account: the
+        # role's own policy must allow kms:Decrypt too.
+        if outcome.principal_match is PrincipalMatch.ACCOUNT or role.account != self.stack.account:
             if identity.effect != "allow":
                 return None
-            conditions += [*identity.allow_conditions, *identity.deny_conditions]
-        return conditions
+            conditions += identity.allow_conditions
+        return [*conditions, *identity.deny_conditions]
 
     def _flags(self, role: Role, read: Request, uses: Mapping[str, set[str]]) -> Iterator[str]:
         for statement in role.statements:
             if statement.get("Effect") != "Allow":
                 continue
             resources = statement.get("Resource", [])
-            for resource in [resources] if isinstance(resources, str) else resources:
+            for resource in [resources] if isinstance(resources, str) else resources or []:
+                if not isinstance(resource, str):
+                    continue
                 # Only the pattern that grants this secret; exact ARNs end in '??????' too.
                 if resource == self.arn or not _grants({**statement, "Resource": resource}, read):
                     continue
@@ -600,13 +632,21 @@ def _grants(statement: Mapping[str, Any], request: Request) -> bool:
     return evaluate([statement], request, resource_based=False).effect == "allow"
 
 
+def _texts(value: Any) -> list[str]:
+    return [str(item) for item in (value if isinstance(value, list) else [value])]
+
+
+def _list_of_objects(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _aws_principals(principal: Any) -> list[str]:
     if principal == "*":
         return ["*"]
     if not isinstance(principal, dict):
         return []
     values = principal.get("AWS", [])
-    return [values] if isinstance(values, str) else [str(value) for value in values]
+    return [str(value) for value in (values if isinstance(values, list) else [values])]
 
 
 def _account_of(principal: str) -> str:
@@ -619,21 +659,23 @@ def _account_of(principal: str) -> str:
 def _summary(statement: Mapping[str, Any]) -> str:
     """One line per resource policy statement: who may (or may not) do what, and when."""
     actions = statement.get("Action", statement.get("NotAction", []))
-    actions = [actions] if isinstance(actions, str) else actions
+    actions = actions if isinstance(actions, list) else [actions]
     verb = "not " if "NotAction" in statement else ""
     principal = statement.get("Principal", {})
     who = ", ".join(_aws_principals(principal)) or str(principal)
     text = (
         f"{statement.get('Sid', '(no Sid)')}: {statement.get('Effect')} {who} "
-        f"{verb}{', '.join(actions)}"
+        f"{verb}{', '.join(str(action) for action in actions)}"
     )
     conditions = statement.get("Condition")
-    if conditions:
+    if isinstance(conditions, dict):
         text += " when " + "; ".join(
-            f"{operator} {key} {'|'.join(v if isinstance(v, list) else [v])}"
+            f"{operator} {key} {'|'.join(_texts(values))}"
             for operator, pairs in conditions.items()
-            for key, v in pairs.items()
+            for key, values in (pairs.items() if isinstance(pairs, dict) else [("", pairs)])
         )
+    elif conditions:
+        text += f" when {conditions}"
     return text
 
 
@@ -694,6 +736,7 @@ def _endpoints(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Endpoint
                 service=service.rsplit(".", 1)[-1] if not is_unresolved(service) else service,
                 region=stack.region,
                 # One subnet per availability zone, as interface endpoints require.
-                availability_zones=len(subnets) if isinstance(subnets, list) else 1,
+                # At least one: an endpoint without subnets listed here still runs somewhere.
+                availability_zones=max(1, len(subnets)) if isinstance(subnets, list) else 1,
                 restricted_by_policy="PolicyDocument" in properties,
             )

@@ -30,7 +30,8 @@ class PrincipalMatch(enum.Enum):
 
 
 _STRENGTH = {match: rank for rank, match in enumerate(PrincipalMatch)}
-_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
+# The account part is any text: environment-agnostic stacks render it as a placeholder.
+_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::([^:]+):root")
 
 
 @dataclass(frozen=True)
