@@ -34,8 +34,9 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
         )
         for environment in environments
     ]
-    if config.pipeline.enabled:
-        # The pipeline deploys these same stages; `cdk deploy 'Strongbox-Dev/*'` keeps working.
+    # The pipeline deploys these same stages; `cdk deploy 'Strongbox-Dev/*'` keeps working. It
+    # needs every environment, so `-c env=<name>` (one environment) leaves it out.
+    if config.pipeline.enabled and len(environments) == len(config.environments):
         build_pipeline(app, config.application, config.pipeline, stages)
     return stages
 

@@ -482,7 +482,7 @@ ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
     "function": ("name", "cache_ttl_seconds"),
     "instance": ("name", "instance_type"),
     "alerts": ("emails", "allowed_readers"),
-    "pipeline": ("enabled",),
+    "pipeline": ("enabled", "account", "region", "source", "waves", "approval_before"),
 }
 
 _ADMIN_ROLE = "arn:aws:iam::333333333333:role/admin"
@@ -867,7 +867,14 @@ def valid_variation(draw: st.DrawFn) -> tuple[Json, dict[str, dict[str, Any]]]:
     if pipeline is None:
         del raw["pipeline"]
     else:
-        raw["pipeline"] = {"enabled": pipeline}
+        # Waves and approvals name environments, which this variation renames: left out, every
+        # environment gets a wave of its own.
+        renamed: dict[str, Any] = {
+            key: value
+            for key, value in BASE["pipeline"].items()
+            if key not in ("waves", "approval_before")
+        }
+        raw["pipeline"] = {**renamed, "enabled": pipeline}
     return raw, expected
 
 

@@ -78,6 +78,15 @@ DOCUMENTED_FALSE_POSITIVES = {
         "maps the secretsmanager service to the name of its endpoint variable"
     ),
     ("stacks/config.py", KEYWORD): "compares a secret's kind with the kind name api-key",
+    ("constructs/strongbox/__init__.py", KEYWORD): (
+        "maps exported class names (SecretConsumer, SecretsKey, ...) to their modules"
+    ),
+    ("constructs/strongbox/report/diagram.py", KEYWORD): "maps the node kind 'secret' to a shape",
+    ("constructs/strongbox/report/prices.json", KEYWORD): (
+        "the price table's secret_per_month entry, a price in dollars"
+    ),
+    ("tests/test_report.py", KEYWORD): "a hand-built identity policy granting a secret's ARN",
+    ("tests/test_report_cost.py", KEYWORD): "the pricing page URL of Secrets Manager",
     ("tests/stateful_resources.json", KEYWORD): "maps pinned logical ids to resource types",
     ("tests/test_config.py", KEYWORD): "master_secret set to other secrets' purposes",
     ("tests/test_config_fuzz.py", KEYWORD): (
