@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from strongbox.cli import main
 from strongbox.report.analysis import analyse
 from strongbox.report.assembly import Resolver, read_assembly
 from strongbox.report.cost import Assumptions, load_prices
-from strongbox.report.diagram import dot, mermaid
+from strongbox.report.diagram import dot, graph, mermaid
 from strongbox.report.inventory import Environment, Secret, environments
 from tests.conftest import ROOT, Synthesized
 
@@ -745,6 +746,10 @@ def test_default_app_advice_names_the_secrets_that_would_be_cheaper_as_parameter
     }
 
 
+def graph_nodes(environment: Environment) -> Mapping[str, tuple[str, str]]:
+    return graph(environment).nodes
+
+
 def test_default_app_diagram_draws_key_secret_replica_endpoint_consumer(
     default_report: dict[str, Any],
 ) -> None:
@@ -758,6 +763,12 @@ def test_default_app_diagram_draws_key_secret_replica_endpoint_consumer(
     assert '{{"secretsmanager endpoint eu-west-1 (3 AZ)"}}' in chart
     assert '("payments-prod-reconciler-function")' in chart
     assert "-->|stripe-api-key| " in chart
+    # The reporting account reads from its own account: straight from the secret, no endpoint.
+    token = next(n for n, (label, _) in graph_nodes(prod).items() if label.endswith("api-token"))
+    account = next(
+        n for n, (label, _) in graph_nodes(prod).items() if label == "account 444444444444"
+    )
+    assert f"  {token} -->|reporting-api-token| {account}" in chart
     assert "<generated>" not in chart  # escaped for Mermaid
     graph = dot(prod)
     assert graph.startswith('digraph "Strongbox-Prod" {')

@@ -79,7 +79,9 @@ def graph(environment: Environment) -> Graph:
             result.edge(node, through)
         for reader in secret.readers:
             consumer = result.node(reader.principal, _short(reader.principal), "consumer")
-            result.edge(through or node, consumer, secret.name.rsplit("/", 1)[-1])
+            # Another account's callers use their own network path, not this VPC's endpoint.
+            via = through if through is not None and reader.account == secret.account else node
+            result.edge(via, consumer, secret.name.rsplit("/", 1)[-1])
     return result
 
 
