@@ -89,27 +89,6 @@ class PipelineStack(cdk.Stack):
         )
         assert pipeline.source is not None  # parse_config requires it when enabled
         self.key = artifacts_key(self, application)
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchLogsEncryptBuildLogs",
-                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
-                actions=[
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                resources=["*"],
-                conditions={
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"
-                        )
-                    }
-                },
-            )
-        )
         self.access_logs, self.artifacts = artifact_buckets(self, self.key)
         self.build_logs = logs.LogGroup(
             self,

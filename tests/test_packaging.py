@@ -95,31 +95,26 @@ def test_wheel_is_cdk_strongbox_with_strongbox_and_py_typed(tmp_path: Path) -> N
         check=True,
         capture_output=True,
     )
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import strongbox; from strongbox import ManagedSecret; print(strongbox.__file__)",
-        ],
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
+    probe = _run_installed(
+        target, "import strongbox; from strongbox import ManagedSecret; print(strongbox.__file__)"
     )
-    assert Path(probe.stdout.strip()).is_relative_to(target)
+    assert Path(probe).is_relative_to(target)
 
     # The installed report finds its packaged prices (a wheel without prices.json fails here).
-    prices = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from strongbox.report.cost import load_prices; print(load_prices().as_of)",
-        ],
+    prices = _run_installed(
+        target, "from strongbox.report.cost import load_prices; print(load_prices().as_of)"
+    )
+    assert prices == "2026-11-24"
+
+
+def _run_installed(target: Path, code: str) -> str:
+    """What `code` prints with only the installed wheel (and this venv's packages) importable."""
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
         env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
+        cwd=target.parent,
         check=True,
         capture_output=True,
         text=True,
     )
-    assert prices.stdout.strip() == "2026-11-24"
+    return completed.stdout.strip()

@@ -318,10 +318,7 @@ class Resolver:
             return unresolved(f"Fn::GetAtt {logical_id}.{attribute}")
         kind = resource.get("Type", "")
         if attribute == "Arn":
-            if kind == "AWS::KMS::Key":
-                key_id = self._physical_ref(stack, logical_id, resource)
-                return f"arn:aws:kms:{stack.region}:{stack.account}:key/{key_id}"
-            if kind == "AWS::KMS::ReplicaKey":
+            if kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
                 key_id = self._physical_ref(stack, logical_id, resource)
                 return f"arn:aws:kms:{stack.region}:{stack.account}:key/{key_id}"
             if kind == "AWS::IAM::Role":

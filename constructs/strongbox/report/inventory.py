@@ -372,7 +372,7 @@ def _secret(
     else:
         rotation_text = "off: no rotation schedule and no reason recorded"
     statements = resource_policies.get(arn, [])
-    access = _Access(resolver, stack, arn, tags.get("Application"), statements)
+    access = _Access(stack, arn, tags.get("Application"), statements)
     # An alias names the key; IAM policies and the decrypt request name the key's own ARN.
     policy = key_policies.get(key) if key else None
     readers, delegated = access.readers(
@@ -424,7 +424,6 @@ class _Access:
 
     def __init__(
         self,
-        resolver: Resolver,
         stack: Stack,
         arn: str,
         application: str | None,
