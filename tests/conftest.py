@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -272,7 +273,20 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
+    """The shipped app, synthesized once per run: under pytest-xdist the first worker to ask
+    synthesizes into the run's shared temporary directory, the others wait and read it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
+    shared = tmp_path_factory.getbasetemp().parent
+    outdir = shared / "cdk.out"
+    error_file = shared / "cdk.out.error.json"  # written last: its presence means done
+    with (shared / "cdk.out.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not error_file.exists():
+            error_file.write_text(json.dumps(synthesize(cdk_json_context(), outdir).synth_error))
+    return Synthesized(
+        outdir, read_assembly(outdir), read_violations(outdir), json.loads(error_file.read_text())
+    )
 
 
 @pytest.fixture
