@@ -11,9 +11,10 @@ from pathlib import Path
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 
 from strongbox import acknowledge, add_compliance_plugins
-from strongbox.compliance import ROTATION_FINDINGS
+from strongbox.compliance import ROTATION_FINDINGS, template_validation
 from tests.conftest import ROOT, Synthesized, cfn_lint_ignored_checks, read_violations
 
 
@@ -47,6 +48,24 @@ def test_packs_are_active_and_fail_synth_on_a_finding(tmp_path: Path) -> None:
     rules = {v["rule"] for v in _app_with_one_unrotated_secret(tmp_path, reason=None)}
     # Every pack that has a rotation rule reports it; PCI DSS reports the missing CMK.
     assert {*ROTATION_FINDINGS, "PCI.DSS.321-SecretsManagerUsingKMSKey"} <= rules
+
+
+def test_apps_share_one_template_validation_and_see_only_their_own_findings(
+    tmp_path: Path,
+) -> None:
+    failing = {v["rule"] for v in _app_with_one_unrotated_secret(tmp_path / "failing", reason=None)}
+    calls = template_validation.cache_info()
+    app = cdk.App(outdir=str(tmp_path / "clean"))
+    add_compliance_plugins(app)
+    stack = cdk.Stack(app, "Probe", env=cdk.Environment(account="111111111111", region="eu-west-1"))
+    ssm.StringParameter(stack, "LogLevel", string_value="INFO")
+    app.synth()
+
+    assert "PCI.DSS.321-SecretsManagerUsingKMSKey" in failing
+    assert read_violations(tmp_path / "clean") == []
+    # The second app reused the first one's plugin: no second rule engine in the jsii process.
+    after = template_validation.cache_info()
+    assert (after.hits - calls.hits, after.currsize) == (1, 1)
 
 
 def test_acknowledgment_clears_exactly_the_named_findings(tmp_path: Path) -> None:

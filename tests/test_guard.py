@@ -3,7 +3,6 @@ breaks it with its message, and passes what Strongbox builds."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from strongbox.compliance import guard_rules
+from strongbox.compliance import template_validation
 from tests.conftest import feature_flag_app, stripe_secret
 
 ACCOUNT = "333333333333"
@@ -23,17 +22,10 @@ REASON = "Rotated by the provider's dashboard; tracked by the owning team."
 Violations = set[tuple[str, str, str]]  # (rule, construct id, message)
 
 
-@functools.cache
-def guard_plugin() -> cdk.CloudFormationValidatePlugin:
-    """One plugin for the module: each instance loads its own rule engine into the jsii process
-    and keeps it (about 150 MB), so a plugin per test drives Node into garbage collection."""
-    return cdk.CloudFormationValidatePlugin(guard_rules=guard_rules())
-
-
 def guard_violations(build: Callable[[cdk.Stack], object], outdir: Path) -> Violations:
     """Synthesize what `build` adds to a stack with only the Guard rules registered."""
     app = feature_flag_app(outdir=str(outdir))
-    cdk.Validations.of(app).add_plugins(guard_plugin())
+    cdk.Validations.of(app).add_plugins(template_validation())
     stack = cdk.Stack(app, "Guarded", env=cdk.Environment(account=ACCOUNT, region="eu-west-1"))
     build(stack)
     try:
