@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import fcntl
 import json
 import os
@@ -269,6 +270,19 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
         raise AssertionError(f"synth failed:\n{result.stderr[-3000:]}")
     error = result.stderr.strip().splitlines()[-1] if result.returncode == 3 else None
     return Synthesized(outdir, read_assembly(outdir), read_violations(outdir), error)
+
+
+# The Lambda code directories of the constructs. The suite synthesizes with their bytecode caches
+# present, as a developer's machine has them once anything imported a handler, so a test can show
+# that no asset carries them (they would make the asset hash depend on the machine).
+HANDLER_DIRECTORIES = tuple(
+    ROOT / "constructs" / "strongbox" / name for name in ("parameters", "reader", "rotation")
+)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for directory in HANDLER_DIRECTORIES:
+        compileall.compile_dir(directory, quiet=1)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import pytest
 from stacks.config import EnvironmentConfig, parse_config
 from strongbox.keys import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import (
+    HANDLER_DIRECTORIES,
     Synthesized,
     SynthesizedStack,
     cdk_json_context,
@@ -170,6 +171,20 @@ def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
 
 def sorted_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(policy["Statement"], key=lambda statement: statement["Sid"])
+
+
+def test_lambda_assets_hold_the_handlers_without_bytecode_caches(
+    synthesized: Synthesized,
+) -> None:
+    # conftest compiled every handler directory before the synth, as importing a handler does.
+    assert all((directory / "__pycache__").is_dir() for directory in HANDLER_DIRECTORIES)
+    assets = [a for a in synthesized.outdir.glob("asset.*") if (a / "handler.py").is_file()]
+
+    assert {(asset / "handler.py").read_text() for asset in assets} == {
+        (directory / "handler.py").read_text() for directory in HANDLER_DIRECTORIES
+    }
+    for asset in assets:
+        assert sorted(path.name for path in asset.rglob("*")) == ["__init__.py", "handler.py"]
 
 
 def test_stacks_per_environment(synthesized: Synthesized) -> None:

@@ -12,13 +12,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
 from strongbox.credentials import credential_reason
 from strongbox.naming import pascal_case
-from strongbox.private_function import PrivateFunction
+from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
 
 PROVIDER_DIRECTORY = Path(__file__).parent / "parameters"
@@ -286,7 +285,7 @@ class ParameterTree(Construct):
             self,
             "SecureStringProvider",
             description="Strongbox SecureString parameters",
-            code=lambda_.Code.from_asset(str(PROVIDER_DIRECTORY), exclude=["__pycache__", "*.pyc"]),
+            code=bundled_code(PROVIDER_DIRECTORY),
             environment={
                 "SSM_ENDPOINT": f"https://ssm.{stack.region}.{stack.url_suffix}",
                 "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{stack.region}.{stack.url_suffix}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
@@ -25,6 +26,13 @@ NETWORK_INTERFACE_ACTIONS = (
     "ec2:UnassignPrivateIpAddresses",
 )
 RUNTIME = lambda_.Runtime.PYTHON_3_13
+
+
+def bundled_code(directory: Path) -> lambda_.Code:
+    """A handler directory as Lambda code, without the bytecode caches that importing it (tests,
+    a local run) leaves there: they would ship compiled for another Python and change the
+    asset hash, so the same commit would deploy different code from different machines."""
+    return lambda_.Code.from_asset(str(directory), exclude=["__pycache__", "*.pyc"])
 
 
 class PrivateFunction(Construct):

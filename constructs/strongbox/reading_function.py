@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from strongbox.consumer import SecretConsumer
-from strongbox.private_function import PrivateFunction
+from strongbox.private_function import PrivateFunction, bundled_code
 
 HANDLER_DIRECTORY = Path(__file__).parent / "reader"
 # The newest extension version whose per-region layer ARNs aws-cdk-lib's region table lists.
@@ -66,7 +66,7 @@ class SecretReadingFunction(PrivateFunction):
             scope,
             id_,
             description=description,
-            code=code or lambda_.Code.from_asset(str(HANDLER_DIRECTORY)),
+            code=code or bundled_code(HANDLER_DIRECTORY),
             environment=consumer.lambda_environment(),
             vpc=vpc,
             vpc_subnets=vpc_subnets,

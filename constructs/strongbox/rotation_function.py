@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
-from strongbox.private_function import PrivateFunction
+from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
@@ -69,8 +69,7 @@ class RotationFunction(PrivateFunction):
             scope,
             id_,
             description="Strongbox four-step secret rotation",
-            code=code
-            or lambda_.Code.from_asset(str(HANDLER_DIRECTORY), exclude=["__pycache__", "*.pyc"]),
+            code=code or bundled_code(HANDLER_DIRECTORY),
             environment={
                 # Private DNS on the interface endpoint resolves this name inside the VPC.
                 "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.{url_suffix}",
