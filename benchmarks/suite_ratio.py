@@ -4,7 +4,8 @@
 
 The suite must synthesize the app once and share it, not once per test. Target: under 4.
 Also prints the test files that take the most time (setup + call + teardown, summed over the
-workers, so they add up to more than the wall time when pytest runs on several cores).
+workers, so they add up to more than the wall time when pytest runs on several cores; a file
+that waited for the shared synth of the shipped app counts the wait in its setup).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shared fixtures: the app exactly as app.py builds it, synthesized once per test session."""
+"""Shared fixtures: the app exactly as app.py builds it, synthesized once per run."""
 
 from __future__ import annotations
 
@@ -288,18 +288,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The shipped app, synthesized once per run: under pytest-xdist the first worker to ask
-    synthesizes into the run's shared temporary directory, the others wait and read it."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+    synthesizes into the run's shared temporary directory, the others wait and read it. A synth
+    that failed fails every worker at once instead of being tried again by each."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
         return synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
     shared = tmp_path_factory.getbasetemp().parent
-    outdir = shared / "cdk.out"
-    error_file = shared / "cdk.out.error.json"  # written last: its presence means done
+    outdir, done, failed = shared / "cdk.out", shared / "cdk.out.json", shared / "cdk.out.failed"
     with (shared / "cdk.out.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not error_file.exists():
-            error_file.write_text(json.dumps(synthesize(cdk_json_context(), outdir).synth_error))
+        if failed.exists():
+            pytest.fail(f"the shared synth failed on another worker:\n{failed.read_text()}")
+        if not done.exists():
+            try:
+                # Into a directory of this worker's own, moved into place once complete.
+                result = synthesize(cdk_json_context(), shared / f"cdk.out.{worker}")
+            except BaseException as error:
+                failed.write_text(str(error))
+                raise
+            (shared / f"cdk.out.{worker}").rename(outdir)
+            (shared / "cdk.out.json.tmp").write_text(json.dumps(result.synth_error))
+            (shared / "cdk.out.json.tmp").replace(done)
     return Synthesized(
-        outdir, read_assembly(outdir), read_violations(outdir), json.loads(error_file.read_text())
+        outdir, read_assembly(outdir), read_violations(outdir), json.loads(done.read_text())
     )
 
 
