@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.synth import ROOT, use_pinned_node
+
 SIZES = (10, 100, 1000)
 
 SYNTH = """
@@ -66,9 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    node_bin = ROOT / "node_modules" / ".bin"
-    os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
-    os.environ.setdefault("JSII_NODE", str(node_bin / "node"))
+    use_pinned_node()
     source = SYNTH.format(root=str(ROOT), cdk_json=str(ROOT / "cdk.json"))
 
     times: dict[int, list[float]] = {size: [] for size in SIZES}

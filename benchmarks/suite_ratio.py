@@ -11,7 +11,6 @@ that waited for the shared synth of the shipped app counts the wait in its setup
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.synth import FULL_APP, ROOT, time_synth
+from benchmarks.synth import FULL_APP, ROOT, time_synth, use_pinned_node
 
 DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/[^:]+)::", re.MULTILINE)
 
@@ -34,9 +33,7 @@ def seconds_per_file(pytest_output: str, top: int = 8) -> dict[str, float]:
 
 
 def main() -> None:
-    node_bin = ROOT / "node_modules" / ".bin"
-    os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
-    os.environ.setdefault("JSII_NODE", str(node_bin / "node"))
+    use_pinned_node()
     synth = time_synth(FULL_APP.format(root=str(ROOT), cdk_json=str(ROOT / "cdk.json")))
     started = time.perf_counter()
     result = subprocess.run(

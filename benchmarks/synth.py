@@ -35,6 +35,14 @@ app.synth()
 """
 
 
+def use_pinned_node() -> None:
+    """Run jsii (and any `cdk`) on the Node of package.json, as `make` does, also when a
+    benchmark is started directly with python."""
+    node_bin = ROOT / "node_modules" / ".bin"
+    os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
+    os.environ.setdefault("JSII_NODE", str(node_bin / "node"))
+
+
 def time_synth(source: str) -> float:
     with tempfile.TemporaryDirectory() as outdir:
         started = time.perf_counter()
@@ -48,8 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    node_bin = ROOT / "node_modules" / ".bin"
-    os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ['PATH']}"
+    use_pinned_node()
     full_source = FULL_APP.format(root=str(ROOT), cdk_json=str(ROOT / "cdk.json"))
 
     full, empty = [], []
