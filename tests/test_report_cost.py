@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from strongbox.credentials import looks_like_credential
 from strongbox.report.cost import (
     Advice,
     Assumptions,
@@ -20,7 +21,6 @@ from strongbox.report.cost import (
     SecretTraits,
     estimate,
     load_prices,
-    looks_like_credential,
     secure_string_advice,
 )
 

@@ -23,7 +23,8 @@ _RANDOM_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{32,}")
 
 
 def credential_reason(name: str, value: str) -> str | None:
-    """Why `name`/`value` look like a credential, or None. Used to refuse plaintext parameters."""
+    """Why `name`/`value` look like a credential, or None. Used to refuse plaintext parameters
+    in config, so it errs towards refusing (any credential word anywhere in the name)."""
     if _CREDENTIAL_NAME.search(name):
         return f"the name {name!r} says it holds a credential"
     for pattern, what in _CREDENTIAL_VALUES:
@@ -33,4 +34,35 @@ def credential_reason(name: str, value: str) -> str | None:
         classes = sum(bool(re.search(c, run)) for c in ("[a-z]", "[A-Z]", "[0-9]"))
         if classes == 3:
             return "the value contains a long random-looking string (a generated secret?)"
+    return None
+
+
+_CREDENTIAL_WORD = (
+    r"(?:password|passwd|secret|token|api[-_]?key|private[-_]?key|credential"
+    r"|client[-_]?secret|access[-_]?key)s?"
+)
+# The credential word must close a path segment: "db-password", "/app/prod/API_KEY".
+_CREDENTIAL_SEGMENT_END = re.compile(rf"(?:^|[-_.])({_CREDENTIAL_WORD})$", re.IGNORECASE)
+
+
+def looks_like_credential(parameter_name: str) -> str | None:
+    """Why a plaintext String parameter's name suggests it holds a credential, or None. Used by
+    `strongbox report` on any app's parameters, so it errs towards fewer false findings.
+
+    The rule: some path segment (split on "/") ends with a credential word (password, passwd,
+    secret, token, api key, private key, credential, client secret, access key, optionally
+    plural), as a whole word, words being separated by "-", "_" or ".". So "db-password",
+    "/app/prod/API_KEY" and "/stripe/secret/v2" match, but "tokenizer-config" does not (not a
+    whole word) and neither do "secret-rotation-days" or "token-ttl": a word after the
+    credential word makes the name a setting about a credential rather than the credential.
+    """
+    for segment in parameter_name.split("/"):
+        match = _CREDENTIAL_SEGMENT_END.search(segment)
+        if match:
+            return (
+                f"the name {parameter_name!r} ends its segment {segment!r} with "
+                f"{match.group(1)!r}, which names a credential: a plaintext String parameter "
+                "is readable by anyone allowed ssm:GetParameter, so keep it as a SecureString "
+                "parameter or a secret"
+            )
     return None

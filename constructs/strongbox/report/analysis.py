@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongbox.credentials import looks_like_credential
 from strongbox.report.assembly import Resolver, read_assembly
 from strongbox.report.cost import (
     Advice,
@@ -14,7 +15,6 @@ from strongbox.report.cost import (
     Prices,
     SecretTraits,
     estimate,
-    looks_like_credential,
     secure_string_advice,
 )
 from strongbox.report.cost import Endpoint as PricedEndpoint

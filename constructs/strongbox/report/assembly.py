@@ -142,13 +142,17 @@ def _environment(value: str) -> tuple[str, str]:
     )
 
 
+# How a value the templates do not determine is written (policy.py matches it only with '*').
+UNRESOLVED_MARKER = "<unresolved "
+
+
 def unresolved(what: str) -> str:
     """A value the templates do not determine; policy matching treats it as matching only '*'."""
-    return f"<unresolved {what}>"
+    return f"{UNRESOLVED_MARKER}{what}>"
 
 
 def is_unresolved(value: str) -> bool:
-    return "<unresolved " in value
+    return UNRESOLVED_MARKER in value
 
 
 class Resolver:
@@ -179,7 +183,7 @@ class Resolver:
     def resolve(self, stack: Stack, value: Any) -> Any:
         """`value` with every intrinsic replaced; unresolvable parts become `unresolved(...)`."""
         if isinstance(value, list):
-            return [self.resolve(stack, item) for item in value if not _is_no_value(item)]
+            return [self.resolve(stack, item) for item in value]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -192,12 +196,7 @@ class Resolver:
 
     def text(self, stack: Stack, value: Any) -> str:
         """`value` resolved to one string (lists joined with ',' as CloudFormation does)."""
-        resolved = self.resolve(stack, value)
-        if isinstance(resolved, list):
-            return ",".join(str(item) for item in resolved)
-        if isinstance(resolved, dict):
-            return unresolved("object")
-        return str(resolved)
+        return _as_text(self.resolve(stack, value))
 
     def _function(self, stack: Stack, name: str, argument: Any) -> Any:
         if name == "Fn::GetAtt":
@@ -210,7 +209,7 @@ class Resolver:
             resolved = self.resolve(stack, items)
             if not isinstance(resolved, list):
                 return unresolved("Fn::Join")
-            return str(separator).join(self._flat_text(resolved))
+            return str(separator).join(map(_as_text, resolved))
         if name == "Fn::Sub":
             return self._sub(stack, argument)
         if name == "Fn::Select":
@@ -235,15 +234,6 @@ class Resolver:
             found = stack.template.get("Mappings", {}).get(table, {}).get(top, {}).get(second)
             return unresolved("Fn::FindInMap") if found is None else found
         return unresolved(name)
-
-    def _flat_text(self, items: list[Any]) -> Iterator[str]:
-        for item in items:
-            if isinstance(item, list):
-                yield ",".join(str(part) for part in item)
-            elif isinstance(item, dict):
-                yield unresolved("object")
-            else:
-                yield str(item)
 
     def _sub(self, stack: Stack, argument: Any) -> str:
         template, variables = (argument, {}) if isinstance(argument, str) else argument
@@ -346,10 +336,6 @@ class Resolver:
         name = self.secret_name(stack, logical_id)
         return f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{name}-??????"
 
-    def role_arn(self, stack: Stack, logical_id: str) -> str:
-        kind = stack.resources[logical_id].get("Type", "")
-        return self._iam_arn(stack, logical_id, "user" if kind == "AWS::IAM::User" else "role")
-
     def _iam_name(self, stack: Stack, logical_id: str) -> str:
         resource = stack.resources[logical_id]
         name_key = {"AWS::IAM::User": "UserName", "AWS::IAM::Group": "GroupName"}.get(
@@ -380,3 +366,11 @@ def generated_name(stack: Stack, logical_id: str) -> str:
 
 def _is_no_value(value: Any) -> bool:
     return isinstance(value, dict) and value.get("Ref") == "AWS::NoValue"
+
+
+def _as_text(resolved: Any) -> str:
+    if isinstance(resolved, list):
+        return ",".join(str(item) for item in resolved)
+    if isinstance(resolved, dict):
+        return unresolved("object")
+    return str(resolved)

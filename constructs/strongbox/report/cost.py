@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -242,10 +241,8 @@ def estimate(footprint: Footprint, assumptions: Assumptions, prices: Prices) -> 
         secret_calls + footprint.secure_string_parameters * assumptions.parameter_reads_per_month
     )
     parameter_calls = parameters * assumptions.parameter_reads_per_month
-    if assumptions.higher_throughput:
-        throughput, parameter_api_price = "higher", prices.higher_throughput_api_per_10000
-    else:
-        throughput, parameter_api_price = "standard", prices.standard_parameter_api_per_10000
+    throughput = "higher" if assumptions.higher_throughput else "standard"
+    parameter_api_price = _parameter_api_price(assumptions, prices)
     az_hours = sum(endpoint.availability_zones for endpoint in footprint.endpoints)
     candidates: tuple[tuple[str, Decimal | int, str, Decimal], ...] = (
         ("Secrets Manager secrets", footprint.secrets, "secret-month", prices.secret_per_month),
@@ -382,10 +379,8 @@ def secure_string_advice(
     """
     reads = Decimal(assumptions.reads_per_secret_per_month) / PER_10000
     as_secret = prices.secret_per_month + reads * prices.secret_api_per_10000
-    as_parameter = prices.standard_parameter_per_month + reads * (
-        prices.higher_throughput_api_per_10000
-        if assumptions.higher_throughput
-        else prices.standard_parameter_api_per_10000
+    as_parameter = prices.standard_parameter_per_month + reads * _parameter_api_price(
+        assumptions, prices
     )
     saving = _to_cents(as_secret - as_parameter)
     if saving <= 0:
@@ -405,31 +400,7 @@ def secure_string_advice(
     )
 
 
-_CREDENTIAL_WORD = (
-    r"(?:password|passwd|secret|token|api[-_]?key|private[-_]?key|credential"
-    r"|client[-_]?secret|access[-_]?key)s?"
-)
-# The credential word must close a path segment: "db-password", "/app/prod/API_KEY".
-_CREDENTIAL_SEGMENT_END = re.compile(rf"(?:^|[-_.])({_CREDENTIAL_WORD})$", re.IGNORECASE)
-
-
-def looks_like_credential(parameter_name: str) -> str | None:
-    """Why a plaintext String parameter's name suggests it holds a credential, or None.
-
-    The rule: some path segment (split on "/") ends with a credential word (password, passwd,
-    secret, token, api key, private key, credential, client secret, access key, optionally
-    plural), as a whole word, words being separated by "-", "_" or ".". So "db-password",
-    "/app/prod/API_KEY" and "/stripe/secret/v2" match, but "tokenizer-config" does not (not a
-    whole word) and neither do "secret-rotation-days" or "token-ttl": a word after the
-    credential word makes the name a setting about a credential rather than the credential.
-    """
-    for segment in parameter_name.split("/"):
-        match = _CREDENTIAL_SEGMENT_END.search(segment)
-        if match:
-            return (
-                f"the name {parameter_name!r} ends its segment {segment!r} with "
-                f"{match.group(1)!r}, which names a credential: a plaintext String parameter "
-                "is readable by anyone allowed ssm:GetParameter, so keep it as a SecureString "
-                "parameter or a secret"
-            )
-    return None
+def _parameter_api_price(assumptions: Assumptions, prices: Prices) -> Decimal:
+    if assumptions.higher_throughput:
+        return prices.higher_throughput_api_per_10000
+    return prices.standard_parameter_api_per_10000

@@ -197,7 +197,7 @@ def _roles(resolver: Resolver) -> tuple[Role, ...]:
             trust = resolver.resolve(stack, properties.get("AssumeRolePolicyDocument", {}))
             roles.append(
                 Role(
-                    arn=resolver.role_arn(stack, logical_id),
+                    arn=resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]}),
                     account=stack.account,
                     stack=stack.display_name,
                     logical_id=logical_id,
@@ -223,7 +223,7 @@ def _trusted(trust: Any) -> Iterator[str]:
             yield str(principal)
             continue
         for values in principal.values():
-            yield from (str(v) for v in ([values] if not isinstance(values, list) else values))
+            yield from _texts(values)
 
 
 def _tags(resolver: Resolver, stack: Stack, properties: Mapping[str, Any]) -> dict[str, str]:
@@ -644,8 +644,7 @@ def _aws_principals(principal: Any) -> list[str]:
         return ["*"]
     if not isinstance(principal, dict):
         return []
-    values = principal.get("AWS", [])
-    return [str(value) for value in (values if isinstance(values, list) else [values])]
+    return _texts(principal.get("AWS", []))
 
 
 def _account_of(principal: str) -> str:
@@ -658,13 +657,12 @@ def _account_of(principal: str) -> str:
 def _summary(statement: Mapping[str, Any]) -> str:
     """One line per resource policy statement: who may (or may not) do what, and when."""
     actions = statement.get("Action", statement.get("NotAction", []))
-    actions = actions if isinstance(actions, list) else [actions]
     verb = "not " if "NotAction" in statement else ""
     principal = statement.get("Principal", {})
     who = ", ".join(_aws_principals(principal)) or str(principal)
     text = (
         f"{statement.get('Sid', '(no Sid)')}: {statement.get('Effect')} {who} "
-        f"{verb}{', '.join(str(action) for action in actions)}"
+        f"{verb}{', '.join(_texts(actions))}"
     )
     conditions = statement.get("Condition")
     if isinstance(conditions, dict):

@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal, TypeAlias
 
-# The assembly resolver writes values the templates do not determine as "<unresolved ...>".
-UNRESOLVED_MARKER = "<unresolved "
+from strongbox.report.assembly import UNRESOLVED_MARKER
+
 POLICY_VARIABLE_MARKER = "${"
 
 # True, False, or None when the templates do not say (an unknown key, an unsupported operator).
@@ -213,7 +213,7 @@ def _glob_matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
         return pattern == "*"
     # A policy variable's value depends on the caller at request time, and an unresolved
     # pattern on the deployment, so neither can be matched as a glob offline.
-    if POLICY_VARIABLE_MARKER in pattern or UNRESOLVED_MARKER in pattern:
+    if _depends_on_request(pattern):
         return pattern == value
     return _glob(pattern, ignore_case).fullmatch(value) is not None
 
