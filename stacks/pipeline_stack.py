@@ -19,6 +19,7 @@ from constructs import Construct, IConstruct
 from stacks.config import EnvironmentConfig, PipelineConfig, PipelineSource
 from stacks.stage import EnvironmentStage
 from strongbox.compliance import acknowledge
+from strongbox.keys import LOGS_ACTIONS
 from strongbox.log_groups import AUDIT_RETENTION
 
 # The synth step runs the README's two commands: the suite (nag packs, cfn-lint, checkov, Guard,
@@ -26,6 +27,9 @@ from strongbox.log_groups import AUDIT_RETENTION
 SYNTH_COMMANDS = ("make test", "make synth")
 # CodeBuild's standard image has Python 3.11, make and npm; `make` installs the pinned Node 24.
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
+# The packs whose rules (inline policies, repository URLs, bucket replication and logging) the
+# pipeline acknowledges; AwsSolutions has none of these rules.
+_CONTROL_PACKS = ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321")
 
 
 def waves(pipeline: PipelineConfig, environments: Sequence[EnvironmentConfig]) -> list[list[str]]:
@@ -47,7 +51,7 @@ def bootstrap_commands(
     targets = {
         (environment.account, region): None
         for environment in environments
-        for region in (environment.region, *environment.replica_regions)
+        for region in environment.regions
     }
     for account, region in targets:
         commands.append(
@@ -63,9 +67,8 @@ class PipelineStack(cdk.Stack):
 
     Args:
         pipeline: the `pipeline` block of the config (enabled, with account, region, source).
-        stages: the `Strongbox-<Env>` stages app.py builds, by environment name (the same
-            objects: one composition for `cdk deploy` and for the pipeline).
-        environments: the environments, for waves and approvals.
+        stages: the `Strongbox-<Env>` stages app.py builds (the same objects: one composition
+            for `cdk deploy` and for the pipeline); their environments give waves and approvals.
     """
 
     def __init__(
@@ -75,8 +78,7 @@ class PipelineStack(cdk.Stack):
         *,
         application: str,
         pipeline: PipelineConfig,
-        stages: Mapping[str, cdk.Stage],
-        environments: Sequence[EnvironmentConfig],
+        stages: Sequence[EnvironmentStage],
         replication: Mapping[str, PipelineReplicationStack],
         cli_version: str,
         **kwargs: object,
@@ -128,11 +130,12 @@ class PipelineStack(cdk.Stack):
             ),
             publish_assets_in_parallel=False,
         )
-        names = [environment.name for environment in environments]
-        for index, wave_names in enumerate(waves(pipeline, environments)):
+        environments = [stage.environment for stage in stages]
+        by_name = {stage.environment.name: stage for stage in stages}
+        for wave_names in waves(pipeline, environments):
             approval = [name for name in wave_names if name in pipeline.approval_before]
             wave = self.pipeline.add_wave(
-                "-".join(wave_names).title() or f"Wave{index}",
+                "-".join(wave_names).title(),
                 pre=[
                     pipelines.ManualApprovalStep(
                         f"Approve-{'-'.join(approval)}",
@@ -142,8 +145,8 @@ class PipelineStack(cdk.Stack):
                 if approval
                 else None,
             )
-            for name in sorted(wave_names, key=names.index):
-                wave.add_stage(stages[name])
+            for name in sorted(wave_names, key=list(by_name).index):
+                wave.add_stage(by_name[name])
         # Built now rather than at synth, so its generated roles and policies can be checked.
         self.pipeline.build_pipeline()
         self._acknowledge(replication)
@@ -155,7 +158,7 @@ class PipelineStack(cdk.Stack):
             "the role's default policy; the policy is created and deleted with that role and "
             "holds only the grants listed in this template"
         )
-        for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+        for pack in _CONTROL_PACKS:
             acknowledge(self, f"{pack}-IAMNoInlinePolicy", generated)
             acknowledge(
                 self,
@@ -267,13 +270,7 @@ def artifacts_key(scope: Construct, application: str) -> kms.Key:
         iam.PolicyStatement(
             sid="CloudWatchLogsEncryptBuildLogs",
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-            actions=[
-                "kms:Encrypt*",
-                "kms:Decrypt*",
-                "kms:ReEncrypt*",
-                "kms:GenerateDataKey*",
-                "kms:Describe*",
-            ],
+            actions=list(LOGS_ACTIONS),
             resources=["*"],
             conditions={
                 "ArnLike": {
@@ -324,7 +321,7 @@ def artifact_buckets(
 
 def acknowledge_buckets(stack: cdk.Stack) -> None:
     """The bucket findings of a pipeline region, with why they stand."""
-    for pack in ("HIPAA.Security", "NIST.800.53.R5", "PCI.DSS.321"):
+    for pack in _CONTROL_PACKS:
         acknowledge(
             stack,
             f"{pack}-S3BucketReplicationEnabled",
@@ -376,7 +373,8 @@ def build_pipeline(
     """The pipeline stack, and an artifact bucket stack in every other region it deploys to."""
     environments = [stage.environment for stage in stages]
     regions = sorted(
-        {r for e in environments for r in (e.region, *e.replica_regions)} - {pipeline.region}
+        {region for environment in environments for region in environment.regions}
+        - {pipeline.region}
     )
     replication = {
         region: PipelineReplicationStack(
@@ -393,8 +391,7 @@ def build_pipeline(
         "Strongbox-Pipeline",
         application=application,
         pipeline=pipeline,
-        stages={stage.environment.name: stage for stage in stages},
-        environments=environments,
+        stages=stages,
         replication=replication,
         cli_version=_cli_version(),
         description="Strongbox: the delivery pipeline (synth, tests, waves of environments)",

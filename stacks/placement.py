@@ -10,7 +10,8 @@ a recorded secret keeps its stack.
     python -m stacks.placement   (or `make place`) records the placement of new secrets
 
 Synth places unrecorded secrets by the same rule (new secrets in sorted order), so it works
-before they are recorded; `tests/test_placement.py` fails until they are.
+before they are recorded; `tests/test_scale.py::test_the_shipped_placement_is_recorded` fails
+until they are.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from stacks.config import ConfigError, parse_config
 from stacks.pipeline_stack import SYNTH_COMMANDS, bootstrap_commands
-from tests.conftest import ROOT, Synthesized, cdk_json_context, synthesize
+from tests.conftest import ROOT, Synthesized, as_list, cdk_json_context, only, synthesize
 
 PIPELINE_ACCOUNT = "555555555555"
 CONNECTION = (
@@ -138,8 +138,7 @@ def test_synth_step_runs_the_readme_commands(delivered: Synthesized) -> None:
 
 def test_artifacts_and_build_logs_are_encrypted_with_the_cmk(delivered: Synthesized) -> None:
     stack = delivered.stack("Strongbox-Pipeline")
-    (key_id,) = stack.resources("AWS::KMS::Key")
-    (key,) = stack.resources("AWS::KMS::Key").values()
+    key_id, key = only(stack.resources("AWS::KMS::Key"))
     assert key["Properties"]["EnableKeyRotation"] is True
     stores = {
         store["Region"]: store["ArtifactStore"] for store in _pipeline(delivered)["ArtifactStores"]
@@ -170,12 +169,7 @@ def test_artifacts_and_build_logs_are_encrypted_with_the_cmk(delivered: Synthesi
         properties = project["Properties"]
         assert properties["EncryptionKey"] == {"Fn::GetAtt": [key_id, "Arn"]}
         assert properties["LogsConfig"]["CloudWatchLogs"]["GroupName"] == {"Ref": group_id}
-    replica_bucket = next(
-        iter(
-            delivered.stack("Strongbox-Pipeline-eu-central-1").resources("AWS::S3::Bucket").values()
-        )
-    )
-    assert replica_bucket is not None
+    assert delivered.stack("Strongbox-Pipeline-eu-central-1").resources("AWS::S3::Bucket")
 
 
 def test_pipeline_roles_read_no_secret_and_use_only_the_configured_connection(
@@ -190,13 +184,7 @@ def test_pipeline_roles_read_no_secret_and_use_only_the_configured_connection(
         )
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    actions = [
-        action
-        for statement in statements
-        for action in (
-            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-        )
-    ]
+    actions = [action for statement in statements for action in as_list(statement["Action"])]
     assert not [a for a in actions if a.startswith(("secretsmanager:", "ssm:"))]
     (connection,) = [s for s in statements if s["Action"] == "codestar-connections:UseConnection"]
     assert connection["Resource"] == CONNECTION
