@@ -243,6 +243,7 @@ def test_ecs_secrets_mapping_on_an_immutable_execution_role() -> None:
     ("uses", "message"),
     [
         (lambda f, s: [SecretUse("db-password", s)], "env_var 'db-password' must be upper-case"),
+        (lambda f, s: [SecretUse("DB\n", s)], r"env_var 'DB\\n' must be upper-case"),
         (
             lambda f, s: [SecretUse("DB", s, field="password"), SecretUse("DB", s, field="host")],
             "env_var used twice: DB",

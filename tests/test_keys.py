@@ -247,6 +247,21 @@ def test_unsafe_additional_statements_are_refused(
             {"cross_account_consumers": ("arn:aws:iam::444444444444:user/bob",)},
             "is neither a 12-digit account id nor an IAM role ARN",
         ),
+        # A final newline, or digits of another script, are not an account id.
+        ({"account": ACCOUNT + "\n"}, "account must be a 12-digit AWS account id"),
+        ({"account": "\u0663" * 12}, "account must be a 12-digit AWS account id"),
+        (
+            {"administrators": (f"arn:aws:iam::{ACCOUNT}:role/admin\n",)},
+            "is not an IAM role ARN in 333333333333",
+        ),
+        (
+            {"cross_account_consumers": ("444444444444\n",)},
+            "is neither a 12-digit account id nor an IAM role ARN",
+        ),
+        (
+            {"cross_account_consumers": ("\u0664" * 12,)},
+            "is neither a 12-digit account id nor an IAM role ARN",
+        ),
     ],
 )
 def test_key_access_validation(kwargs: dict[str, Any], message: str) -> None:

@@ -27,7 +27,7 @@ KEY_ARN_SIZE = 95  # "arn:aws:kms:<region>:<12>:key/<uuid or mrk-...>", quotes a
 # the extension's own settings take about 400 of them.
 LAMBDA_ENVIRONMENT_LIMIT = 4096
 LAMBDA_ENVIRONMENT_BUDGET = LAMBDA_ENVIRONMENT_LIMIT - 600
-_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")  # \Z: "$" would let a final newline through
 
 
 @dataclass(frozen=True)

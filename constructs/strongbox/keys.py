@@ -68,8 +68,10 @@ RDS_ACTIONS = (
 # Services allowed to use the key on a caller's behalf: secrets, and SecureString parameters.
 KEY_USING_SERVICES = ("secretsmanager", "ssm")
 
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")
+# \Z, not $ (which also matches before a final newline), and ASCII classes (\d and \w would
+# take other scripts' digits and letters): the same strictness as the config loader.
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z", re.ASCII)
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]+\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
