@@ -391,6 +391,35 @@ def test_a_cross_account_reader_missing_one_layer_is_not_a_reader(
         assert secret.readers == ()
 
 
+def test_an_account_named_by_two_statements_is_one_reader(tmp_path: Path) -> None:
+    other_root = f"arn:aws:iam::{OTHER}:root"
+    key = _key(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{HOME}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": other_root},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        },
+    )
+    read = {
+        "Effect": "Allow",
+        "Principal": {"AWS": other_root},
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*",
+    }
+    policy = _resource_policy({**read, "Sid": "Partner"}, {**read, "Sid": "Audit"})
+
+    secret = _only_secret(tmp_path, {"Key": key, "Secret": _secret(), "Policy": policy})
+
+    assert [reader.principal for reader in secret.readers] == [other_root]
+
+
 def test_the_aws_managed_key_lets_the_account_read_with_iam_alone(tmp_path: Path) -> None:
     unencrypted = _secret()
     del unencrypted["Properties"]["KmsKeyId"]

@@ -572,43 +572,46 @@ class _Access:
     ) -> Iterator[Reader]:
         """Principals of other accounts that the resource policy names and the templates omit."""
         known = {role.arn for role in roles}
-        for statement in self.resource_statements:
-            if statement.get("Effect") != "Allow":
+        named = dict.fromkeys(  # each principal once, however many statements name it
+            principal
+            for statement in self.resource_statements
+            if statement.get("Effect") == "Allow"
+            for principal in _aws_principals(statement.get("Principal", {}))
+        )
+        for principal in named:
+            account = _account_of(principal)
+            if principal in known or account == self.stack.account:
                 continue
-            for principal in _aws_principals(statement.get("Principal", {})):
-                account = _account_of(principal)
-                if principal in known or account == self.stack.account:
-                    continue
-                read = self._read(principal, account)
-                resource = evaluate(self.resource_statements, read, resource_based=True)
-                if resource.effect != "allow":
-                    continue
-                if key is None:
-                    continue  # an AWS managed key cannot be used by another account
-                decrypt = self._decrypt(principal, account, key)
-                on_key = evaluate(key_statements or [], decrypt, resource_based=True)
-                if on_key.effect != "allow":
-                    continue
-                yield Reader(
-                    principal=principal,
-                    kind="account",
-                    account=account,
-                    conditions=tuple(
-                        dict.fromkeys(
-                            [
-                                *resource.allow_conditions,
-                                *resource.deny_conditions,
-                                *on_key.allow_conditions,
-                                *on_key.deny_conditions,
-                                f"and account {account}'s own IAM policies allow "
-                                f"{READ_ACTION} and {DECRYPT_ACTION}",
-                            ]
-                        )
-                    ),
-                    flags=("any principal of that account its IAM allows",)
-                    if principal.endswith(":root") or principal == account
-                    else (),
-                )
+            read = self._read(principal, account)
+            resource = evaluate(self.resource_statements, read, resource_based=True)
+            if resource.effect != "allow":
+                continue
+            if key is None:
+                continue  # an AWS managed key cannot be used by another account
+            decrypt = self._decrypt(principal, account, key)
+            on_key = evaluate(key_statements or [], decrypt, resource_based=True)
+            if on_key.effect != "allow":
+                continue
+            yield Reader(
+                principal=principal,
+                kind="account",
+                account=account,
+                conditions=tuple(
+                    dict.fromkeys(
+                        [
+                            *resource.allow_conditions,
+                            *resource.deny_conditions,
+                            *on_key.allow_conditions,
+                            *on_key.deny_conditions,
+                            f"and account {account}'s own IAM policies allow "
+                            f"{READ_ACTION} and {DECRYPT_ACTION}",
+                        ]
+                    )
+                ),
+                flags=("any principal of that account its IAM allows",)
+                if principal.endswith(":root") or principal == account
+                else (),
+            )
 
     def _delegated_accounts(
         self, key: str | None, key_statements: Sequence[Mapping[str, Any]] | None
