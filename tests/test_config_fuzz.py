@@ -483,6 +483,7 @@ ALLOWED_KEYS: dict[str, tuple[str, ...]] = {
     "instance": ("name", "instance_type"),
     "alerts": ("emails", "allowed_readers"),
     "pipeline": ("enabled", "account", "region", "source", "waves", "approval_before"),
+    "pipeline-source": ("repository", "branch", "connection_arn"),
 }
 
 _ADMIN_ROLE = "arn:aws:iam::333333333333:role/admin"
@@ -641,6 +642,14 @@ KEY_VALUES: dict[str, tuple[Json, ...]] = {
     "storage_gib": (19, 20, 1024, 1025),
     "credentials": ("db-credentials", "stripe-api-key", "nope"),
     "alerts": ({}, {"emails": []}),
+    "repository": ("example-org/strongbox", "strongbox", "a/b/c", ""),
+    "branch": ("main", "release/2026", "", "a" * 300),
+    "connection_arn": (
+        "arn:aws:codeconnections:eu-west-1:555555555555:connection/"
+        "8f3c1b7e-2d4a-4c59-9e61-0a7b5d2c4f18",
+        "arn:aws:codestar-connections:eu-west-1:555555555555:connection/x",
+        "connection",
+    ),
 }
 
 
@@ -661,6 +670,8 @@ def object_kind(path: KeyPath) -> str | None:
         return "secret-database" if "secrets" in path else "workload-database"
     if last == "generate":
         return "generation"
+    if last == "source" and path[0] == "pipeline":
+        return "pipeline-source"
     return last if last in ALLOWED_KEYS else None
 
 
