@@ -296,19 +296,33 @@ class _KeyPolicy:
 def _key_policies(resolver: Resolver) -> dict[str, _KeyPolicy]:
     """Each key's policy by the key's ARN and by the ARNs of its aliases."""
     found: dict[str, _KeyPolicy] = {}
-    for stack in resolver.stacks:
+    for stack, _, properties, arn in _kms_keys(resolver, resolver.stacks):
+        document = resolver.resolve(stack, properties.get("KeyPolicy", {}))
+        found[arn] = _KeyPolicy(arn, tuple(_statements(document)))
+    for stack, target, alias in _aliases(resolver, resolver.stacks):
+        if target in found:
+            found[key_arn(stack, alias)] = found[target]
+    return found
+
+
+def _kms_keys(
+    resolver: Resolver, stacks: Sequence[Stack]
+) -> Iterator[tuple[Stack, str, Mapping[str, Any], str]]:
+    """Every key and replica key of `stacks`: (stack, resource type, properties, ARN)."""
+    for stack in stacks:
         for kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
             for logical_id, properties in stack.of_type(kind):
                 arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
-                document = resolver.resolve(stack, properties.get("KeyPolicy", {}))
-                found[arn] = _KeyPolicy(arn, tuple(_statements(document)))
-    for stack in resolver.stacks:
+                yield stack, kind, properties, arn
+
+
+def _aliases(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[tuple[Stack, str, str]]:
+    """Every alias of `stacks`: (stack, the ARN of the key it targets, alias name)."""
+    for stack in stacks:
         for _, properties in stack.of_type("AWS::KMS::Alias"):
+            # Multi-region keys share their key id: the alias's own region decides which it is.
             target = key_arn(stack, resolver.text(stack, properties.get("TargetKeyId")))
-            if target in found:
-                alias = key_arn(stack, resolver.text(stack, properties.get("AliasName")))
-                found[alias] = found[target]
-    return found
+            yield stack, target, resolver.text(stack, properties.get("AliasName"))
 
 
 def key_arn(stack: Stack, key: str) -> str:
@@ -702,26 +716,19 @@ def _parameters(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Paramet
 
 def _keys(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Key]:
     aliases: dict[str, list[str]] = defaultdict(list)
-    for stack in stacks:
-        for _, properties in stack.of_type("AWS::KMS::Alias"):
-            # Multi-region keys share their key id: the alias's own region decides which it is.
-            target = key_arn(stack, resolver.text(stack, properties.get("TargetKeyId")))
-            aliases[target].append(resolver.text(stack, properties.get("AliasName")))
-    for stack in stacks:
-        for kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
-            for logical_id, properties in stack.of_type(kind):
-                arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
-                yield Key(
-                    environment=stack.environment,
-                    arn=arn,
-                    aliases=tuple(aliases[arn]),
-                    multi_region=kind == "AWS::KMS::ReplicaKey"
-                    or properties.get("MultiRegion") is True,
-                    replica_of=resolver.text(stack, properties.get("PrimaryKeyArn"))
-                    if kind == "AWS::KMS::ReplicaKey"
-                    else None,
-                    region=stack.region,
-                )
+    for _, target, alias in _aliases(resolver, stacks):
+        aliases[target].append(alias)
+    for stack, kind, properties, arn in _kms_keys(resolver, stacks):
+        yield Key(
+            environment=stack.environment,
+            arn=arn,
+            aliases=tuple(aliases[arn]),
+            multi_region=kind == "AWS::KMS::ReplicaKey" or properties.get("MultiRegion") is True,
+            replica_of=resolver.text(stack, properties.get("PrimaryKeyArn"))
+            if kind == "AWS::KMS::ReplicaKey"
+            else None,
+            region=stack.region,
+        )
 
 
 def _endpoints(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Endpoint]:
