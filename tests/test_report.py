@@ -90,6 +90,11 @@ def _secret(**properties: Any) -> dict[str, Any]:
     }
 
 
+def _home() -> dict[str, Any]:
+    """The home account's key (delegating to the account) and the secret it encrypts."""
+    return {"Key": _delegating_key(), "Secret": _secret()}
+
+
 def _resource_policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {
         "Type": "AWS::SecretsManager::ResourcePolicy",
@@ -137,8 +142,7 @@ def test_identity_policy_and_delegating_key_make_a_reader(tmp_path: Path) -> Non
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Reader": _role("reader", _read_and_decrypt()),
             "Bystander": _role("bystander", [_allow("s3:GetObject")]),
         },
@@ -170,8 +174,7 @@ def test_a_delegating_key_needs_kms_decrypt_in_the_identity_policy(tmp_path: Pat
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Reader": _role("reader", [_allow("secretsmanager:GetSecretValue", {"Ref": "Secret"})]),
         },
     )
@@ -214,8 +217,7 @@ def test_a_deny_in_the_resource_policy_wins(tmp_path: Path) -> None:
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Policy": _resource_policy(deny),
             "Reader": _role("reader", _read_and_decrypt()),
             "Admin": _role("admin", _read_and_decrypt()),
@@ -235,8 +237,7 @@ def test_a_deny_with_an_unknown_condition_is_shown_not_decided(tmp_path: Path) -
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Policy": _resource_policy(deny),
             "Reader": _role("reader", _read_and_decrypt()),
         },
@@ -251,8 +252,7 @@ def test_a_wildcard_resource_makes_a_reader_and_is_flagged(tmp_path: Path) -> No
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Reader": _role("reader", _read_and_decrypt(pattern)),
             "Star": _role("star", _read_and_decrypt("*")),
             "Elsewhere": _role("elsewhere", _read_and_decrypt(pattern.replace("app/", "web/"))),
@@ -273,8 +273,7 @@ def test_an_aws_managed_policy_the_report_knows_makes_a_reader(tmp_path: Path) -
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Operator": administrator,
             "Viewer": unknown,
         },
@@ -287,8 +286,7 @@ def test_managed_policies_attached_either_way_count(tmp_path: Path) -> None:
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "ByRole": _role("by-role", [], ManagedPolicyArns=[{"Ref": "Listed"}]),
             "Listed": {
                 "Type": "AWS::IAM::ManagedPolicy",
@@ -458,8 +456,7 @@ def _home_output(name: str) -> dict[str, Any]:
 def test_cross_stack_references_resolve_to_the_secret(tmp_path: Path) -> None:
     """A role in another stack of the same account grants the secret through Fn::GetStackOutput."""
     home = {
-        "Key": _delegating_key(),
-        "Secret": _secret(),
+        **_home(),
     }
     template = {"Resources": home, "Outputs": {"SecretArn": {"Value": {"Ref": "Secret"}}}}
     directory = _write_assembly(
@@ -495,9 +492,7 @@ def test_rotation_comes_from_the_schedule_wherever_it_is(tmp_path: Path) -> None
             "RotationRules": {"ScheduleExpression": "rate(30 days)"},
         },
     }
-    rotated = _only_secret(
-        tmp_path, {"Key": _delegating_key(), "Secret": _secret(), "Schedule": schedule}
-    )
+    rotated = _only_secret(tmp_path, {**_home(), "Schedule": schedule})
     assert rotated.rotation == "rate(30 days), AWS hosted rotation (PostgreSQLSingleUser)"
     assert rotated.rotates
     silent = _secret()
@@ -514,8 +509,7 @@ def test_environment_agnostic_stacks_still_have_readers(tmp_path: Path) -> None:
             "Home": (
                 HOME,
                 {
-                    "Key": _delegating_key(),
-                    "Secret": _secret(),
+                    **_home(),
                     "Reader": _role("reader", _read_and_decrypt()),
                 },
             )
@@ -617,8 +611,7 @@ def test_a_resource_policy_naming_the_secret_by_name_applies(tmp_path: Path) -> 
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Policy": deny_all,
             "Reader": _role("reader", _read_and_decrypt()),
         },
@@ -646,8 +639,7 @@ def test_two_roles_with_one_name_are_two_consumers_in_the_diagram(tmp_path: Path
             "Home": (
                 HOME,
                 {
-                    "Key": _delegating_key(),
-                    "Secret": _secret(),
+                    **_home(),
                     "A": _role("reader", _read_and_decrypt(), Path="/a/"),
                     "B": _role("reader", _read_and_decrypt(), Path="/b/"),
                 },
@@ -968,8 +960,7 @@ def test_odd_but_valid_policies_are_summarised(tmp_path: Path) -> None:
     secret = _only_secret(
         tmp_path,
         {
-            "Key": _delegating_key(),
-            "Secret": _secret(),
+            **_home(),
             "Policy": policy,
             "Empty": {"Type": "AWS::SNS::Topic", "Properties": None},
             "Reader": _role("reader", _read_and_decrypt()),
