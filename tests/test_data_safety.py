@@ -18,7 +18,7 @@ from tests.conftest import (
     Synthesized,
     cdk_json_context,
     default_strongbox_config,
-    synthesize,
+    synthesize_all,
 )
 
 CONFIG = parse_config(default_strongbox_config())
@@ -175,15 +175,26 @@ def staging_before(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
     }
 
 
+@pytest.fixture(scope="module")
+def staging_changed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    """Staging synthesized once with each change (`-c env=staging`), in one interpreter."""
+    jobs = []
+    for change in CHANGES:
+        context = cdk_json_context()
+        context["strongbox"] = copy.deepcopy(context["strongbox"])
+        CHANGES[change](context["strongbox"])
+        context["env"] = "staging"
+        jobs.append((context, tmp_path_factory.mktemp("changed")))
+    return dict(zip(CHANGES, synthesize_all(jobs), strict=True))
+
+
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_changing_what_is_not_identity_replaces_nothing(
-    tmp_path: Path, staging_before: dict[str, dict[str, Any]], change: str
+    staging_before: dict[str, dict[str, Any]],
+    staging_changed: dict[str, Synthesized],
+    change: str,
 ) -> None:
-    context = cdk_json_context()
-    context["strongbox"] = copy.deepcopy(context["strongbox"])
-    CHANGES[change](context["strongbox"])
-    context["env"] = "staging"
-    changed = synthesize(context, tmp_path)
+    changed = staging_changed[change]
 
     assert changed.findings() == []
     after = replacement_view(changed)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.config import ConfigError, parse_config
 from stacks.pipeline_stack import SYNTH_COMMANDS, bootstrap_commands
-from tests.conftest import ROOT, Synthesized, as_list, cdk_json_context, only, synthesize
+from tests.conftest import ROOT, Synthesized, as_list, cdk_json_context, only, synthesize_all
 
 PIPELINE_ACCOUNT = "555555555555"
 CONNECTION = (
@@ -26,8 +25,20 @@ def _context(**pipeline: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def delivered(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    return synthesize(_context(), tmp_path_factory.mktemp("pipeline.out"))
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synthesized]:
+    """The shipped pipeline, and one whose first wave holds two accounts, in one interpreter."""
+    shipped, waves = synthesize_all(
+        [
+            (_context(), tmp_path_factory.mktemp("pipeline.out")),
+            (_context(waves=[["dev", "staging"], ["prod"]]), tmp_path_factory.mktemp("waves.out")),
+        ]
+    )
+    return {"shipped": shipped, "waves": waves}
+
+
+@pytest.fixture(scope="module")
+def delivered(pipelines: dict[str, Synthesized]) -> Synthesized:
+    return pipelines["shipped"]
 
 
 def _pipeline(synthesized: Synthesized) -> dict[str, Any]:
@@ -190,8 +201,8 @@ def test_pipeline_roles_read_no_secret_and_use_only_the_configured_connection(
     assert connection["Resource"] == CONNECTION
 
 
-def test_one_wave_can_hold_several_accounts(tmp_path: Path) -> None:
-    delivered = synthesize(_context(waves=[["dev", "staging"], ["prod"]]), tmp_path / "waves.out")
+def test_one_wave_can_hold_several_accounts(pipelines: dict[str, Synthesized]) -> None:
+    delivered = pipelines["waves"]
     assert delivered.synth_error is None, delivered.synth_error
     stages = _pipeline(delivered)["Stages"]
     assert [stage["Name"] for stage in stages][4:] == ["Dev-Staging", "Strongbox-Prod"]
