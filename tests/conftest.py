@@ -26,6 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk import aws_ec2 as ec2  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
+from moto.core.models import MockAWS  # noqa: E402
 
 from constructs import Construct  # noqa: E402
 from strongbox import KeyAccess, ManagedSecret, SecretsKey  # noqa: E402
@@ -105,6 +108,17 @@ def run_in_isolation(asset: Path, script: str) -> subprocess.CompletedProcess[st
         check=False,
         timeout=60,
     )
+
+
+def mocked_aws() -> MockAWS:
+    """moto for the handler tests, keeping boto3's default session from one test to the next.
+    moto replaces that session by default, and a new session reads every service's model from
+    disk again (50 ms a client, most of the handler tests' time). moto still empties its
+    backends when each test's mock stops, so no test sees another's keys, secrets or
+    parameters."""
+    core = default_user_config["core"].copy()
+    core["reset_boto3_session"] = False
+    return mock_aws(config={"core": core})
 
 
 def default_strongbox_config() -> dict[str, Any]:

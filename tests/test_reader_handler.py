@@ -26,11 +26,10 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
-from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from strongbox.reader import handler
-from tests.conftest import run_in_isolation
+from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
 SESSION_TOKEN = "session-token-of-the-function-Fq2wE9rT"  # noqa: S105 - a fake value
@@ -251,7 +250,7 @@ class Aws:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """moto's Secrets Manager and SSM; records every call of the clients the handler makes."""
-    with mock_aws():
+    with mocked_aws():
         aws = Aws(boto3.client("secretsmanager"), boto3.client("ssm"))
 
         def client(service: str, **kwargs: Any) -> Any:

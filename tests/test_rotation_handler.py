@@ -22,12 +22,11 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ConnectTimeoutError,
     ReadTimeoutError,
 )
-from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from strongbox.rotation import handler as rotation
-from tests.conftest import run_in_isolation
+from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
 CURRENT = "AWSCURRENT"
@@ -302,7 +301,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def service() -> Iterator[RotationService]:
-    with mock_aws():
+    with mocked_aws():
         yield RotationService(boto3.client("secretsmanager", region_name=REGION))
 
 

@@ -26,11 +26,10 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ClientError,
     EndpointConnectionError,
 )
-from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from strongbox.parameters import handler
-from tests.conftest import run_in_isolation
+from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
 NAME = "/payments/prod/api-token"
@@ -397,7 +396,7 @@ def log_hygiene(spy: Spy) -> Iterator[LogCollector]:
 
 @pytest.fixture
 def aws(spy: Spy) -> Iterator[Aws]:
-    with mock_aws():
+    with mocked_aws():
         kms = boto3.client("kms", region_name=REGION)
         keys = [kms.create_key(Description=f"strongbox {n}")["KeyMetadata"]["Arn"] for n in "ab"]
         yield Aws(
