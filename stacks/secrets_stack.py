@@ -59,6 +59,7 @@ class SecretsStack(cdk.Stack):
             )
             for region in environment.replica_regions
         }
+        deploy_role_arn = deploy_role_arn_of(self)
         self.secrets = {
             secret.purpose: ManagedSecret(
                 self,
@@ -89,6 +90,7 @@ class SecretsStack(cdk.Stack):
                 vpc_endpoint_ids=environment.network.vpc_endpoint_ids
                 if secret.vpc_endpoint_only
                 else (),
+                deploy_role_arn=deploy_role_arn,
                 tags=secret.tags,
                 removal_policy=removal_policy,
             )

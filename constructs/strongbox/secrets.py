@@ -311,6 +311,7 @@ class ManagedSecret(Construct):
         )
         # Retained with the secret, so a deleted stack does not leave a retained secret unguarded.
         self.resource_policy.apply_removal_policy(removal_policy)
+        tags_of_secret = cdk.Tags.of(self)
         for key, value in {
             "Environment": environment_name,
             "Application": application,
@@ -320,7 +321,7 @@ class ManagedSecret(Construct):
             "SecretKind": kind,
             **(tags or {}),
         }.items():
-            cdk.Tags.of(self).add(key, value)
+            tags_of_secret.add(key, value)
         if rotation_disabled_reason is not None:
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
             for finding in ROTATION_FINDINGS:
@@ -364,19 +365,17 @@ class ManagedSecret(Construct):
             rotation_rules=schedule.rules(),
             rotate_immediately_on_update=schedule.rotate_immediately,
         )
+        owner_stack = cdk.Stack.of(owner)
         if hosted_rotation is not None:
-            cdk.Stack.of(owner).add_transform(HOSTED_ROTATION_TRANSFORM)
-        self._record_rotation(
-            {"Schedule": schedule.expression, "Stack": cdk.Stack.of(owner).stack_name}
-        )
-        elsewhere = cdk.Stack.of(owner)
-        if elsewhere is not cdk.Stack.of(self):
+            owner_stack.add_transform(HOSTED_ROTATION_TRANSFORM)
+        self._record_rotation({"Schedule": schedule.expression, "Stack": owner_stack.stack_name})
+        if owner is not self and owner_stack is not cdk.Stack.of(self):
             for finding in ROTATION_FINDINGS:
                 acknowledge(
                     self.secret,
                     finding,
                     f"Rotates on {schedule.expression} by the rotation schedule in stack "
-                    f"{elsewhere.stack_name} ({self.rotation_schedule.node.path}), next to the "
+                    f"{owner_stack.stack_name} ({self.rotation_schedule.node.path}), next to the "
                     "resource the secret is attached to.",
                 )
         return self.rotation_schedule
@@ -386,10 +385,7 @@ class ManagedSecret(Construct):
         `secrets_rotate_or_say_why` (a schedule may live in another stack)."""
         secret = self.secret.node.default_child
         assert isinstance(secret, secretsmanager.CfnSecret)
-        secret.cfn_options.metadata = {
-            **(secret.cfn_options.metadata or {}),
-            "StrongboxRotation": dict(rotation),
-        }
+        secret.add_metadata("StrongboxRotation", dict(rotation))
 
     def rotate_hosted(
         self,
@@ -588,6 +584,8 @@ def deploy_role_arn_of(stack: cdk.Stack) -> str:
 
 
 def _refuse_aws_managed_key(name: str, key: kms.IKey) -> None:
+    if isinstance(key, kms.Key):
+        return  # created in this app, so customer managed (and no need to ask jsii)
     alias = getattr(key, "alias_name", None)
     arn = key.key_arn
     if (isinstance(alias, str) and alias.startswith("alias/aws/")) or (
