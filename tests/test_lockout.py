@@ -92,7 +92,7 @@ def test_deny_statements_never_stop_the_exempt(
     policy = RESOLVER.resolve(
         _resource_policy(
             exempt=exempt, cross_account_readers=cross_account, vpc_endpoint_ids=vpc_endpoint_ids
-        ).to_json()
+        )
     )
     # From anywhere (no endpoint), the exempt can still delete the secret and change its policy.
     for principal, action in itertools.product(exempt, (*PROTECTED_ACTIONS, *VALUE_ACTIONS)):
