@@ -15,7 +15,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.secrets_stack import rotation_schedule
-from strongbox import ManagedSecret, SecretsKey, acknowledge
+from strongbox import ManagedSecret, SecretsKey, acknowledge, acknowledge_all
 from strongbox.keys import key_reference
 from strongbox.log_groups import encrypted_log_group
 
@@ -151,37 +151,34 @@ class DatabaseStack(cdk.Stack):
             "A non-default port hides nothing from a scanner inside the VPC; the database is "
             "reachable only from the service's and hosted rotation's security groups.",
         )
-        for finding in ("HIPAA.Security-RDSInBackupPlan", "NIST.800.53.R5-RDSInBackupPlan"):
-            acknowledge(
-                self.instance,
-                finding,
-                "Backed up by RDS automated backups with point-in-time recovery (14 days "
-                "outside dev); an AWS Backup plan is an organisation-wide choice outside this "
-                "stack.",
-            )
+        acknowledge_all(
+            self.instance,
+            ("HIPAA.Security-RDSInBackupPlan", "NIST.800.53.R5-RDSInBackupPlan"),
+            "Backed up by RDS automated backups with point-in-time recovery (14 days "
+            "outside dev); an AWS Backup plan is an organisation-wide choice outside this "
+            "stack.",
+        )
         if not production:
-            for finding in (
-                "AwsSolutions-RDS3",
-                "HIPAA.Security-RDSMultiAZSupport",
-                "NIST.800.53.R5-RDSMultiAZSupport",
-            ):
-                acknowledge(
-                    self.instance,
-                    finding,
-                    "Development database: one AZ keeps its cost down; staging and prod run "
-                    "Multi-AZ (the same code, switched by the environment).",
-                )
-            for finding in (
-                "AwsSolutions-RDS10",
-                "HIPAA.Security-RDSInstanceDeletionProtectionEnabled",
-                "NIST.800.53.R5-RDSInstanceDeletionProtectionEnabled",
-            ):
-                acknowledge(
-                    self.instance,
-                    finding,
-                    "Development may be torn down with its stacks; staging and prod have "
-                    "deletion protection and a retained instance.",
-                )
+            acknowledge_all(
+                self.instance,
+                (
+                    "AwsSolutions-RDS3",
+                    "HIPAA.Security-RDSMultiAZSupport",
+                    "NIST.800.53.R5-RDSMultiAZSupport",
+                ),
+                "Development database: one AZ keeps its cost down; staging and prod run "
+                "Multi-AZ (the same code, switched by the environment).",
+            )
+            acknowledge_all(
+                self.instance,
+                (
+                    "AwsSolutions-RDS10",
+                    "HIPAA.Security-RDSInstanceDeletionProtectionEnabled",
+                    "NIST.800.53.R5-RDSInstanceDeletionProtectionEnabled",
+                ),
+                "Development may be torn down with its stacks; staging and prod have "
+                "deletion protection and a retained instance.",
+            )
 
     def _monitoring_role(self) -> iam.Role:
         """Enhanced monitoring's role, scoped to the log group RDS writes OS metrics to."""

@@ -7,13 +7,14 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from strongbox import acknowledge, add_compliance_plugins
+from strongbox import acknowledge, acknowledge_all, add_compliance_plugins
 from strongbox.compliance import ROTATION_FINDINGS, template_validation
 from tests.conftest import ROOT, Synthesized, cfn_lint_ignored_checks, read_violations
 
@@ -110,6 +111,26 @@ def test_acknowledge_requires_a_rule_id_and_a_reason(
     stack = cdk.Stack(cdk.App(), "Probe")
     with pytest.raises(ValueError, match=message):
         acknowledge(stack, finding, reason)
+
+
+def _acknowledged(stack: cdk.Stack) -> list[Any]:
+    return [m.data for m in stack.node.metadata if m.type == "aws:cdk:acknowledged-rules"]
+
+
+def test_acknowledge_all_records_each_finding_with_the_reason() -> None:
+    stack = cdk.Stack(cdk.App(), "Probe")
+    acknowledge_all(stack, ROTATION_FINDINGS, "  Rotated by the provider's own API.  ")
+    assert _acknowledged(stack) == [
+        {f"Annotation::{finding}": "Rotated by the provider's own API."}
+        for finding in ROTATION_FINDINGS
+    ]
+
+
+def test_acknowledge_all_acknowledges_nothing_when_one_finding_is_bad() -> None:
+    stack = cdk.Stack(cdk.App(), "Probe")
+    with pytest.raises(ValueError, match="'SMG4' is not a cdk-nag rule id"):
+        acknowledge_all(stack, ("AwsSolutions-SMG4", "SMG4"), "Rotated by the provider's own API.")
+    assert _acknowledged(stack) == []
 
 
 def cfn_lint_findings(synthesized: Synthesized) -> list[str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from strongbox.alerts import RotationAlerts
-    from strongbox.compliance import acknowledge, add_compliance_plugins
+    from strongbox.compliance import acknowledge, acknowledge_all, add_compliance_plugins
     from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
     from strongbox.endpoints import PrivateEndpoints
     from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "RotationAlerts": "alerts",
     "acknowledge": "compliance",
+    "acknowledge_all": "compliance",
     "add_compliance_plugins": "compliance",
     "ParameterUse": "consumer",
     "SecretConsumer": "consumer",
@@ -72,6 +73,7 @@ __all__ = [
     "SecretsKey",
     "SecretsReplicaKey",
     "acknowledge",
+    "acknowledge_all",
     "add_compliance_plugins",
 ]
 

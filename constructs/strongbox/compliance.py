@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -66,14 +67,23 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
     The reason is what a security reviewer reads: it must say why the finding does not apply.
     """
-    if not _FINDING_ID.match(finding):
-        raise ValueError(
-            f"finding {finding!r} is not a cdk-nag rule id such as 'AwsSolutions-SMG4' or "
-            "'AwsSolutions-IAM5[Resource::*]', nor a CloudFormation validation rule such as W3010"
-        )
-    if len(reason.strip()) < MIN_REASON_LENGTH:
-        raise ValueError(
-            f"the reason for acknowledging {finding} must explain why it does not apply "
-            f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
-        )
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=finding, reason=reason.strip()))
+    acknowledge_all(scope, (finding,), reason)
+
+
+def acknowledge_all(scope: IConstruct, findings: Sequence[str], reason: str) -> None:
+    """`acknowledge` several findings (each pack's id for one problem) for the same reason."""
+    for finding in findings:
+        if not _FINDING_ID.match(finding):
+            raise ValueError(
+                f"finding {finding!r} is not a cdk-nag rule id such as 'AwsSolutions-SMG4' or "
+                "'AwsSolutions-IAM5[Resource::*]', nor a CloudFormation validation rule such as "
+                "W3010"
+            )
+        if len(reason.strip()) < MIN_REASON_LENGTH:
+            raise ValueError(
+                f"the reason for acknowledging {finding} must explain why it does not apply "
+                f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
+            )
+    validations = cdk.Validations.of(scope)
+    for finding in findings:
+        validations.acknowledge(cdk.Acknowledgment(id=finding, reason=reason.strip()))

@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct, IValidation
-from strongbox.compliance import ROTATION_FINDINGS, acknowledge
+from strongbox.compliance import ROTATION_FINDINGS, acknowledge_all
 from strongbox.keys import consumer_principal, key_reference, via_services
 
 SecretKind = Literal["database", "api-key", "json"]
@@ -324,8 +324,7 @@ class ManagedSecret(Construct):
             tags_of_secret.add(key, value)
         if rotation_disabled_reason is not None:
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
-            for finding in ROTATION_FINDINGS:
-                acknowledge(self.secret, finding, rotation_disabled_reason)
+            acknowledge_all(self.secret, ROTATION_FINDINGS, rotation_disabled_reason)
         self.node.add_validation(_RotatesOrSaysWhyNot(self))
 
     def add_rotation_schedule(
@@ -370,14 +369,13 @@ class ManagedSecret(Construct):
             owner_stack.add_transform(HOSTED_ROTATION_TRANSFORM)
         self._record_rotation({"Schedule": schedule.expression, "Stack": owner_stack.stack_name})
         if owner is not self and owner_stack is not cdk.Stack.of(self):
-            for finding in ROTATION_FINDINGS:
-                acknowledge(
-                    self.secret,
-                    finding,
-                    f"Rotates on {schedule.expression} by the rotation schedule in stack "
-                    f"{owner_stack.stack_name} ({self.rotation_schedule.node.path}), next to the "
-                    "resource the secret is attached to.",
-                )
+            acknowledge_all(
+                self.secret,
+                ROTATION_FINDINGS,
+                f"Rotates on {schedule.expression} by the rotation schedule in stack "
+                f"{owner_stack.stack_name} ({self.rotation_schedule.node.path}), next to the "
+                "resource the secret is attached to.",
+            )
         return self.rotation_schedule
 
     def _record_rotation(self, rotation: Mapping[str, str]) -> None:
