@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import contextlib
 import fcntl
 import json
 import os
@@ -25,10 +26,11 @@ if (NODE_BIN / "node").exists():
 sys.path.insert(0, str(ROOT))
 
 import aws_cdk as cdk  # noqa: E402
+import boto3  # type: ignore[import-untyped]  # noqa: E402
+import botocore.loaders  # type: ignore[import-untyped]  # noqa: E402
+import botocore.session  # type: ignore[import-untyped]  # noqa: E402
 from aws_cdk import aws_ec2 as ec2  # noqa: E402
 from moto import mock_aws  # noqa: E402
-from moto.core.config import default_user_config  # noqa: E402
-from moto.core.models import MockAWS  # noqa: E402
 
 from constructs import Construct  # noqa: E402
 from strongbox import KeyAccess, ManagedSecret, SecretsKey  # noqa: E402
@@ -110,15 +112,22 @@ def run_in_isolation(asset: Path, script: str) -> subprocess.CompletedProcess[st
     )
 
 
-def mocked_aws() -> MockAWS:
-    """moto for the handler tests, keeping boto3's default session from one test to the next.
-    moto replaces that session by default, and a new session reads every service's model from
-    disk again (50 ms a client, most of the handler tests' time). moto still empties its
-    backends when each test's mock stops, so no test sees another's keys, secrets or
-    parameters."""
-    core = default_user_config["core"].copy()
-    core["reset_boto3_session"] = False
-    return mock_aws(config={"core": core})
+# botocore's reader of service models, shared by every mocked test of a worker (see mocked_aws).
+_SERVICE_MODELS = botocore.loaders.create_loader()
+
+
+@contextlib.contextmanager
+def mocked_aws() -> Iterator[None]:
+    """moto for the handler tests, with a new boto3 default session per test that reads service
+    models through one shared loader. A new session reads credentials, config files and
+    endpoints from the test's own environment, but would also read every service's model from
+    disk again (50 ms a client, most of the handler tests' time). moto empties its backends
+    when each test's mock stops, so no test sees another's keys, secrets or parameters."""
+    with mock_aws():
+        session = botocore.session.Session()
+        session.register_component("data_loader", _SERVICE_MODELS)
+        boto3.setup_default_session(botocore_session=session)
+        yield
 
 
 def default_strongbox_config() -> dict[str, Any]:

@@ -280,6 +280,20 @@ def free_port() -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_each_mocked_test_reads_its_own_aws_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The mocked session is new per test (only the service models are shared), so a test's
+    config file, credentials and region are the ones its fixtures set, not an earlier test's."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    for region in ("eu-west-1", "us-east-2"):
+        config = tmp_path / f"{region}.config"
+        config.write_text(f"[default]\nregion = {region}\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        with mocked_aws():
+            assert boto3.client("ssm").meta.region_name == region
+
+
 def test_load_reads_every_value_through_the_extension(
     extension: FakeExtension, monkeypatch: pytest.MonkeyPatch
 ) -> None:
