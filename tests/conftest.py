@@ -274,7 +274,11 @@ for context_file, outdir in zip(sys.argv[1::2], sys.argv[2::2]):
         sys.exit(1)
     try:
         app.synth()
-    except RuntimeError as failure:  # the packs raise ValidationFailed but still write templates
+    except RuntimeError as failure:
+        if not Path(outdir, "validation-report.json").exists():  # no assembly to read
+            Path(outdir + ".crash").write_text(traceback.format_exc())
+            sys.exit(1)
+        # A plugin's findings (the packs, template validation): the templates are written.
         Path(outdir + ".error").write_text(str(failure))
 """
 
@@ -300,9 +304,12 @@ def synthesize_all(jobs: Sequence[tuple[dict[str, Any], Path]]) -> list[Synthesi
         timeout=600,
     )
     if result.returncode != 0:
-        crashes = [f"{outdir}.crash" for _, outdir in jobs if Path(f"{outdir}.crash").exists()]
-        cause = Path(crashes[0]).read_text() if crashes else result.stderr[-3000:]
-        raise AssertionError(f"synth failed:\n{cause}")
+        crashed = [outdir for _, outdir in jobs if Path(f"{outdir}.crash").exists()]
+        if crashed:
+            cause = f"synth of {crashed[0]} failed:\n{Path(f'{crashed[0]}.crash').read_text()}"
+        else:
+            cause = f"synth failed:\n{result.stderr[-3000:]}"
+        raise AssertionError(cause)
     return [_read_synth(outdir) for _, outdir in jobs]
 
 

@@ -196,6 +196,7 @@ def test_changing_what_is_not_identity_replaces_nothing(
 ) -> None:
     changed = staging_changed[change]
 
+    assert changed.synth_error is None, changed.synth_error
     assert changed.findings() == []
     after = replacement_view(changed)
     for resource, identity in staging_before.items():
