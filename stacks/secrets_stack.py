@@ -59,7 +59,7 @@ class SecretsStack(cdk.Stack):
             )
             for region in environment.replica_regions
         }
-        deploy_role_arn = deploy_role_arn_of(self)
+        deploy_role_arn = deploy_role_arn_of(self) if secrets else None
         self.secrets = {
             secret.purpose: ManagedSecret(
                 self,

@@ -126,6 +126,14 @@ def test_acknowledge_all_records_each_finding_with_the_reason() -> None:
     ]
 
 
+@pytest.mark.parametrize("findings", ["AwsSolutions-SMG4", ()])
+def test_acknowledge_all_needs_a_list_of_findings(findings: Any) -> None:
+    stack = cdk.Stack(cdk.App(), "Probe")
+    with pytest.raises(ValueError, match="findings must be a non-empty list of rule ids"):
+        acknowledge_all(stack, findings, "Rotated by the provider's own API.")
+    assert _acknowledged(stack) == []
+
+
 def test_acknowledge_all_acknowledges_nothing_when_one_finding_is_bad() -> None:
     stack = cdk.Stack(cdk.App(), "Probe")
     with pytest.raises(ValueError, match="'SMG4' is not a cdk-nag rule id"):

@@ -14,6 +14,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 
 from strongbox import DatabaseFields, JsonFields, KeyAccess, ManagedSecret, SecretsKey
+from strongbox.keys import consumer_principal
+from strongbox.secrets import PROTECTED_ACTIONS, READ_ACTIONS, VALUE_ACTIONS, _resource_policy
 from tests.conftest import feature_flag_app
 
 ACCOUNT = "333333333333"
@@ -377,3 +379,72 @@ def test_refusals(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         fixture.secret(**overrides(fixture))
+
+
+def _policy_document_oracle(
+    exempt: list[str], readers: list[str], endpoints: list[str]
+) -> iam.PolicyDocument:
+    """The resource policy built from `iam` objects, as ManagedSecret built it until it wrote
+    the JSON itself: what that JSON must still render to."""
+    statements = [
+        iam.PolicyStatement(
+            sid="OnlyAdministratorsDeleteOrChangePolicy",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=list(PROTECTED_ACTIONS),
+            resources=["*"],
+            conditions={"ArnNotLike": {"aws:PrincipalArn": exempt}},
+        )
+    ]
+    for reader in readers:
+        principal, name = consumer_principal(reader)
+        statements.append(
+            iam.PolicyStatement(
+                sid=f"CrossAccountRead{name}",
+                principals=[principal],
+                actions=list(READ_ACTIONS),
+                resources=["*"],
+            )
+        )
+    if endpoints:
+        statements.append(
+            iam.PolicyStatement(
+                sid="OnlyThroughVpcEndpoints",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(VALUE_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "StringNotEquals": {"aws:SourceVpce": endpoints},
+                    "ArnNotLike": {"aws:PrincipalArn": exempt},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            )
+        )
+    return iam.PolicyDocument(statements=statements)
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [cdk.Environment(account=ACCOUNT, region="eu-west-1"), None],
+    ids=["env", "agnostic"],
+)
+@pytest.mark.parametrize(
+    ("readers", "endpoints"),
+    [
+        ([], []),
+        (["444444444444", "arn:aws:iam::555555555555:role/team/reporting-reader"], []),
+        (["444444444444", "444444444444"], []),
+        ([], ["vpce-0a1b2c3d4e5f60718"]),
+    ],
+)
+def test_resource_policy_json_renders_as_the_policy_document_did(
+    environment: cdk.Environment | None, readers: list[str], endpoints: list[str]
+) -> None:
+    stack = cdk.Stack(feature_flag_app(), "Secrets", env=environment)
+    exempt = [f"arn:{stack.partition}:iam::{stack.account}:root", ADMIN]
+    written = _resource_policy(
+        exempt=exempt, cross_account_readers=readers, vpc_endpoint_ids=endpoints
+    )
+    oracle = _policy_document_oracle(exempt, readers, endpoints)
+    assert stack.resolve(written) == stack.resolve(oracle)

@@ -71,18 +71,21 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
 
 
 def acknowledge_all(scope: IConstruct, findings: Sequence[str], reason: str) -> None:
-    """`acknowledge` several findings (each pack's id for one problem) for the same reason."""
+    """`acknowledge` several findings (each pack's id for one problem) for the same reason.
+    Every finding is checked before any is recorded."""
+    if isinstance(findings, str) or not findings:
+        raise ValueError(f"findings must be a non-empty list of rule ids, got {findings!r}")
+    if len(reason.strip()) < MIN_REASON_LENGTH:
+        raise ValueError(
+            f"the reason for acknowledging {', '.join(findings)} must explain why it does not "
+            f"apply (at least {MIN_REASON_LENGTH} characters), got {reason!r}"
+        )
     for finding in findings:
         if not _FINDING_ID.match(finding):
             raise ValueError(
                 f"finding {finding!r} is not a cdk-nag rule id such as 'AwsSolutions-SMG4' or "
                 "'AwsSolutions-IAM5[Resource::*]', nor a CloudFormation validation rule such as "
                 "W3010"
-            )
-        if len(reason.strip()) < MIN_REASON_LENGTH:
-            raise ValueError(
-                f"the reason for acknowledging {finding} must explain why it does not apply "
-                f"(at least {MIN_REASON_LENGTH} characters), got {reason!r}"
             )
     validations = cdk.Validations.of(scope)
     for finding in findings:

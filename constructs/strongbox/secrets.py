@@ -609,7 +609,7 @@ def _resource_policy(
             "Sid": "OnlyAdministratorsDeleteOrChangePolicy",
         }
     ]
-    for reader in cross_account_readers:
+    for reader in dict.fromkeys(cross_account_readers):  # once each, as a PolicyDocument would
         principal, name = consumer_principal(reader)
         statements.append(
             {
