@@ -18,7 +18,7 @@ from aws_cdk import pipelines
 from constructs import Construct, IConstruct
 from stacks.config import EnvironmentConfig, PipelineConfig, PipelineSource
 from stacks.stage import EnvironmentStage
-from strongbox.compliance import acknowledge
+from strongbox.compliance import acknowledge, acknowledge_all
 from strongbox.keys import LOGS_ACTIONS
 from strongbox.log_groups import AUDIT_RETENTION
 
@@ -173,18 +173,27 @@ class PipelineStack(cdk.Stack):
             "apply to that one bucket and key, where CodePipeline writes objects under keys it "
             "generates per execution"
         )
-        for finding in (
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::kms:GenerateDataKey*",
-            "Action::kms:ReEncrypt*",
-            f"Resource::<{self.get_logical_id(_cfn(self.artifacts))}.Arn>/*",
-            *(f"Resource::arn:aws:s3:::{stack.bucket_name}/*" for stack in replication.values()),
-        ):
-            acknowledge(self, f"AwsSolutions-IAM5[{finding}]", artifacts)
+        acknowledge_all(
+            self,
+            [
+                f"AwsSolutions-IAM5[{finding}]"
+                for finding in (
+                    "Action::s3:Abort*",
+                    "Action::s3:DeleteObject*",
+                    "Action::s3:GetBucket*",
+                    "Action::s3:GetObject*",
+                    "Action::s3:List*",
+                    "Action::kms:GenerateDataKey*",
+                    "Action::kms:ReEncrypt*",
+                    f"Resource::<{self.get_logical_id(_cfn(self.artifacts))}.Arn>/*",
+                    *(
+                        f"Resource::arn:aws:s3:::{stack.bucket_name}/*"
+                        for stack in replication.values()
+                    ),
+                )
+            ],
+            artifacts,
+        )
         acknowledge(
             self,
             "AwsSolutions-IAM5[Resource::*]",
@@ -219,16 +228,17 @@ class PipelineStack(cdk.Stack):
                 f"log-group:/aws/codebuild/<{logical_id}>:*]",
                 build_outputs,
             )
-        for finding in (
-            f"Resource::arn:aws:codebuild:{self.region}:{self.account}:report-group/*",
-            f"Resource::arn:aws:logs:{self.region}:{self.account}:log-group:/aws/codebuild/*",
-        ):
-            acknowledge(
-                self,
-                f"AwsSolutions-IAM5[{finding}]",
-                "CDK Pipelines' asset publishing role writes the logs and reports of the asset "
-                "projects, whose names it does not pass to the role",
-            )
+        acknowledge_all(
+            self,
+            [
+                f"AwsSolutions-IAM5[Resource::arn:aws:codebuild:{self.region}:{self.account}:"
+                "report-group/*]",
+                f"AwsSolutions-IAM5[Resource::arn:aws:logs:{self.region}:{self.account}:"
+                "log-group:/aws/codebuild/*]",
+            ],
+            "CDK Pipelines' asset publishing role writes the logs and reports of the asset "
+            "projects, whose names it does not pass to the role",
+        )
         acknowledge_buckets(self)
 
 

@@ -597,7 +597,7 @@ def _resource_policy(
 ) -> dict[str, Any]:
     """The secret's resource policy, written as the JSON CloudFormation receives (keys in the
     order the CDK renders them). Not built from `iam` objects: those are four jsii objects a
-    secret, a fifth of the synth time of a thousand secrets."""
+    secret, about 2 s of the 21 s synth of a thousand secrets."""
     anyone = {"AWS": "*"}
     statements: list[dict[str, Any]] = [
         {
