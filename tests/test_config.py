@@ -414,7 +414,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "of the workload's consumers (api, reconciler, batch)",
     ),
     (
-        "parameter consumer without a workload",
+        "consumer without a workload",
         _delete([*E, "staging", "workload"]),
         "environments.staging.secrets[0].consumers[0]: 'api' is not a consumer here; allowed: "
         "nothing: the environment has no workload",
