@@ -125,12 +125,13 @@ def test_s3_gateway_policy(synthesized: Synthesized) -> None:
         if e["Properties"].get("VpcEndpointType") == "Gateway"
     ]
     assert gateway["PolicyDocument"]["Statement"] == [
+        # No account condition: ECR pre-signs the layer URLs with its own credentials.
         {
             "Action": "s3:GetObject",
-            "Condition": ACCOUNT_CONDITION,
             "Effect": "Allow",
             "Principal": {"AWS": "*"},
             "Resource": "arn:aws:s3:::prod-eu-west-1-starport-layer-bucket/*",
+            "Sid": "EcrImageLayers",
         },
         {
             "Action": "s3:PutObject",
@@ -218,6 +219,7 @@ def test_parameters_types_and_tiers(synthesized: Synthesized, name: str) -> None
         "ExcludePunctuation": "true",
     }
     assert "Value" not in properties
+    assert properties["ServiceTimeout"] == "1200"  # CloudFormation's default is an hour
     assert secure["DeletionPolicy"] == ("Delete" if name == "dev" else "Retain")
 
 
@@ -231,6 +233,7 @@ def test_no_secure_string_value_anywhere_in_cdk_out(synthesized: Synthesized) ->
             if resource["Type"] == "Custom::SecureStringParameter":
                 assert set(properties) <= {
                     "ServiceToken",
+                    "ServiceTimeout",
                     "ParameterName",
                     "KeyId",
                     "Tier",
@@ -259,6 +262,50 @@ def test_secure_string_provider_is_scoped_to_its_parameters(synthesized: Synthes
     assert kms_statement["Condition"] == {
         "StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}
     }
+
+
+def test_secure_string_provider_can_answer_cloudformation_through_the_s3_gateway(
+    synthesized: Synthesized,
+) -> None:
+    """The provider's answer goes to a pre-signed S3 URL, which resolves to S3's public addresses
+    and leaves the isolated subnets through the S3 gateway route: HTTPS to the VPC CIDR alone
+    would never reach it, and CloudFormation would wait for an answer that cannot arrive."""
+    stack = synthesized.stack("Strongbox-Prod/Parameters")
+    (group,) = [
+        g["Properties"]
+        for g in stack.resources("AWS::EC2::SecurityGroup").values()
+        if g["Properties"]["GroupDescription"].startswith("Strongbox SecureString parameters")
+    ]
+    assert group["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "10.0.0.0/16",
+            "Description": "HTTPS to the VPC's AWS endpoints",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        },
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "HTTPS: CloudFormation's response URL on S3",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        },
+    ]
+    assert "SecurityGroupIngress" not in group
+    # The only way out of the isolated subnets on 443 is the VPC's endpoints and that gateway.
+    net = network(synthesized, "prod")
+    (gateway,) = [
+        e["Properties"]
+        for e in net.resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Gateway"
+    ]
+    assert gateway["ServiceName"] == {
+        "Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".s3"]]
+    }
+    assert len(gateway["RouteTableIds"]) == len(net.resources("AWS::EC2::RouteTable"))
+    for forbidden in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway"):
+        assert not net.resources(forbidden), forbidden
 
 
 def test_existing_vpc_by_ids_gets_endpoints_and_flow_logs(tmp_path: Path) -> None:

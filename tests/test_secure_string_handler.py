@@ -521,6 +521,15 @@ def test_create_without_description_or_tier(
     assert put["Tier"] == "Standard"
 
 
+def test_create_with_a_service_timeout_ignores_it(aws: Aws, cloudformation: CloudFormation) -> None:
+    """The construct sets ServiceTimeout, which CloudFormation may pass on (as a string) with the
+    other properties; it is CloudFormation's setting, not the parameter's."""
+    body = cloudformation.create(aws.properties(ServiceTimeout="1200"))
+
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert aws.names() == [NAME]
+
+
 @pytest.mark.parametrize(
     ("secret", "field_name", "expected"),
     [(PLAIN_VALUE, None, PLAIN_VALUE), (JSON_SECRET, "api_key", FIELD_VALUE)],

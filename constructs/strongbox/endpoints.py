@@ -38,8 +38,9 @@ class PrivateEndpoints(Construct):
     - secretsmanager: only secrets named `secret_name_prefix*` (and GetRandomPassword);
     - ssm: only parameters under `parameter_path` and `/aws/reference/secretsmanager/...`;
     - kms: only cryptographic use of `account`'s keys;
-    - S3 gateway: ECR image layers, and the responses custom resources send to CloudFormation
-      (pre-signed by CloudFormation, so no account condition there).
+    - S3 gateway: reading ECR's image layers and writing the responses custom resources send to
+      CloudFormation; both URLs are pre-signed by the service (ECR, CloudFormation), so neither
+      statement can have an account condition.
 
     Attributes:
         security_group: the endpoints' security group.
@@ -131,9 +132,15 @@ class PrivateEndpoints(Construct):
         self.s3_gateway = vpc.add_gateway_endpoint(
             "S3Gateway", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[subnets]
         )
+        # ECR hands the client a URL for each image layer that ECR itself pre-signs, so the S3
+        # request is made with ECR's credentials: an account condition here would refuse every
+        # image pull. The bucket is ECR's, and only reading its objects is allowed.
         self.s3_gateway.add_to_policy(
-            self._allow(
-                ["s3:GetObject"], [f"{arn}:s3:::prod-{stack.region}-starport-layer-bucket/*"]
+            iam.PolicyStatement(
+                sid="EcrImageLayers",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject"],
+                resources=[f"{arn}:s3:::prod-{stack.region}-starport-layer-bucket/*"],
             )
         )
         self.s3_gateway.add_to_policy(

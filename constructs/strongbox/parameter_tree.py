@@ -21,6 +21,7 @@ from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
 
 PROVIDER_DIRECTORY = Path(__file__).parent / "parameters"
+PROVIDER_SERVICE_TIMEOUT = cdk.Duration.minutes(20)
 TIERS = ("Standard", "Advanced")
 MAX_NAME_LENGTH = 1011
 MAX_DEPTH = 15
@@ -167,6 +168,9 @@ class ParameterTree(Construct):
                 **source,
             },
             removal_policy=self._removal_policy,
+            # Not CloudFormation's default hour: the provider answers within a minute, and Lambda
+            # retries a failed invocation twice (5 minutes each at most, 3 minutes apart).
+            service_timeout=PROVIDER_SERVICE_TIMEOUT,
         )
         # The provider's permissions must exist before CloudFormation asks it for the value.
         parameter.node.add_dependency(provider.policy)
@@ -299,6 +303,13 @@ class ParameterTree(Construct):
             # Longer than the handler's client retries, so CloudFormation always gets an answer.
             timeout=cdk.Duration.minutes(5),
             removal_policy=self._removal_policy,
+        )
+        # The answer to CloudFormation goes to a pre-signed S3 URL through the S3 gateway
+        # endpoint, whose addresses are a managed prefix list that synth cannot look up. The
+        # subnets have no internet or NAT gateway, so HTTPS to anywhere reaches only the VPC's
+        # endpoints and S3's gateway route.
+        provider.security_group.add_egress_rule(
+            ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS: CloudFormation's response URL on S3"
         )
         provider.policy.add_statements(
             iam.PolicyStatement(

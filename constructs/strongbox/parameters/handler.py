@@ -7,7 +7,8 @@ response to CloudFormation or of a log line.
 
 Resource properties
 -------------------
-CloudFormation passes every property as a string; ``ServiceToken`` is ignored.
+CloudFormation passes every property as a string; ``ServiceToken`` and ``ServiceTimeout`` are
+ignored.
 
 ``ParameterName`` (required)
     The parameter's name: starts with ``/``, up to 15 ``/``-separated levels of letters,
@@ -344,7 +345,16 @@ def parse_properties(value: Any, label: str = "ResourceProperties") -> Parameter
     _no_unknown_keys(
         properties,
         label,
-        {"ServiceToken", "ParameterName", "KeyId", "Tier", "Description", "Generate", "CopyFrom"},
+        {
+            "ServiceToken",
+            "ServiceTimeout",
+            "ParameterName",
+            "KeyId",
+            "Tier",
+            "Description",
+            "Generate",
+            "CopyFrom",
+        },
     )
     name = _string(properties, "ParameterName", label, required=True)
     assert name is not None
