@@ -201,6 +201,31 @@ def test_alerts(synthesized: Synthesized) -> None:
         if s["Effect"] == "Deny"
     ]
     assert deny_insecure[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # A topic policy replaces SNS's default one: each service may publish, for these rules and
+    # this alarm only (without the CloudWatch statement the alarm could not notify anyone).
+    rule_ids = sorted(stack.resources("AWS::Events::Rule"))
+    alarm_id, _ = only(stack.resources("AWS::CloudWatch::Alarm"))
+    allowed = {
+        s["Sid"]: s
+        for s in topic_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    }
+    assert allowed == {
+        sid: {
+            "Action": "sns:Publish",
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": [{"Fn::GetAtt": [i, "Arn"]} for i in sources]}
+            },
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Resource": {"Ref": topic_id},
+            "Sid": sid,
+        }
+        for sid, service, sources in (
+            ("RulesPublish", "events.amazonaws.com", rule_ids),
+            ("AlarmsPublish", "cloudwatch.amazonaws.com", [alarm_id]),
+        )
+    }
     assert subscription["Properties"]["Protocol"] == "email"
     assert subscription["Properties"]["Endpoint"] == "secops@example.com"
     assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk.interfaces.aws_events import IRuleRef
 
 from constructs import Construct
 from strongbox.keys import key_reference
@@ -31,6 +33,10 @@ class RotationAlerts(Construct):
       (CloudTrail read events; the rule opts in to read-only management events, and the account
       needs a CloudTrail trail, which AWS Organizations or Control Tower usually provide).
     - Any error of a rotation function (CloudWatch alarm).
+
+    The topic's policy lets EventBridge and CloudWatch publish only for these rules and alarms
+    (`aws:SourceArn`). A topic policy replaces SNS's default one, so without the CloudWatch
+    statement the alarms could not publish at all.
 
     Attributes:
         topic: the `sns.Topic` (TLS-only policy, encrypted with `encryption_key`).
@@ -68,13 +74,13 @@ class RotationAlerts(Construct):
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
-        target = targets.SnsTopic(self.topic)
+        target = _TopicTarget(self.topic)
         arn_prefix = (
             f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:"
             f"{secret_name_prefix}"
         )
 
-        events.Rule(
+        failures = events.Rule(
             self,
             "RotationFailures",
             description=f"Rotation failed or abandoned for a secret under {secret_name_prefix}",
@@ -124,7 +130,11 @@ class RotationAlerts(Construct):
         rule = reads.node.default_child
         assert isinstance(rule, events.CfnRule)
         rule.add_property_override("State", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+        self._allow_publish(
+            "RulesPublish", "events.amazonaws.com", [failures.rule_arn, reads.rule_arn]
+        )
 
+        alarms: list[str] = []
         for rotation in rotation_functions:
             home = cdk.Stack.of(rotation)
             # Functions of other stacks may share an id (one per generation in each stack).
@@ -140,3 +150,30 @@ class RotationAlerts(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
+            alarms.append(alarm.alarm_arn)
+        if alarms:
+            self._allow_publish("AlarmsPublish", "cloudwatch.amazonaws.com", alarms)
+
+    def _allow_publish(self, sid: str, service: str, source_arns: Sequence[str]) -> None:
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(service)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": list(source_arns)}},
+            )
+        )
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The topic as a rule target, without `targets.SnsTopic`'s grant, which would let every
+    EventBridge rule of any account publish; `RotationAlerts` grants its own rules only."""
+
+    def __init__(self, topic: sns.ITopic) -> None:
+        self._topic = topic
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        del rule, id  # the same target for any rule
+        return events.RuleTargetConfig(arn=self._topic.topic_arn)
