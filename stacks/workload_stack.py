@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
@@ -217,9 +217,13 @@ class WorkloadStack(cdk.Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
         )
-        if database is not None and database.rotates:
+        rotating: list[ManagedSecret] = []
+        for use in self.consumer.secrets:
+            if use.secret.rotation_schedule is not None and use.secret not in rotating:
+                rotating.append(use.secret)
+        if rotating:
             self._restart_on_rotation(
-                cluster, database.secret, secrets_key=secrets_key, removal_policy=removal_policy
+                cluster, rotating, secrets_key=secrets_key, removal_policy=removal_policy
             )
         self.function = None
         if workload.function:
@@ -249,14 +253,16 @@ class WorkloadStack(cdk.Stack):
     def _restart_on_rotation(
         self,
         cluster: ecs.Cluster,
-        secret: ManagedSecret,
+        secrets: Sequence[ManagedSecret],
         *,
         secrets_key: SecretsKey,
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
-        """Single-user rotation changes the database password at once, and ECS gave the tasks
-        the old one when they started: when a rotation of `secret` succeeds, start a new
-        deployment of the service (a Step Functions call to ecs:UpdateService, no code)."""
+        """ECS gives a task its secrets when it starts, and a rotation replaces the value at once
+        (single-user rotation changes the database password itself): when a rotation of one of
+        `secrets` succeeds, start a new deployment of the service (a Step Functions call to
+        ecs:UpdateService, no code), so no task keeps a replaced value and all tasks agree."""
+        names = ", ".join(secret.secret_name for secret in secrets)
         restart = sfn_tasks.CallAwsService(
             self,
             "ForceNewDeployment",
@@ -298,7 +304,7 @@ class WorkloadStack(cdk.Stack):
             definition_body=sfn.DefinitionBody.from_chainable(restart),
             # Immutable for the CDK: its implicit grants would add an inline policy.
             role=role.without_policy_updates(),
-            comment=f"New tasks for the service after {secret.secret_name} rotates",
+            comment=f"New tasks for the service after one of its secrets rotates ({names})",
             logs=sfn.LogOptions(
                 destination=encrypted_log_group(
                     self,
@@ -315,15 +321,17 @@ class WorkloadStack(cdk.Stack):
         machine.node.add_dependency(policy)
         events.Rule(
             self,
-            "DatabaseCredentialsRotated",
-            description=f"{secret.secret_name} rotated: restart the service's tasks",
+            "SecretsRotated",
+            description=f"A secret of the service rotated ({names}): restart its tasks",
             event_pattern=events.EventPattern(
                 source=["aws.secretsmanager"],
                 detail_type=["AWS Service Event via CloudTrail"],
                 detail={
                     "eventSource": ["secretsmanager.amazonaws.com"],
                     "eventName": ["RotationSucceeded"],
-                    "additionalEventData": {"SecretId": [secret.secret.secret_arn]},
+                    "additionalEventData": {
+                        "SecretId": [secret.secret.secret_arn for secret in secrets]
+                    },
                 },
             ),
             targets=[targets.SfnStateMachine(machine, role=self._start_role(machine))],

@@ -326,10 +326,12 @@ def test_the_alert_rule_allows_exactly_the_workload_readers(
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
-def test_service_restarts_when_the_database_password_rotates(
+def test_service_restarts_when_a_secret_it_reads_rotates(
     synthesized: Synthesized, name: str
 ) -> None:
-    """Single-user rotation changes the password at once; the tasks got theirs at start."""
+    """The tasks got their secrets at start, and a rotation replaces the value at once (single-user
+    rotation changes the database password itself): every rotating secret the service reads, and
+    no other, restarts it, so no task keeps a replaced value and all tasks agree."""
     stack = synthesized.stack(f"{CONFIG.environment(name).stage_name}/Workload")
     (service_id,) = stack.resources("AWS::ECS::Service")
     ((machine_id, machine),) = stack.resources("AWS::StepFunctions::StateMachine").items()
@@ -344,8 +346,15 @@ def test_service_restarts_when_the_database_password_rotates(
 
     secret_id = rule["EventPattern"]["detail"]["additionalEventData"]["SecretId"]
     assert [synthesized.secret_name(stack, s) for s in secret_id] == [
-        f"{name}/payments/db-credentials"
+        f"{name}/payments/db-credentials",
+        f"{name}/payments/session-signing-key",
     ]
+    # Exactly the rotating ones of the secrets the service reads; it reads others too.
+    environment = CONFIG.environment(name)
+    read = {s.purpose for s in environment.secrets if "api" in s.consumers}
+    rotating = {s.purpose for s in environment.secrets if s.rotation.enabled}
+    assert read & rotating == {"db-credentials", "session-signing-key"}
+    assert read - rotating
     assert target["Arn"] == {"Ref": machine_id}
     assert ':states:::aws-sdk:ecs:updateService"' in definition
     assert '"ForceNewDeployment":true' in definition
