@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import aws_cdk as cdk
+from jsii.errors import JSIIError
 
 from stacks import placement
 from stacks.config import ConfigError, check_cdk_json, parse_config
@@ -24,7 +24,11 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     add_compliance_plugins(app)
     # `-c strongbox-placement='{...}'` replaces the recorded file (tests, pipelines).
     override = app.node.try_get_context("strongbox-placement")
-    recorded = json.loads(override) if isinstance(override, str) else override or placement.load()
+    recorded = (
+        placement.load()
+        if override is None
+        else placement.parse_recorded(override, "strongbox-placement (context)")
+    )
     stages = [
         EnvironmentStage(
             app,
@@ -48,6 +52,10 @@ def main() -> int:
     except ConfigError as error:
         print(f"strongbox: invalid configuration: {error}", file=sys.stderr)
         return 2
+    except (ValueError, JSIIError) as error:
+        # A construct refused what it was given; its message says what, without a traceback.
+        print(f"strongbox: cannot build the app: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 1
     app.synth()
     return 0
 

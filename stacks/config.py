@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from strongbox.credentials import credential_reason
+from strongbox.naming import pascal_case
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
 from strongbox.secrets import MANDATORY_TAGS, MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
 
@@ -454,6 +455,36 @@ def _refuse_duplicates(items: Sequence[T], path: str, key: Callable[[T], object]
         seen[identity] = index
 
 
+def _refuse_same_construct_id(items: Sequence[T], path: str, name: Callable[[T], str]) -> None:
+    """Names that differ only in case or punctuation (`log-level`, `Log_Level`) become the same
+    construct id, which the CDK would refuse half-way through the synth."""
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        construct_id = pascal_case(name(item))
+        if construct_id in seen:
+            first = seen[construct_id]
+            raise ConfigError(
+                f"{path}[{index}]",
+                f"{name(item)!r} and {path}[{first}] ({name(items[first])!r}) both become the "
+                f"construct id {construct_id}; names must differ in more than case and punctuation",
+            )
+        seen[construct_id] = index
+
+
+def _copyable_fields(secret: SecretConfig) -> tuple[str, ...]:
+    """The fields of `secret` a SecureString can copy: those holding non-empty text when the
+    Parameters stack deploys (a database secret's port is a number, its host stays empty
+    until the database exists)."""
+    if secret.kind == "database":
+        database = secret.database or SecretDatabaseConfig()
+        return ("engine", "username", *(("dbname",) if database.dbname else ()), "password")
+    if secret.kind == "json":
+        template = secret.template or {}
+        text = sorted(key for key, value in template.items() if isinstance(value, str) and value)
+        return (*text, secret.generate_key or "value")
+    return ()
+
+
 def _string_map(value: Any, path: str) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise ConfigError(path, f"must be an object of string values, got {_describe(value)}")
@@ -464,6 +495,13 @@ def _region(value: Any, path: str) -> str:
     region = _string(value, path)
     if region not in region_partitions():
         raise ConfigError(path, f"{region!r} is not an AWS region known to aws-cdk-lib")
+    partition = region_partitions()[region]
+    if partition != "aws":
+        # The extension layer table, endpoint names and compliance acknowledgments are built and
+        # tested for the commercial partition only; elsewhere the synth would fail half-way.
+        raise ConfigError(
+            path, f"{region!r} is in the {partition} partition; Strongbox supports aws regions only"
+        )
     return region
 
 
@@ -946,8 +984,6 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 region_path,
                 f"{replica!r} is the environment's primary region; a replica region must differ",
             )
-        if region_partitions()[replica] != region_partitions()[region]:
-            raise ConfigError(region_path, f"{replica!r} is in another partition than {region!r}")
         return replica
 
     def reader(value: Any, reader_path: str) -> str:
@@ -964,17 +1000,22 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
 
     secrets: tuple[SecretConfig, ...] = obj.get("secrets", _list(_secret, unique=False), ())
     _refuse_duplicates(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
+    _refuse_same_construct_id(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
     parameters: tuple[ParameterConfig, ...] = obj.get(
         "parameters", _list(_parameter, unique=False), ()
     )
     _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
+    _refuse_same_construct_id(
+        parameters, _join(path, "parameters"), lambda parameter: parameter.name
+    )
     availability_zones: tuple[str, ...] = obj.require(
         "availability_zones", _list(availability_zone, non_empty=True)
     )
     readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
     replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
     network = obj.get("network", _network, NetworkConfig())
-    kinds = {secret.purpose: secret.kind for secret in secrets}
+    by_purpose = {secret.purpose: secret for secret in secrets}
+    kinds = {purpose: secret.kind for purpose, secret in by_purpose.items()}
     for index, parameter in enumerate(parameters):
         source = parameter.source
         if source is None or source.secret is None:
@@ -990,6 +1031,13 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 _join(source_path, "field"),
                 "name the JSON field to copy from a database or json secret, and none from an "
                 "api-key",
+            )
+        copyable = _copyable_fields(by_purpose[source.secret])
+        if source.field is not None and source.field not in copyable:
+            raise ConfigError(
+                _join(source_path, "field"),
+                f"{source.field!r} cannot be copied from {source.secret!r}; allowed: "
+                f"{', '.join(copyable)}",
             )
     for key, ids in (
         ("subnet_ids", network.subnet_ids),
@@ -1272,6 +1320,17 @@ def check_cdk_json(path: Path) -> None:
         document = json.loads(path.read_text(), object_pairs_hook=_keep_duplicates)
     except json.JSONDecodeError as error:
         raise ConfigError(str(path), f"is not valid JSON: {error}") from None
-    block = document.get("context", {}).get("strongbox")
+    if not isinstance(document, dict):
+        raise ConfigError(str(path), "must be a JSON object with app and context")
+    for key in document.duplicates if isinstance(document, _Pairs) else ():
+        raise ConfigError(key, "is defined more than once in cdk.json; keep one definition")
+    context = document.get("context", {})
+    if not isinstance(context, dict):
+        raise ConfigError("context", f"must be an object in cdk.json, got {_describe(context)}")
+    for key in context.duplicates if isinstance(context, _Pairs) else ():
+        raise ConfigError(
+            f"context.{key}", "is defined more than once in cdk.json; keep one definition"
+        )
+    block = context.get("strongbox")
     for duplicate in _duplicate_paths(block, ""):
         raise ConfigError(duplicate, "is defined more than once in cdk.json; keep one definition")

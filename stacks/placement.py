@@ -17,11 +17,13 @@ until they are.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from stacks.config import SecretConfig, StrongboxConfig
+from stacks.config import ConfigError, SecretConfig, StrongboxConfig
 
 PLACEMENT_FILE = Path(__file__).resolve().parent.parent / "secret-placement.json"
 # Room in one Secrets stack. CloudFormation allows 500 resources and 200 outputs per stack; a
@@ -30,6 +32,7 @@ PLACEMENT_FILE = Path(__file__).resolve().parent.parent / "secret-placement.json
 # room for its rotation functions and alerts.
 MAX_SECRETS_PER_STACK = 80
 MAX_RESOURCES_PER_STACK = 400
+_STACK_ID = re.compile(r"^Secrets([2-9]|[1-9][0-9]+)?$")
 
 
 def stack_id(index: int) -> str:
@@ -75,12 +78,33 @@ def stack_order(placement: Mapping[str, str]) -> list[str]:
     return sorted(ids, key=lambda name: int(name.removeprefix("Secrets") or "1"))
 
 
+def parse_recorded(value: Any, where: str) -> dict[str, dict[str, str]]:
+    """A recorded placement (environment -> purpose -> stack id) read from `where` (the file, or
+    the `strongbox-placement` context), or a ConfigError naming the bad entry."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ConfigError(where, f"is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(where, "must be an object: environment -> secret purpose -> stack id")
+    for environment, secrets in value.items():
+        if not isinstance(secrets, dict):
+            raise ConfigError(f"{where}.{environment}", "must be an object: purpose -> stack id")
+        for purpose, stack in secrets.items():
+            if not isinstance(stack, str) or not _STACK_ID.match(stack):
+                raise ConfigError(
+                    f"{where}.{environment}.{purpose}",
+                    f"{stack!r} is not allowed; expected Secrets, Secrets2, Secrets3, ...",
+                )
+    return value
+
+
 def load(path: Path = PLACEMENT_FILE) -> dict[str, dict[str, str]]:
     """Environment -> purpose -> stack id, as recorded (empty when there is no file)."""
     if not path.exists():
         return {}
-    recorded: dict[str, dict[str, str]] = json.loads(path.read_text())
-    return recorded
+    return parse_recorded(path.read_text(), path.name)
 
 
 def record(config: StrongboxConfig, path: Path = PLACEMENT_FILE) -> dict[str, dict[str, str]]:

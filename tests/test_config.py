@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsii.errors import JSIIError
 
 from stacks.config import ConfigError, check_cdk_json, parse_config
 from tests.conftest import ROOT, default_strongbox_config
@@ -159,8 +160,14 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "replica region in another partition",
         _set([*E, "prod", "replica_regions"], ["eu-central-1", "cn-north-1"]),
-        "environments.prod.replica_regions[1]: 'cn-north-1' is in another partition than "
-        "'eu-west-1'",
+        "environments.prod.replica_regions[1]: 'cn-north-1' is in the aws-cn partition; "
+        "Strongbox supports aws regions only",
+    ),
+    (
+        "region outside the aws partition",
+        _set([*E, "dev", "region"], "us-gov-west-1"),
+        "environments.dev.region: 'us-gov-west-1' is in the aws-us-gov partition; Strongbox "
+        "supports aws regions only",
     ),
     (
         "duplicate replica region",
@@ -497,6 +504,26 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "300",
     ),
     (
+        "secret purposes that differ only in punctuation",
+        _set([*E, "dev", "secrets", 1, "purpose"], "db--credentials"),
+        "environments.dev.secrets[1]: 'db--credentials' and environments.dev.secrets[0] "
+        "('db-credentials') both become the construct id DbCredentials; names must differ in "
+        "more than case and punctuation",
+    ),
+    (
+        "parameter names that differ only in punctuation",
+        _set([*E, "dev", "parameters", 1, "name"], "feature_flags"),
+        "environments.dev.parameters[1]: 'feature_flags' and environments.dev.parameters[0] "
+        "('feature-flags') both become the construct id FeatureFlags; names must differ in more "
+        "than case and punctuation",
+    ),
+    (
+        "SecureString copy of a field that is not text at deploy time",
+        _set([*E, "dev", "parameters", 2, "source"], {"secret": "db-credentials", "field": "port"}),
+        "environments.dev.parameters[2].source.field: 'port' cannot be copied from "
+        "'db-credentials'; allowed: engine, username, dbname, password",
+    ),
+    (
         "pipeline flag of the wrong type",
         _set(["pipeline", "enabled"], "yes"),
         'pipeline.enabled: must be true or false, got str "yes"',
@@ -573,6 +600,30 @@ def test_duplicate_key_inside_a_secret_is_named(tmp_path: Path) -> None:
     assert error.value.path == "environments.dev.secrets[0].kind"
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"context": {"strongbox": {}}, "context": {"@aws-cdk/core:flag": true}}',
+            "context: is defined more than once in cdk.json; keep one definition",
+        ),
+        (
+            '{"context": {"strongbox": {}, "strongbox": {}}}',
+            "context.strongbox: is defined more than once in cdk.json; keep one definition",
+        ),
+        ('{"context": [1, 2]}', "context: must be an object in cdk.json, got list [1, 2]"),
+    ],
+    ids=["context-twice", "strongbox-twice", "context-list"],
+)
+def test_cdk_json_shape_outside_the_block_is_named(tmp_path: Path, text: str, message: str) -> None:
+    # The CLI keeps the last of two "context" keys, which would drop every feature flag.
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        check_cdk_json(cdk_json)
+    assert str(error.value) == message
+
+
 def test_the_shipped_cdk_json_has_no_duplicate_keys() -> None:
     from tests.conftest import ROOT
 
@@ -583,3 +634,31 @@ def test_readme_lists_every_rejected_input_with_its_message() -> None:
     readme = (ROOT / "README.md").read_text()
     for name, _, message in INVALID:
         assert f"| {name} | `{message}` |" in readme, f"README table is missing {name!r}"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("generation.length must be 16-4096, got 8"),
+        JSIIError(
+            "There is already a Construct with name 'LogLevel' in Construct [Parameters]\n"
+            "    at Node.addChild (/tmp/jsii-kernel/constructs/lib/construct.js:1:1)"
+        ),
+    ],
+    ids=["construct-refusal", "jsii-error"],
+)
+def test_a_construct_refusing_its_input_gives_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception
+) -> None:
+    """What config validation cannot see (a construct's own checks, a jsii error) still ends in
+    one line naming the problem, never a traceback."""
+    import app
+
+    def refuse(_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(app, "build_app", refuse)
+
+    assert app.main() == 1
+    first_line = str(error).splitlines()[0]
+    assert capsys.readouterr().err == f"strongbox: cannot build the app: {first_line}\n"

@@ -10,10 +10,11 @@ import pytest
 
 from benchmarks.large_config import large_config
 from benchmarks.limits import breaches
-from stacks.config import SecretConfig, parse_config
+from stacks.config import ConfigError, SecretConfig, parse_config
 from stacks.placement import (
     MAX_SECRETS_PER_STACK,
     PLACEMENT_FILE,
+    parse_recorded,
     place,
     resource_cost,
     stack_order,
@@ -35,6 +36,31 @@ def test_the_shipped_placement_is_recorded() -> None:
             "secret-placement.json is stale: run `make place` and commit it"
         )
         assert set(recorded[environment.name].values()) == {"Secrets"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("not json", "strongbox-placement: is not valid JSON: Expecting value"),
+        ("[]", "strongbox-placement: must be an object: environment -> secret purpose -> stack id"),
+        ({"dev": 5}, "strongbox-placement.dev: must be an object: purpose -> stack id"),
+        (
+            {"dev": {"db-credentials": "Foo"}},
+            "strongbox-placement.dev.db-credentials: 'Foo' is not allowed; expected Secrets, "
+            "Secrets2, Secrets3, ...",
+        ),
+        (
+            '{"dev": {"db-credentials": "Secrets1"}}',
+            "strongbox-placement.dev.db-credentials: 'Secrets1' is not allowed; expected Secrets, "
+            "Secrets2, Secrets3, ...",
+        ),
+    ],
+    ids=["not-json", "list", "environment-not-object", "unknown-stack", "secrets1"],
+)
+def test_a_bad_recorded_placement_names_the_entry(value: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_recorded(value, "strongbox-placement")
+    assert str(error.value).startswith(message), str(error.value)
 
 
 def test_a_large_environment_fills_stacks_within_their_room() -> None:
