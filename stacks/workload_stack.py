@@ -34,6 +34,9 @@ from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
 
+# Secrets per restart-on-rotation rule: ten complete ARNs keep its pattern well inside 2,048.
+SECRETS_PER_RESTART_RULE = 10
+
 ECR_PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
     "ecr:BatchGetImage",
@@ -262,7 +265,6 @@ class WorkloadStack(cdk.Stack):
         (single-user rotation changes the database password itself): when a rotation of one of
         `secrets` succeeds, start a new deployment of the service (a Step Functions call to
         ecs:UpdateService, no code), so no task keeps a replaced value and all tasks agree."""
-        names = ", ".join(secret.secret_name for secret in secrets)
         restart = sfn_tasks.CallAwsService(
             self,
             "ForceNewDeployment",
@@ -304,7 +306,7 @@ class WorkloadStack(cdk.Stack):
             definition_body=sfn.DefinitionBody.from_chainable(restart),
             # Immutable for the CDK: its implicit grants would add an inline policy.
             role=role.without_policy_updates(),
-            comment=f"New tasks for the service after one of its secrets rotates ({names})",
+            comment="New tasks for the service after a secret it reads rotates",
             logs=sfn.LogOptions(
                 destination=encrypted_log_group(
                     self,
@@ -319,23 +321,27 @@ class WorkloadStack(cdk.Stack):
         )
         # Step Functions checks at creation that the role may deliver logs to the group.
         machine.node.add_dependency(policy)
-        events.Rule(
-            self,
-            "SecretsRotated",
-            description=f"A secret of the service rotated ({names}): restart its tasks",
-            event_pattern=events.EventPattern(
-                source=["aws.secretsmanager"],
-                detail_type=["AWS Service Event via CloudTrail"],
-                detail={
-                    "eventSource": ["secretsmanager.amazonaws.com"],
-                    "eventName": ["RotationSucceeded"],
-                    "additionalEventData": {
-                        "SecretId": [secret.secret.secret_arn for secret in secrets]
+        target = targets.SfnStateMachine(machine, role=self._start_role(machine))
+        # A few secrets per rule: EventBridge holds a pattern to 2,048 characters by default.
+        for first in range(0, len(secrets), SECRETS_PER_RESTART_RULE):
+            chunk = secrets[first : first + SECRETS_PER_RESTART_RULE]
+            events.Rule(
+                self,
+                "SecretsRotated" + (str(first // SECRETS_PER_RESTART_RULE + 1) if first else ""),
+                description="A secret the service reads rotated: restart its tasks",
+                event_pattern=events.EventPattern(
+                    source=["aws.secretsmanager"],
+                    detail_type=["AWS Service Event via CloudTrail"],
+                    detail={
+                        "eventSource": ["secretsmanager.amazonaws.com"],
+                        "eventName": ["RotationSucceeded"],
+                        "additionalEventData": {
+                            "SecretId": [secret.secret.secret_arn for secret in chunk]
+                        },
                     },
-                },
-            ),
-            targets=[targets.SfnStateMachine(machine, role=self._start_role(machine))],
-        )
+                ),
+                targets=[target],
+            )
 
     def _start_role(self, machine: sfn.StateMachine) -> iam.IRole:
         """EventBridge's role for the rule: start executions of `machine`, nothing else."""

@@ -101,6 +101,11 @@ def _append_copy(path: list[str | int], index: int) -> Mutation:
     return mutate
 
 
+def _copy_from(purpose: str, field: str) -> dict[str, str]:
+    """A SecureString source copying `field` of the secret `purpose`."""
+    return {"secret": purpose, "field": field}
+
+
 def _rename_environment(old: str, new: str) -> Mutation:
     def mutate(raw: dict[str, Any]) -> None:
         raw["environments"][new] = raw["environments"].pop(old)
@@ -519,7 +524,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "SecureString copy of a field that is not text at deploy time",
-        _set([*E, "dev", "parameters", 2, "source"], {"secret": "db-credentials", "field": "port"}),
+        _set([*E, "dev", "parameters", 2, "source"], _copy_from("db-credentials", "port")),
         "environments.dev.parameters[2].source.field: 'port' cannot be copied from "
         "'db-credentials'; allowed: engine, username, dbname, password",
     ),
