@@ -4,6 +4,7 @@ parameter types and tiers, SecureStrings that never reach a template."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, Secre
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
+    as_list,
     cdk_json_context,
     default_strongbox_config,
     feature_flag_app,
@@ -70,11 +72,12 @@ def test_prod_endpoints_and_their_policies(synthesized: Synthesized) -> None:
     assert statements("ssm") == [
         {
             "Action": [
+                "ssm:AddTagsToResource",
                 "ssm:DeleteParameter",
                 "ssm:GetParameter",
-                "ssm:GetParameterHistory",
                 "ssm:GetParameters",
                 "ssm:GetParametersByPath",
+                "ssm:ListTagsForResource",
                 "ssm:PutParameter",
             ],
             "Condition": ACCOUNT_CONDITION,
@@ -115,6 +118,55 @@ def test_prod_endpoints_and_their_policies(synthesized: Synthesized) -> None:
         assert properties["PrivateDnsEnabled"] is True
         assert properties["VpcEndpointType"] == "Interface"
         assert len(properties["SubnetIds"]) == 3
+
+
+def test_ssm_endpoint_allows_every_call_of_the_secure_string_provider(
+    synthesized: Synthesized,
+) -> None:
+    """The provider runs in the isolated subnets, so with private DNS on each of its SSM calls
+    goes through the ssm endpoint, whose policy denies what it does not allow whatever IAM says.
+    It calls PutParameter with Tags on create (authorized as ssm:AddTagsToResource as well),
+    ListTagsForResource (is an existing parameter its own?), GetParameter (the value kept on a
+    rewrite) and DeleteParameter, each on a parameter ARN; both tagging actions authorize against
+    the parameter resource type. Readers add GetParameters and GetParametersByPath."""
+    stack = network(synthesized, "prod")
+    (ssm_endpoint,) = [
+        e["Properties"]
+        for e in stack.resources("AWS::EC2::VPCEndpoint").values()
+        if e["Properties"]["ServiceName"] == "com.amazonaws.eu-west-1.ssm"
+    ]
+    parameter_path = "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/*"
+    (statement,) = [
+        s for s in ssm_endpoint["PolicyDocument"]["Statement"] if s["Resource"] == parameter_path
+    ]
+    assert statement == {
+        "Action": [
+            "ssm:AddTagsToResource",
+            "ssm:DeleteParameter",
+            "ssm:GetParameter",
+            "ssm:GetParameters",
+            "ssm:GetParametersByPath",
+            "ssm:ListTagsForResource",
+            "ssm:PutParameter",
+        ],
+        "Condition": ACCOUNT_CONDITION,
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Resource": parameter_path,
+    }
+    # Whatever the provider's role may do on its parameters, the endpoint lets through.
+    (provider_policy,) = (
+        synthesized.stack("Strongbox-Prod/Parameters").resources("AWS::IAM::ManagedPolicy").values()
+    )
+    (provider_ssm,) = [
+        s
+        for s in provider_policy["Properties"]["PolicyDocument"]["Statement"]
+        if "ssm:PutParameter" in as_list(s["Action"])
+    ]
+    assert set(as_list(provider_ssm["Action"])) <= set(statement["Action"])
+    assert all(
+        fnmatch.fnmatchcase(arn, parameter_path) for arn in as_list(provider_ssm["Resource"])
+    )
 
 
 def test_s3_gateway_policy(synthesized: Synthesized) -> None:

@@ -19,12 +19,20 @@ INTERFACE_SERVICES: Mapping[str, ec2.InterfaceVpcEndpointAwsService] = {
     "ecr.dkr": ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
     "logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
 }
+# What runs in the VPC calls on the parameter path: readers (GetParameter, GetParameters,
+# GetParametersByPath) and the SecureString provider (PutParameter, with Tags on create, which is
+# also authorized as AddTagsToResource; ListTagsForResource to recognise its own parameter;
+# GetParameter to keep a value; DeleteParameter). Both tagging actions authorize against the
+# parameter ARN (Service Authorization Reference, Systems Manager). The KMS calls behind a
+# SecureString are SSM's own, made from the service, so they never pass through this VPC's kms
+# endpoint.
 PARAMETER_ACTIONS = (
+    "ssm:AddTagsToResource",
     "ssm:DeleteParameter",
     "ssm:GetParameter",
-    "ssm:GetParameterHistory",
     "ssm:GetParameters",
     "ssm:GetParametersByPath",
+    "ssm:ListTagsForResource",
     "ssm:PutParameter",
 )
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
