@@ -30,6 +30,25 @@ class Stack:
     account: str
     region: str
     template: Mapping[str, Any] = field(repr=False)
+    # Artifact ids this stack is deployed after (the manifest's direct dependencies).
+    dependencies: tuple[str, ...] = ()
+    # Construct metadata: inline in the manifest, or in the file it names (read when asked).
+    inline_metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    metadata_file: Path | None = field(default=None, repr=False)
+    template_path: Path | None = field(default=None, repr=False)
+
+    def metadata(self, entry_type: str) -> Iterator[tuple[str, Any]]:
+        """(construct path, data) of every construct metadata entry of `entry_type`."""
+        entries: Mapping[str, Any] = self.inline_metadata
+        if self.metadata_file is not None:
+            loaded = _load_json(self.metadata_file)
+            if not isinstance(loaded, dict):
+                raise AssemblyError(f"{self.metadata_file}: not a metadata object")
+            entries = {**loaded, **entries}
+        for path, listed in entries.items():
+            for entry in listed if isinstance(listed, list) else []:
+                if isinstance(entry, dict) and entry.get("type") == entry_type:
+                    yield path, entry.get("data")
 
     @property
     def resources(self) -> Mapping[str, Mapping[str, Any]]:
@@ -87,6 +106,12 @@ def _read(directory: Path, environment: str | None) -> Iterator[Stack]:
                 account=account,
                 region=region,
                 template=template,
+                dependencies=tuple(str(d) for d in artifact.get("dependencies", [])),
+                inline_metadata=artifact.get("metadata") or {},
+                metadata_file=directory / str(artifact["additionalMetadataFile"])
+                if "additionalMetadataFile" in artifact
+                else None,
+                template_path=directory / template_file,
             )
 
 
@@ -300,6 +325,14 @@ class Resolver:
             return self.text(stack, properties.get("AliasName"))
         if kind == "AWS::Lambda::Function":
             return self._named(stack, logical_id, properties, "FunctionName")
+        if kind == "AWS::SNS::Topic":
+            name = self._named(stack, logical_id, properties, "TopicName")
+            return f"arn:aws:sns:{stack.region}:{stack.account}:{name}"
+        if kind == "AWS::Logs::LogGroup":
+            return self._named(stack, logical_id, properties, "LogGroupName")
+        if kind == "AWS::StepFunctions::StateMachine":
+            name = self._named(stack, logical_id, properties, "StateMachineName")
+            return f"arn:aws:states:{stack.region}:{stack.account}:stateMachine:{name}"
         return f"{stack.stack_name}.{logical_id}"
 
     def _get_att(self, stack: Stack, logical_id: str, attribute: str) -> Any:
@@ -320,6 +353,11 @@ class Resolver:
             if kind == "AWS::Lambda::Function":
                 name = self._physical_ref(stack, logical_id, resource)
                 return f"arn:aws:lambda:{stack.region}:{stack.account}:function:{name}"
+            named = _ARN_FORMS.get(kind)
+            if named is not None:
+                name_key, arn_format = named
+                name = self._named(stack, logical_id, resource.get("Properties", {}), name_key)
+                return arn_format.format(region=stack.region, account=stack.account, name=name)
         if kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey") and attribute == "KeyId":
             return self._physical_ref(stack, logical_id, resource)
         if kind == "AWS::SecretsManager::Secret" and attribute == "Id":
@@ -357,6 +395,19 @@ class Resolver:
         if key in properties:
             return self.text(stack, properties[key])
         return generated_name(stack, logical_id)
+
+
+# GetAtt Arn of resource types whose ARN is built from one name property.
+_ARN_FORMS = {
+    "AWS::Events::Rule": ("Name", "arn:aws:events:{region}:{account}:rule/{name}"),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "arn:aws:cloudwatch:{region}:{account}:alarm:{name}"),
+    "AWS::Logs::LogGroup": ("LogGroupName", "arn:aws:logs:{region}:{account}:log-group:{name}:*"),
+    "AWS::SQS::Queue": ("QueueName", "arn:aws:sqs:{region}:{account}:{name}"),
+    "AWS::StepFunctions::StateMachine": (
+        "StateMachineName",
+        "arn:aws:states:{region}:{account}:stateMachine:{name}",
+    ),
+}
 
 
 def generated_name(stack: Stack, logical_id: str) -> str:

@@ -53,6 +53,7 @@ class Outcome:
     deny_conditions: tuple[str, ...]  # "denied when ..." for each Deny the context cannot decide
     principal_match: PrincipalMatch  # strongest among the deciding Allows; NONE otherwise
     sids: tuple[str, ...]  # the deciding statements' Sid, or "#<index>" (from 0) without one
+    indices: tuple[int, ...] = ()  # the deciding statements' positions in the list evaluated
 
 
 def principal_match(principal: object, caller_arn: str, caller_account: str) -> PrincipalMatch:
@@ -83,7 +84,8 @@ def evaluate(
     decisive_denies = [found for found in denies if not found.unknown]
     if decisive_denies:
         sids = tuple(found.sid for found in decisive_denies)
-        return Outcome("deny", (), deny_conditions, PrincipalMatch.NONE, sids)
+        indices = tuple(found.index for found in decisive_denies)
+        return Outcome("deny", (), deny_conditions, PrincipalMatch.NONE, sids, indices)
     allows = [found for found in applicable if found.effect == "Allow"]
     unconditional = [found for found in allows if not found.unknown]
     # An unconditional allow makes conditional ones irrelevant, so it alone decides; the
@@ -98,6 +100,7 @@ def evaluate(
         deny_conditions,
         _strongest(found.principal for found in deciding),
         tuple(found.sid for found in deciding),
+        tuple(found.index for found in deciding),
     )
 
 
@@ -107,6 +110,7 @@ class _Applicable:
     sid: str
     unknown: tuple[str, ...]  # rendered conditions the context cannot decide
     principal: PrincipalMatch
+    index: int
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def _applicable(
         return None
     sid = statement.get("Sid")
     return _Applicable(
-        str(effect), sid if isinstance(sid, str) and sid else f"#{index}", unknown, match
+        str(effect), sid if isinstance(sid, str) and sid else f"#{index}", unknown, match, index
     )
 
 
@@ -186,9 +190,14 @@ def _principal_matches(
         return {PrincipalMatch.ANYONE}
     if not isinstance(principal, Mapping):
         return set()
-    # Service, Federated and CanonicalUser principals never name an IAM role or user.
+    # Service, Federated and CanonicalUser principals never name an IAM role or user; a
+    # service principal names the service itself when it is the caller (caller_arn
+    # "events.amazonaws.com").
     names = _strings(principal.get("AWS"))
-    return {_aws_principal_match(name, caller_arn, caller_account) for name in names}
+    found = {_aws_principal_match(name, caller_arn, caller_account) for name in names}
+    if caller_arn in _strings(principal.get("Service")):
+        found.add(PrincipalMatch.PRINCIPAL)
+    return found
 
 
 def _aws_principal_match(name: str, caller_arn: str, caller_account: str) -> PrincipalMatch:

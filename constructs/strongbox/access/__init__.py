@@ -1,0 +1,1 @@
+"""Judges a cloud assembly: who can make which call, through every policy layer."""

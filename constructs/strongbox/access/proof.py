@@ -1,0 +1,760 @@
+"""The call-path proof: every declared call allowed through every layer, nothing else readable."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from strongbox.access.calls import (
+    METADATA_TYPE,
+    Call,
+    Runtime,
+    parameter_read,
+    secret_read,
+)
+from strongbox.report.assembly import Resolver, Stack, is_unresolved, read_assembly
+from strongbox.report.inventory import KNOWN_AWS_MANAGED_POLICIES, key_arn, secret_id_arn
+from strongbox.report.policy import Outcome, PrincipalMatch, Request, evaluate
+
+Verdict = Literal["allowed", "denied", "unknown"]
+LayerVerdict = Literal["allow", "deny", "unknown", "outside", "absent"]
+
+# What no assembly holds, printed wherever a result is.
+LIMITS = (
+    "Not seen by this proof: service control policies, resource control policies, permission "
+    "boundaries and session policies; identity policies of principals outside the assembly "
+    "(CloudFormation's execution role, other accounts' readers); policies of VPC endpoints "
+    "created outside the assembly; anything changed in the account after deployment."
+)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a policy statement is written: `pointer` leads from the template's resource to it."""
+
+    template: Path
+    logical_id: str
+    pointer: tuple[str | int, ...]
+
+    def __str__(self) -> str:
+        return f"{self.template.name} {self.logical_id}.{'.'.join(map(str, self.pointer))}"
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """One layer's statements (resolved), each with where it is written (None: not in a
+    template, such as an AWS managed policy's text)."""
+
+    statements: tuple[Mapping[str, Any], ...] = ()
+    origins: tuple[Origin | None, ...] = ()
+    unevaluated: tuple[str, ...] = ()  # attached policies whose text is not known
+
+    def __add__(self, other: _Policy) -> _Policy:
+        return _Policy(
+            self.statements + other.statements,
+            self.origins + other.origins,
+            self.unevaluated + other.unevaluated,
+        )
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str  # identity, resource, key, endpoint
+    verdict: LayerVerdict
+    statements: tuple[str, ...]  # the deciding statements: Sid or #index, and where
+    origins: tuple[Origin, ...]
+    note: str = ""
+
+    def describe(self) -> str:
+        named = ", ".join(self.statements)
+        text = f"{self.name} {self.verdict}"
+        if named:
+            text += f" by {named}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class CallResult:
+    runtime: str
+    stack: str
+    action: str
+    resource: str
+    region: str
+    endpoint: str | None
+    verdict: Verdict
+    layers: tuple[Layer, ...]
+    reason: str = ""
+
+    def line(self) -> str:
+        where = f" through the {self.endpoint} endpoint" if self.endpoint else ""
+        text = f"{self.runtime}: {self.action} on {self.resource} in {self.region}{where}"
+        return f"{text}: {self.verdict}" + (f": {self.reason}" if self.reason else "")
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Whether a principal that declares no read of `target` can still read it."""
+
+    target: str
+    principal: str
+    verdict: Verdict
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.principal} can read {self.target} but declares no read ({self.reason})"
+
+
+@dataclass(frozen=True)
+class Proof:
+    runtimes: int
+    calls: tuple[CallResult, ...]
+    undeclared_readers: tuple[ReadResult, ...]
+    targets: int  # secrets and SecureStrings checked in the negative direction
+    order: tuple[str, ...]  # stack-order problems
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for result in self.calls if result.verdict == verdict)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.count("allowed") == len(self.calls)
+            and not self.undeclared_readers
+            and not self.order
+        )
+
+    def failures(self) -> list[str]:
+        lines = [result.line() for result in self.calls if result.verdict != "allowed"]
+        lines += [result.line() for result in self.undeclared_readers]
+        return lines + list(self.order)
+
+    def summary(self) -> str:
+        return (
+            f"{self.runtimes} runtimes, {len(self.calls)} calls: {self.count('allowed')} "
+            f"allowed, {self.count('denied')} denied, {self.count('unknown')} unknown; "
+            f"{self.targets} secrets and SecureStrings, {len(self.undeclared_readers)} "
+            f"undeclared readers; {len(self.order)} stack-order problems"
+        )
+
+
+def check(directory: Path) -> Proof:
+    """The proof over the cloud assembly in `directory` (AssemblyError if it is unreadable)."""
+    return prove(Resolver(read_assembly(directory)))
+
+
+def prove(resolver: Resolver) -> Proof:
+    index = _Index(resolver)
+    runtimes = list(_declared(resolver))
+    results = [
+        index.decide(stack, runtime, call) for stack, runtime in runtimes for call in runtime.calls
+    ]
+    readers, targets = _undeclared_readers(index, runtimes)
+    return Proof(
+        runtimes=len(runtimes),
+        calls=tuple(results),
+        undeclared_readers=tuple(readers),
+        targets=targets,
+        order=tuple(_order_problems(resolver)),
+    )
+
+
+def _declared(resolver: Resolver) -> Iterator[tuple[Stack, Runtime]]:
+    """Every runtime declared in the assembly, declarations of one construct and name merged."""
+    for stack in resolver.stacks:
+        merged: dict[tuple[str, str], Runtime] = {}
+        for path, data in stack.metadata(METADATA_TYPE):
+            runtime = Runtime.from_data(resolver.resolve(stack, data))
+            key = (path, runtime.name)
+            if key in merged:
+                earlier = merged[key]
+                runtime = Runtime(
+                    name=earlier.name,
+                    kind=earlier.kind,
+                    principal=earlier.principal,
+                    calls=earlier.calls + runtime.calls,
+                    source=earlier.source,
+                    modeled_statements=earlier.modeled_statements + runtime.modeled_statements,
+                    model=earlier.model,
+                )
+            merged[key] = runtime
+        for runtime in merged.values():
+            yield stack, runtime
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    id: str
+    vpc: str
+    policy: _Policy | None  # None: no policy document, so the default full access
+
+
+@dataclass
+class _Index:
+    """The assembly's policies by what they protect, each statement with its origin."""
+
+    resolver: Resolver
+    identities: dict[str, _Policy] = field(default_factory=dict)
+    resources: dict[str, _Policy] = field(default_factory=dict)
+    keys: dict[str, _Policy] = field(default_factory=dict)
+    endpoints: dict[tuple[str, str, str], list[_Endpoint]] = field(default_factory=dict)
+    condition_keys: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._collect()
+
+    # -- collecting ------------------------------------------------------------------------
+
+    def _policy(self, stack: Stack, logical_id: str, pointer: tuple[str | int, ...]) -> _Policy:
+        document: Any = stack.resources[logical_id]
+        for step in pointer:
+            document = document[step]
+        resolved = self.resolver.resolve(stack, document)
+        listed = resolved.get("Statement", []) if isinstance(resolved, dict) else []
+        template = _template_path(stack)
+        if isinstance(listed, dict):
+            listed = [listed]
+            origins: list[Origin | None] = [Origin(template, logical_id, (*pointer, "Statement"))]
+        else:
+            origins = [
+                Origin(template, logical_id, (*pointer, "Statement", i)) for i in range(len(listed))
+            ]
+        statements = tuple(s if isinstance(s, dict) else {} for s in listed)
+        for statement in statements:
+            for operator in (statement.get("Condition") or {}).values():
+                if isinstance(operator, dict):
+                    self.condition_keys.update(str(key).lower() for key in operator)
+        return _Policy(statements, tuple(origins))
+
+    def _collect(self) -> None:
+        resolver = self.resolver
+        managed: dict[str, _Policy] = {}
+        attached: dict[str, _Policy] = defaultdict(_Policy)
+        for stack in resolver.stacks:
+            for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"):
+                for logical_id, properties in stack.of_type(kind):
+                    policy = self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
+                    if kind == "AWS::IAM::ManagedPolicy":
+                        managed[str(resolver.resolve(stack, {"Ref": logical_id}))] = policy
+                    for name in _listed(resolver.resolve(stack, properties.get("Roles", []))):
+                        attached[f"{stack.account}/{name}"] += policy
+        for stack in resolver.stacks:
+            for logical_id, properties in stack.of_type("AWS::IAM::Role"):
+                name = resolver.resolve(stack, {"Ref": logical_id})
+                policy = attached[f"{stack.account}/{name}"]
+                for position, _ in enumerate(properties.get("Policies", [])):
+                    policy += self._policy(
+                        stack, logical_id, ("Properties", "Policies", position, "PolicyDocument")
+                    )
+                for arn in _listed(resolver.resolve(stack, properties.get("ManagedPolicyArns"))):
+                    if arn in managed:
+                        policy += managed[arn]
+                    elif arn in KNOWN_AWS_MANAGED_POLICIES:
+                        known = KNOWN_AWS_MANAGED_POLICIES[arn]
+                        policy += _Policy(tuple(known), (None,) * len(known))
+                    else:
+                        policy += _Policy(unevaluated=(str(arn),))
+                arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
+                self.identities[arn] = policy
+            for logical_id, properties in stack.of_type("AWS::SecretsManager::ResourcePolicy"):
+                secret = secret_id_arn(stack, resolver.text(stack, properties.get("SecretId")))
+                policy = self._policy(stack, logical_id, ("Properties", "ResourcePolicy"))
+                for arn in self._secret_arns(secret):
+                    self.resources[arn] = self.resources.get(arn, _Policy()) + policy
+            for logical_id, properties in stack.of_type("AWS::SNS::TopicPolicy"):
+                policy = self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
+                for topic in _listed(resolver.resolve(stack, properties.get("Topics", []))):
+                    self.resources[str(topic)] = self.resources.get(str(topic), _Policy()) + policy
+            for kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
+                for logical_id, _ in stack.of_type(kind):
+                    arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
+                    self.keys[arn] = self._policy(stack, logical_id, ("Properties", "KeyPolicy"))
+            for logical_id, properties in stack.of_type("AWS::EC2::VPCEndpoint"):
+                service = resolver.text(stack, properties.get("ServiceName"))
+                prefix = f"com.amazonaws.{stack.region}."
+                if not service.startswith(prefix):
+                    continue
+                self.endpoints.setdefault(
+                    (stack.environment, stack.region, service.removeprefix(prefix)), []
+                ).append(
+                    _Endpoint(
+                        id=resolver.text(stack, {"Ref": logical_id}),
+                        vpc=resolver.text(stack, properties.get("VpcId")),
+                        policy=self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
+                        if "PolicyDocument" in properties
+                        else None,
+                    )
+                )
+        for stack in resolver.stacks:  # aliases name the key they target, in their region
+            for _, properties in stack.of_type("AWS::KMS::Alias"):
+                target = key_arn(stack, resolver.text(stack, properties.get("TargetKeyId")))
+                if target in self.keys:
+                    alias = resolver.text(stack, properties.get("AliasName"))
+                    self.keys[key_arn(stack, alias)] = self.keys[target]
+
+    def _secret_arns(self, arn: str) -> list[str]:
+        """The secret's ARN and its replicas' (same name and suffix, each replica region):
+        Secrets Manager replicates the resource policy with the secret."""
+        arns = [arn]
+        for stack in self.resolver.stacks:
+            for logical_id, properties in stack.of_type("AWS::SecretsManager::Secret"):
+                if self.resolver.secret_arn(stack, logical_id) != arn:
+                    continue
+                for replica in _listed(properties.get("ReplicaRegions")):
+                    if isinstance(replica, dict):
+                        region = self.resolver.text(stack, replica.get("Region"))
+                        arns.append(_in_region(arn, region))
+        return arns
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def decide(self, stack: Stack, runtime: Runtime, call: Call) -> CallResult:
+        region = str(call.region or stack.region)
+        principal = str(runtime.principal)
+        resource = _text(call.resource)
+        result = _Deciding(self, stack, runtime, call, region, principal, resource)
+        verdict, layers, reason = result.decide()
+        return CallResult(
+            runtime=f"{stack.display_name}: {runtime.name}",
+            stack=stack.display_name,
+            action=call.action,
+            resource=resource,
+            region=region,
+            endpoint=call.endpoint,
+            verdict=verdict,
+            layers=tuple(layers),
+            reason=reason,
+        )
+
+
+@dataclass
+class _Deciding:
+    index: _Index
+    stack: Stack
+    runtime: Runtime
+    call: Call
+    region: str
+    principal: str
+    resource: str
+
+    @property
+    def account(self) -> str:
+        if self.runtime.kind == "service":
+            return str(self.runtime.source.get("aws:SourceAccount", self.stack.account))
+        return _account_of(self.principal) or self.stack.account
+
+    def decide(self) -> tuple[Verdict, list[Layer], str]:
+        for value in (self.principal, self.resource):
+            if is_unresolved(value):
+                return "unknown", [], f"{value} is not determined by the templates"
+        endpoint, unreachable = self._find_endpoint()
+        request = Request(
+            caller_arn=self.principal,
+            caller_account=self.account,
+            action=self.call.action,
+            resource=self.resource,
+            context=self._context(endpoint),
+        )
+        identity = self._identity(request)
+        resource = self._resource(request)
+        through = unreachable or self._endpoint_layer(endpoint, request)
+        layers = [layer for layer in (identity, resource, through) if layer is not None]
+        for layer in layers:
+            if layer.verdict == "deny":
+                return "denied", layers, f"denied by the {layer.describe()}"
+        for layer in layers:
+            if layer.verdict == "unknown":
+                return "unknown", layers, f"the {layer.describe()}"
+        if through is not None and through.verdict != "allow":
+            return "denied", layers, f"no statement of the {through.describe()}"
+        return self._combine(identity, resource, layers)
+
+    def _find_endpoint(self) -> tuple[_Endpoint | None, Layer | None]:
+        service = self.call.endpoint
+        if service is None:
+            return None, None
+        found = self.index.endpoints.get((self.stack.environment, self.region, service), [])
+        if not found:
+            note = f"no {service} endpoint in {self.region}, and the subnets have no other route"
+            return None, Layer("endpoint", "deny", (), (), note)
+        return found[0], None
+
+    @staticmethod
+    def _endpoint_layer(endpoint: _Endpoint | None, request: Request) -> Layer | None:
+        if endpoint is None:
+            return None
+        if endpoint.policy is None:
+            return Layer("endpoint", "allow", (), (), "no policy: full access")
+        return _layer("endpoint policy", endpoint.policy, request, resource_based=True)
+
+    def _combine(
+        self, identity: Layer | None, resource: Layer | None, layers: list[Layer]
+    ) -> tuple[Verdict, list[Layer], str]:
+        identity_allows = identity is not None and identity.verdict in ("allow", "outside")
+        service = self.call.action.split(":", 1)[0]
+        if service == "kms":
+            assert resource is not None  # a key's policy is always a layer of a kms call
+            if resource.verdict != "allow":
+                return (
+                    "denied",
+                    layers,
+                    f"no statement of the key policy allows it ({resource.note})",
+                )
+            if resource.note == "delegates to the account's IAM" and not identity_allows:
+                return (
+                    "denied",
+                    layers,
+                    "the key policy delegates to IAM, and no identity statement allows it",
+                )
+            return "allowed", layers, ""
+        same_account = self.account == self.stack.account or _account_of(self.resource) in (
+            "",
+            self.account,
+        )
+        resource_allows = (
+            resource is not None
+            and resource.verdict == "allow"
+            and (resource.note != "delegates to the account's IAM")
+        )
+        if self.runtime.kind == "service":
+            if resource_allows:
+                return "allowed", layers, ""
+            return "denied", layers, "no resource policy statement allows the service"
+        if same_account and (identity_allows or resource_allows):
+            return "allowed", layers, ""
+        if not same_account and identity_allows and resource_allows:
+            return "allowed", layers, ""
+        return (
+            "denied",
+            layers,
+            "no identity statement allows it"
+            + ("" if resource is None else " and no resource policy statement names the caller"),
+        )
+
+    def _context(self, endpoint: _Endpoint | None) -> dict[str, Any]:
+        runtime, call = self.runtime, self.call
+        is_service = runtime.kind == "service"
+        context: dict[str, Any] = {
+            "aws:SecureTransport": "true",
+            "aws:PrincipalArn": None if is_service else self.principal,
+            "aws:PrincipalAccount": None if is_service else self.account,
+            "aws:PrincipalIsAWSService": "true" if is_service else "false",
+            "aws:PrincipalServiceName": self.principal if is_service else None,
+            "aws:SourceArn": runtime.source.get("aws:SourceArn"),
+            "aws:SourceAccount": runtime.source.get("aws:SourceAccount"),
+            "aws:ViaAWSService": "true" if call.via else "false",
+            "aws:SourceVpce": endpoint.id if endpoint else None,
+            "aws:SourceVpc": endpoint.vpc if endpoint else None,
+        }
+        if call.action.startswith("kms:"):
+            context["kms:CallerAccount"] = self.account
+            context["kms:ViaService"] = (
+                f"{call.via}.{self.region}.amazonaws.com" if call.via else None
+            )
+        # Keys the templates test that this request does not carry are absent, not unknown.
+        for key in self.index.condition_keys:
+            if key.startswith(("kms:encryptioncontext:", "secretsmanager:versionstage")):
+                context.setdefault(key, None)
+        context.update({key: _text(value) for key, value in call.context.items()})
+        return {key: value for key, value in context.items()}
+
+    def _identity(self, request: Request) -> Layer | None:
+        runtime = self.runtime
+        if runtime.kind == "service":
+            return None
+        if runtime.kind == "outside":
+            if not runtime.modeled_statements:
+                return Layer("identity", "outside", (), (), "not in the assembly")
+            policy = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
+            return _layer(
+                "identity",
+                policy,
+                request,
+                resource_based=False,
+                note=f"modeled from {runtime.model}",
+            )
+        policy = self.index.identities.get(self.principal)
+        if policy is None:
+            return Layer(
+                "identity", "unknown", (), (), f"role {self.principal} is not in the assembly"
+            )
+        layer = _layer("identity", policy, request, resource_based=False)
+        if layer.verdict != "allow" and policy.unevaluated:
+            return Layer(
+                "identity", "unknown", (), (), "not evaluated: " + ", ".join(policy.unevaluated)
+            )
+        return layer
+
+    def _resource(self, request: Request) -> Layer | None:
+        service = self.call.action.split(":", 1)[0]
+        if service == "kms":
+            policy = self.index.keys.get(self.resource)
+            if policy is None:
+                return Layer(
+                    "key", "unknown", (), (), f"no key policy for {self.resource} in the assembly"
+                )
+            layer = _layer("key", policy, request, resource_based=True)
+            return layer
+        policy = self.index.resources.get(self.resource)
+        if policy is None:
+            return None
+        return _layer("resource", policy, request, resource_based=True)
+
+
+def _layer(
+    name: str, policy: _Policy, request: Request, *, resource_based: bool, note: str = ""
+) -> Layer:
+    outcome = evaluate(policy.statements, request, resource_based=resource_based)
+    return _as_layer(name, outcome, policy, note)
+
+
+def _as_layer(name: str, outcome: Outcome, policy: _Policy, note: str) -> Layer:
+    origins = tuple(origin for i in outcome.indices if (origin := policy.origins[i]) is not None)
+    named = tuple(
+        sid + (f" ({policy.origins[i]})" if policy.origins[i] else " (AWS managed)")
+        for sid, i in zip(outcome.sids, outcome.indices, strict=True)
+    )
+    if outcome.effect == "deny":
+        return Layer(name, "deny", named, origins, note)
+    if outcome.deny_conditions:
+        return Layer(name, "unknown", named, origins, "; ".join(outcome.deny_conditions))
+    if outcome.effect == "none":
+        return Layer(name, "absent", (), (), note or "no statement applies")
+    if outcome.allow_conditions:
+        return Layer(
+            name,
+            "unknown",
+            named,
+            origins,
+            "allowed only when " + " or ".join(outcome.allow_conditions),
+        )
+    if outcome.principal_match is PrincipalMatch.ACCOUNT:
+        note = "delegates to the account's IAM"
+    return Layer(name, "allow", named, origins, note)
+
+
+READ_ACTIONS = ("secretsmanager:GetSecretValue", "ssm:GetParameter", "ssm:GetParameters")
+
+
+@dataclass(frozen=True)
+class _Target:
+    """A value that must be readable by its declared readers only."""
+
+    stack: Stack
+    arn: str
+    key: str | None  # None: the AWS managed key, whose policy is not in the assembly
+    kind: Literal["secret", "parameter"]
+
+    def calls(self, endpoint: str | None) -> tuple[Call, ...]:
+        if self.kind == "parameter":
+            return parameter_read(self.arn, self.key, endpoint=endpoint, action="ssm:GetParameter")
+        reads = secret_read(self.arn, self.key, endpoint=endpoint)
+        return reads if self.key is not None else reads[:1]
+
+
+def _undeclared_readers(
+    index: _Index, runtimes: Sequence[tuple[Stack, Runtime]]
+) -> tuple[list[ReadResult], int]:
+    """Every role of the assembly, and every other account's principal a policy names, that can
+    read a secret or SecureString it does not declare reading."""
+    declared = {
+        (str(runtime.principal), _text(call.resource))
+        for _, runtime in runtimes
+        for call in runtime.calls
+        if call.action in READ_ACTIONS
+    }
+    targets = list(_targets(index.resolver))
+    found = []
+    for target in targets:
+        candidates = [(arn, "role") for arn in index.identities]
+        candidates += [(name, "outside") for name in _named_elsewhere(index, target)]
+        for principal, kind in candidates:
+            if (principal, target.arn) in declared:
+                continue
+            verdict, reason = _reads(index, target, principal, kind)
+            if verdict != "denied":
+                found.append(ReadResult(target.arn, principal, verdict, reason))
+    return found, len(targets)
+
+
+def _targets(resolver: Resolver) -> Iterator[_Target]:
+    for stack in resolver.stacks:
+        for logical_id, properties in stack.of_type("AWS::SecretsManager::Secret"):
+            key = properties.get("KmsKeyId")
+            yield _Target(
+                stack,
+                resolver.secret_arn(stack, logical_id),
+                key_arn(stack, resolver.text(stack, key)) if key is not None else None,
+                "secret",
+            )
+        for _, properties in stack.of_type("Custom::SecureStringParameter"):
+            name = resolver.text(stack, properties.get("ParameterName"))
+            yield _Target(
+                stack,
+                f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{name}",
+                key_arn(stack, resolver.text(stack, properties.get("KeyId"))),
+                "parameter",
+            )
+
+
+def _named_elsewhere(index: _Index, target: _Target) -> list[str]:
+    """Principals of other accounts that the target's resource policy or key policy names:
+    their own IAM is not in the assembly, so only these layers can stop them."""
+    policies = [index.resources.get(target.arn), index.keys.get(target.key or "")]
+    named = []
+    for policy in policies:
+        for statement in policy.statements if policy else ():
+            principal = statement.get("Principal")
+            names = _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+            for name in map(str, names):
+                account = name if name.isdigit() else _account_of(name)
+                if account and account != target.stack.account and name not in named:
+                    named.append(name)
+    return named
+
+
+def _reads(index: _Index, target: _Target, principal: str, kind: str) -> tuple[Verdict, str]:
+    """Whether `principal` can read `target` from inside the VPC (through the environment's
+    endpoint) or from anywhere else; the first path that allows it is the reason."""
+    service = "ssm" if target.kind == "parameter" else "secretsmanager"
+    verdicts: list[Verdict] = []
+    for endpoint in (None, service):
+        runtime = Runtime("probe", "role" if kind == "role" else "outside", principal, ())
+        results = [index.decide(target.stack, runtime, call) for call in target.calls(endpoint)]
+        if all(result.verdict == "allowed" for result in results):
+            return "allowed", "; ".join(
+                f"{result.action} {', '.join(layer.describe() for layer in result.layers)}"
+                for result in results
+            )
+        if all(result.verdict != "denied" for result in results):
+            verdicts.append("unknown")
+            unknown = next(result for result in results if result.verdict == "unknown")
+            reason = unknown.reason
+    if verdicts:
+        return "unknown", reason
+    return "denied", ""
+
+
+def _order_problems(resolver: Resolver) -> Iterator[str]:
+    """Stacks that name another stack's resource without being deployed after it, and ECS
+    services that can start before their roles' policies are attached."""
+    by_id = {stack.artifact_id: stack for stack in resolver.stacks}
+    owners: dict[str, tuple[Stack, str]] = {}
+    for stack in resolver.stacks:
+        for logical_id, _ in stack.of_type("AWS::SSM::Parameter"):
+            _own(owners, stack, resolver.text(stack, {"Ref": logical_id}))
+        for _, properties in stack.of_type("Custom::SecureStringParameter"):
+            _own(owners, stack, resolver.text(stack, properties.get("ParameterName")))
+    for stack in resolver.stacks:
+        after = _deployed_after(stack, by_id)
+        needs: dict[str, str] = {}
+        for value in _walk(stack.template.get("Resources", {})):
+            if isinstance(value, str):
+                owner = owners.get(value)
+                if owner is not None and owner[0] is not stack:
+                    needs.setdefault(owner[0].artifact_id, owner[1])
+            elif "Fn::GetStackOutput" in value:
+                argument = value["Fn::GetStackOutput"]
+                region = resolver.text(stack, argument.get("Region", stack.region))
+                name = resolver.text(stack, argument.get("StackName"))
+                source = resolver.stack_named(stack.account, region, name)
+                if source is not None and source is not stack:
+                    needs.setdefault(source.artifact_id, f"output {argument.get('OutputName')}")
+        for artifact_id, what in needs.items():
+            if artifact_id not in after:
+                yield (
+                    f"{stack.display_name} names {what} of {by_id[artifact_id].display_name} "
+                    "but is not deployed after it (add a stack dependency)"
+                )
+        yield from _service_order(stack)
+
+
+def _own(owners: dict[str, tuple[Stack, str]], stack: Stack, name: str) -> None:
+    what = f"parameter {name}"
+    owners[name] = (stack, what)
+    owners[f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{name}"] = (stack, what)
+
+
+def _deployed_after(stack: Stack, by_id: Mapping[str, Stack]) -> set[str]:
+    seen: set[str] = set()
+    pending = list(stack.dependencies)
+    while pending:
+        artifact_id = pending.pop()
+        if artifact_id in seen or artifact_id not in by_id:
+            continue
+        seen.add(artifact_id)
+        pending.extend(by_id[artifact_id].dependencies)
+    return seen
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    """Every string and every object of a template value, depth first."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        yield value
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+
+
+def _service_order(stack: Stack) -> Iterator[str]:
+    resources = stack.resources
+    attached: dict[str, set[str]] = defaultdict(set)  # role logical id -> policy logical ids
+    for logical_id, resource in resources.items():
+        if resource.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            for role in _listed(resource.get("Properties", {}).get("Roles")):
+                if isinstance(role, dict) and "Ref" in role:
+                    attached[str(role["Ref"])].add(logical_id)
+        if resource.get("Type") == "AWS::IAM::Role":
+            for arn in _listed(resource.get("Properties", {}).get("ManagedPolicyArns")):
+                if isinstance(arn, dict) and str(arn.get("Ref")) in resources:
+                    attached[logical_id].add(str(arn["Ref"]))
+    for logical_id, properties in stack.of_type("AWS::ECS::Service"):
+        definition = resources.get(str((properties.get("TaskDefinition") or {}).get("Ref")), {})
+        depends = set(_listed(resources[logical_id].get("DependsOn")))
+        for role_key in ("TaskRoleArn", "ExecutionRoleArn"):
+            role = definition.get("Properties", {}).get(role_key)
+            if not (isinstance(role, dict) and "Fn::GetAtt" in role):
+                continue
+            role_id = str(role["Fn::GetAtt"][0])
+            for policy in sorted(attached[role_id] - depends):
+                yield (
+                    f"{stack.display_name}: ECS service {logical_id} can start tasks before "
+                    f"{policy}, a policy of its {role_key[:-3]}, is attached (add DependsOn)"
+                )
+
+
+def _template_path(stack: Stack) -> Path:
+    if stack.template_path is None:
+        raise ValueError(f"{stack.display_name}: no template file")
+    return stack.template_path
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _account_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
+
+
+def _in_region(arn: str, region: str) -> str:
+    parts = arn.split(":")
+    parts[3] = region
+    return ":".join(parts)
+
+
