@@ -211,3 +211,29 @@ def parameter_read(
             )
         )
     return tuple(calls)
+
+
+def handler_calls(
+    declared: Mapping[str, str],
+    resources: Mapping[str, Any],
+    *,
+    endpoints: bool,
+    purpose: str,
+) -> tuple[Call, ...]:
+    """A handler's declared calls (action -> what it acts on) on concrete resources: each
+    role in `resources` gets its ARN, "*" stays "*"; roles not given are left out. With
+    `endpoints`, each call goes through its service's interface endpoint (private DNS)."""
+    calls = []
+    for action, what in declared.items():
+        if what != "*" and what not in resources:
+            continue
+        service = action.split(":", 1)[0]
+        calls.append(
+            Call(
+                action,
+                "*" if what == "*" else resources[what],
+                endpoint=service if endpoints else None,
+                purpose=purpose,
+            )
+        )
+    return tuple(calls)

@@ -267,6 +267,8 @@ class _Index:
                 policy = self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
                 for topic in _listed(resolver.resolve(stack, properties.get("Topics", []))):
                     self.resources[str(topic)] = self.resources.get(str(topic), _Policy()) + policy
+            for logical_id, properties in stack.of_type("AWS::Lambda::Permission"):
+                self._add_permission(stack, logical_id, properties)
             for kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
                 for logical_id, _ in stack.of_type(kind):
                     arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
@@ -293,6 +295,32 @@ class _Index:
                 if target in self.keys:
                     alias = resolver.text(stack, properties.get("AliasName"))
                     self.keys[key_arn(stack, alias)] = self.keys[target]
+
+    def _add_permission(
+        self, stack: Stack, logical_id: str, properties: Mapping[str, Any]
+    ) -> None:
+        """A Lambda permission as the function policy statement Lambda makes of it."""
+        resolver = self.resolver
+        function = resolver.text(stack, properties.get("FunctionName"))
+        if not function.startswith("arn:"):
+            function = f"arn:aws:lambda:{stack.region}:{stack.account}:function:{function}"
+        principal = resolver.text(stack, properties.get("Principal"))
+        conditions: dict[str, dict[str, str]] = {}
+        if "SourceArn" in properties:
+            conditions["ArnLike"] = {"aws:SourceArn": resolver.text(stack, properties["SourceArn"])}
+        if "SourceAccount" in properties:
+            conditions["StringEquals"] = {
+                "aws:SourceAccount": resolver.text(stack, properties["SourceAccount"])
+            }
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service" if principal.endswith(".amazonaws.com") else "AWS": principal},
+            "Action": resolver.text(stack, properties.get("Action")),
+            "Resource": function,
+            **({"Condition": conditions} if conditions else {}),
+        }
+        policy = _Policy((statement,), (Origin(_template_path(stack), logical_id, ("Properties",)),))
+        self.resources[function] = self.resources.get(function, _Policy()) + policy
 
     def _secret_arns(self, arn: str) -> list[str]:
         """The secret's ARN and its replicas' (same name and suffix, each replica region):
