@@ -13,6 +13,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
@@ -30,6 +31,8 @@ from strongbox import (
     SecretUse,
     acknowledge,
 )
+from strongbox.access.calls import Call, Runtime
+from strongbox.access.declare import declare_runtime
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
@@ -169,6 +172,7 @@ class WorkloadStack(cdk.Stack):
             port_mappings=[ecs.PortMapping(container_port=workload.port)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=workload.service, log_group=log_group),
         )
+        self._declare_task_start(workload.service, repository, log_group)
         cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -388,6 +392,55 @@ class WorkloadStack(cdk.Stack):
             ],
         )
 
+    def _declare_task_start(
+        self, service: str, repository: ecr.IRepository, log_group: logs.ILogGroup
+    ) -> None:
+        """What starting a task asks of AWS with the execution role, from the task's ENI in the
+        isolated subnets (Fargate 1.4): its secrets and parameters, the image from ECR (the
+        registry token through ecr.api, the manifest and layer URLs through ecr.dkr, the layers
+        from S3 through the gateway on ECR's pre-signed URLs) and its log stream."""
+        stream = (
+            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
+            f"{log_group.log_group_name}:log-stream:{service}/{service}/task-id"
+        )
+        image = f"pull {service}'s image"
+        calls = [
+            *self.consumer.declared_calls(parameter_actions=["ssm:GetParameters"]),
+            Call("ecr:GetAuthorizationToken", "*", endpoint="ecr.api", purpose=image),
+            *(
+                Call(action, repository.repository_arn, endpoint="ecr.dkr", purpose=image)
+                for action in ECR_PULL_ACTIONS
+            ),
+            Call("logs:CreateLogStream", stream, endpoint="logs", purpose="awslogs driver"),
+            Call("logs:PutLogEvents", stream, endpoint="logs", purpose="awslogs driver"),
+        ]
+        declare_runtime(
+            self.task_definition,
+            Runtime(
+                f"ECS starting {service} (execution role)",
+                "role",
+                self.execution_role.role_arn,
+                tuple(calls),
+            ),
+        )
+        declare_runtime(
+            self.task_definition,
+            Runtime(
+                # Pre-signed by ECR: S3 sees ECR's principal, not the execution role.
+                name=f"ECS fetching {service}'s image layers",
+                kind="outside",
+                principal="arn:aws:iam::aws-owned:role/ecr-layer-url",
+                calls=(
+                    Call(
+                        "s3:GetObject",
+                        f"arn:{self.partition}:s3:::prod-{self.region}-starport-layer-bucket/layer",
+                        endpoint="s3",
+                        purpose=image,
+                    ),
+                ),
+            ),
+        )
+
     def _instance_consumer(
         self, application: str, instance: InstanceConfig, network: NetworkStack
     ) -> tuple[iam.Role, ec2.LaunchTemplate]:
@@ -403,7 +456,19 @@ class WorkloadStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description=f"{instance.name} instances: read exactly their secrets, nothing else",
         )
-        self._consumer_of(instance.name, f"{pascal_case(instance.name)}Secrets").attach_to(role)
+        consumer = self._consumer_of(instance.name, f"{pascal_case(instance.name)}Secrets")
+        consumer.attach_to(role)
+        declare_runtime(
+            role,
+            Runtime(
+                name=f"{instance.name} instances (SDK calls with the instance profile)",
+                kind="role",
+                principal=role.role_arn,
+                calls=consumer.declared_calls(
+                    parameter_actions=["ssm:GetParameter", "ssm:GetParameters"]
+                ),
+            ),
+        )
         group = ec2.SecurityGroup(
             self,
             f"{pascal_case(instance.name)}SecurityGroup",

@@ -16,6 +16,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk.interfaces.aws_events import IRuleRef
 
 from constructs import Construct
+from strongbox.access.calls import Call, Runtime
+from strongbox.access.declare import declare_runtime
 from strongbox.keys import key_reference
 from strongbox.naming import pascal_case
 from strongbox.rotation_function import RotationFunction
@@ -133,6 +135,13 @@ class RotationAlerts(Construct):
         self._allow_publish(
             "RulesPublish", "events.amazonaws.com", [failures.rule_arn, reads.rule_arn]
         )
+        for rule in (failures, reads):
+            self._declare_publisher(
+                f"EventBridge rule {rule.node.id}",
+                "events.amazonaws.com",
+                rule.rule_arn,
+                encryption_key,
+            )
 
         alarms: list[str] = []
         for rotation in rotation_functions:
@@ -151,8 +160,52 @@ class RotationAlerts(Construct):
             )
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.topic))
             alarms.append(alarm.alarm_arn)
+            self._declare_publisher(
+                f"CloudWatch alarm {alarm.node.id}",
+                "cloudwatch.amazonaws.com",
+                alarm.alarm_arn,
+                encryption_key,
+            )
         if alarms:
             self._allow_publish("AlarmsPublish", "cloudwatch.amazonaws.com", alarms)
+
+    def _declare_publisher(
+        self, name: str, service: str, source_arn: str, encryption_key: kms.IKey
+    ) -> None:
+        """A publisher's calls: sns:Publish on the topic, and the data key SNS asks KMS for on
+        the publisher's behalf to encrypt the message (SNS developer guide, "Enable
+        compatibility between event sources from AWS services and encrypted topics")."""
+        topic = self.topic.topic_arn
+        context = {"kms:EncryptionContext:aws:sns:topicArn": topic}
+        declare_runtime(
+            self,
+            Runtime(
+                name=name,
+                kind="service",
+                principal=service,
+                calls=(
+                    Call("sns:Publish", topic, purpose="an alert"),
+                    Call(
+                        "kms:GenerateDataKey",
+                        encryption_key.key_arn,
+                        via="sns",
+                        context=context,
+                        purpose="an alert, encrypted",
+                    ),
+                    Call(
+                        "kms:Decrypt",
+                        encryption_key.key_arn,
+                        via="sns",
+                        context=context,
+                        purpose="an alert, encrypted",
+                    ),
+                ),
+                source={
+                    "aws:SourceArn": source_arn,
+                    "aws:SourceAccount": cdk.Stack.of(self).account,
+                },
+            ),
+        )
 
     def _allow_publish(self, sid: str, service: str, source_arns: Sequence[str]) -> None:
         self.topic.add_to_resource_policy(

@@ -7,6 +7,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
+from strongbox.access.calls import Call, Runtime
+from strongbox.access.declare import declare_runtime
 from strongbox.keys import key_reference
 
 # A year covers the retention the HIPAA, NIST 800-53 and PCI DSS packs look for.
@@ -24,7 +26,7 @@ def encrypted_log_group(
     """A log group encrypted with `encryption_key` (whose policy must let CloudWatch Logs use it:
     `KeyAccess(encrypts_log_groups=True)`), kept for a year. `log_group_name`: for a group a
     service writes to by name (created here first, so it is encrypted and kept)."""
-    return logs.LogGroup(
+    group = logs.LogGroup(
         scope,
         id_,
         log_group_name=log_group_name,
@@ -32,3 +34,26 @@ def encrypted_log_group(
         retention=AUDIT_RETENTION,
         removal_policy=removal_policy,
     )
+    stack = cdk.Stack.of(scope)
+    # CloudWatch Logs encrypts and decrypts the group's data itself, as its service principal,
+    # naming the group in the encryption context (CloudWatch Logs user guide, "Encrypt log
+    # data in CloudWatch Logs using AWS KMS").
+    arn = (
+        f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+        f"{group.log_group_name}"
+    )
+    context = {"kms:EncryptionContext:aws:logs:arn": arn}
+    declare_runtime(
+        group,
+        Runtime(
+            name=f"CloudWatch Logs encrypting {id_}",
+            kind="service",
+            principal=f"logs.{stack.region}.amazonaws.com",
+            calls=tuple(
+                Call(action, encryption_key.key_arn, context=context, purpose="log data")
+                for action in ("kms:GenerateDataKey", "kms:Decrypt")
+            ),
+            source={"aws:SourceAccount": stack.account},
+        ),
+    )
+    return group

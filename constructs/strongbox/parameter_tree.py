@@ -15,8 +15,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
+from strongbox.access.calls import PARAMETER_CONTEXT, Call, Runtime, handler_calls, secret_read
+from strongbox.access.declare import declare_runtime
 from strongbox.credentials import credential_reason
 from strongbox.naming import pascal_case
+from strongbox.parameters.calls import CALLS as PROVIDER_CALLS
 from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
 
@@ -174,9 +177,98 @@ class ParameterTree(Construct):
         )
         # The provider's permissions must exist before CloudFormation asks it for the value.
         parameter.node.add_dependency(provider.policy)
+        self._declare_provider_calls(provider, parameter, full_name, tier, generation, copy_from)
         self._secure_strings.add(name)
         self.parameters[name] = parameter.node.default_child  # type: ignore[assignment]
         return parameter
+
+    def _declare_provider_calls(
+        self,
+        provider: PrivateFunction,
+        parameter: cdk.CustomResource,
+        full_name: str,
+        tier: str,
+        generation: Generation | None,
+        copy_from: ManagedSecret | None,
+    ) -> None:
+        """What creating, updating and deleting one SecureString asks of AWS: the provider's
+        calls through the VPC's endpoints (Parameter Store encrypts a Standard value with
+        kms:Encrypt and an Advanced one with a data key), CloudFormation invoking it, and its
+        answer to CloudFormation's pre-signed S3 URL through the S3 gateway."""
+        stack = cdk.Stack.of(self)
+        arn = self.parameter_arn(full_name)
+        purpose = f"SecureString {full_name}"
+        resources: dict[str, Any] = {"parameter": arn}
+        calls: list[Call] = []
+        if copy_from is not None:
+            resources["source"] = copy_from.secret.secret_arn
+            calls += secret_read(
+                copy_from.secret.secret_arn,
+                copy_from.keys[0].key_arn,
+                endpoint="secretsmanager",
+                purpose=f"copy {copy_from.secret_name} into {full_name}",
+            )[1:]
+        declared = {
+            action: what
+            for action, what in PROVIDER_CALLS.items()
+            if not (action == "secretsmanager:GetRandomPassword" and generation is None)
+        }
+        context = {PARAMETER_CONTEXT: arn}
+        key = self.encryption_key.key_arn
+        calls[:0] = handler_calls(declared, resources, endpoints=True, purpose=purpose)
+        calls += [
+            Call(
+                "kms:Encrypt" if tier == "Standard" else "kms:GenerateDataKey",
+                key,
+                via="ssm",
+                context=context,
+                purpose=f"{purpose}: encrypt the value",
+            ),
+            Call(
+                "kms:Decrypt",
+                key,
+                via="ssm",
+                context=context,
+                purpose=f"{purpose}: read the value to re-encrypt it",
+            ),
+        ]
+        declare_runtime(
+            provider,
+            Runtime("SecureString provider", "role", provider.role.role_arn, tuple(calls)),
+        )
+        region = stack.region
+        if cdk.Token.is_unresolved(region):
+            return  # the response bucket's name is the region's; unknown in an agnostic stack
+        declare_runtime(
+            parameter,
+            Runtime(
+                name=f"CloudFormation asking for {full_name}",
+                kind="outside",
+                principal=f"arn:{stack.partition}:iam::{stack.account}:role/"
+                "cloudformation-execution-role",
+                calls=(
+                    Call("lambda:InvokeFunction", provider.function.function_arn, purpose=purpose),
+                ),
+            ),
+        )
+        declare_runtime(
+            provider,
+            Runtime(
+                # The URL is signed by CloudFormation, so S3 sees CloudFormation's principal.
+                name="SecureString provider answering CloudFormation",
+                kind="outside",
+                principal="arn:aws:iam::aws-owned:role/cloudformation-response-url",
+                calls=(
+                    Call(
+                        "s3:PutObject",
+                        f"arn:{stack.partition}:s3:::cloudformation-custom-resource-response-"
+                        f"{region.replace('-', '')}/{stack.account}/response",
+                        endpoint="s3",
+                        purpose=f"{purpose}: the answer",
+                    ),
+                ),
+            ),
+        )
 
     def is_secure_string(self, name: str) -> bool:
         if name not in self.parameters:

@@ -10,8 +10,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
+from strongbox.access.calls import Runtime
+from strongbox.access.declare import declare_runtime
 from strongbox.consumer import SecretConsumer
 from strongbox.private_function import PrivateFunction, bundled_code
+from strongbox.reader.calls import CALLS
 
 HANDLER_DIRECTORY = Path(__file__).parent / "reader"
 # The newest extension version whose per-region layer ARNs aws-cdk-lib's region table lists.
@@ -84,3 +87,13 @@ class SecretReadingFunction(PrivateFunction):
         )
         self.consumer = consumer
         consumer.attach_to(self.role)
+        parameter_actions = [action for action, what in CALLS.items() if what == "parameter"]
+        declare_runtime(
+            self,
+            Runtime(
+                name=f"reading function ({description})",
+                kind="role",
+                principal=self.role.role_arn,
+                calls=consumer.declared_calls(parameter_actions=parameter_actions),
+            ),
+        )

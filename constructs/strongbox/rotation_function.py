@@ -10,7 +10,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
+from strongbox.access.calls import Call, Runtime
+from strongbox.access.declare import declare_runtime
 from strongbox.private_function import PrivateFunction, bundled_code
+from strongbox.rotation.calls import CALLS
 from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
@@ -116,3 +119,31 @@ class RotationFunction(PrivateFunction):
         # Secrets Manager invokes the function as soon as the schedule exists (rotate
         # immediately): the invoke permission must already be in place.
         rotation_schedule.add_resource_dependency(permission)
+        declare_runtime(
+            self,
+            Runtime(
+                name="rotation function",
+                kind="role",
+                principal=self.role.role_arn,
+                calls=secret.rotation_calls(CALLS, purpose=f"rotate {secret.secret_name}"),
+            ),
+        )
+        declare_runtime(
+            self,
+            Runtime(
+                name=f"Secrets Manager rotating {secret.secret_name}",
+                kind="service",
+                principal="secretsmanager.amazonaws.com",
+                calls=(
+                    Call(
+                        "lambda:InvokeFunction",
+                        self.function.function_arn,
+                        purpose=f"rotate {secret.secret_name}",
+                    ),
+                ),
+                source={
+                    "aws:SourceArn": secret.secret.secret_arn,
+                    "aws:SourceAccount": stack.account,
+                },
+            ),
+        )

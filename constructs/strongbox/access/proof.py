@@ -296,9 +296,7 @@ class _Index:
                     alias = resolver.text(stack, properties.get("AliasName"))
                     self.keys[key_arn(stack, alias)] = self.keys[target]
 
-    def _add_permission(
-        self, stack: Stack, logical_id: str, properties: Mapping[str, Any]
-    ) -> None:
+    def _add_permission(self, stack: Stack, logical_id: str, properties: Mapping[str, Any]) -> None:
         """A Lambda permission as the function policy statement Lambda makes of it."""
         resolver = self.resolver
         function = resolver.text(stack, properties.get("FunctionName"))
@@ -319,7 +317,8 @@ class _Index:
             "Resource": function,
             **({"Condition": conditions} if conditions else {}),
         }
-        policy = _Policy((statement,), (Origin(_template_path(stack), logical_id, ("Properties",)),))
+        origin = Origin(_template_path(stack), logical_id, ("Properties",))
+        policy = _Policy((statement,), (origin,))
         self.resources[function] = self.resources.get(function, _Policy()) + policy
 
     def _secret_arns(self, arn: str) -> list[str]:
@@ -486,7 +485,8 @@ class _Deciding:
             if key.startswith(("kms:encryptioncontext:", "secretsmanager:versionstage")):
                 context.setdefault(key, None)
         context.update({key: _text(value) for key, value in call.context.items()})
-        return {key: value for key, value in context.items()}
+        # Condition keys are case-insensitive: one spelling each, the declared value last.
+        return {key.lower(): value for key, value in context.items()}
 
     def _identity(self, request: Request) -> Layer | None:
         runtime = self.runtime
@@ -784,5 +784,3 @@ def _in_region(arn: str, region: str) -> str:
     parts = arn.split(":")
     parts[3] = region
     return ":".join(parts)
-
-
