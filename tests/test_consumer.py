@@ -286,6 +286,25 @@ def test_lambda_environment_names_where_values_live() -> None:
     }
 
 
+def test_a_consumer_deploys_after_the_stack_of_the_parameters_it_names() -> None:
+    """Parameters are named by literal ARN and name, which CloudFormation does not see as a
+    reference: the consumer's stack must depend on the tree's explicitly."""
+    fixture = Fixture()
+    fixture.tree.add_string("log-level", "INFO", description="Log level")
+    app = fixture.stack.node.root
+    assert isinstance(app, cdk.App)
+    service = cdk.Stack(app, "Service", env=cdk.Environment(account=ACCOUNT, region="eu-west-1"))
+    SecretConsumer(
+        service, "Api", parameters=[ParameterUse("LOG_LEVEL", fixture.tree, "log-level")]
+    )
+    SecretConsumer(
+        fixture.stack, "Local", parameters=[ParameterUse("LOG_LEVEL", fixture.tree, "log-level")]
+    )
+
+    assert [stack.node.path for stack in service.dependencies] == [fixture.stack.node.path]
+    assert fixture.stack.dependencies == []
+
+
 def test_lambda_environment_refuses_what_lambda_cannot_hold() -> None:
     fixture = Fixture()
     secrets = [fixture.secret(f"partner-{index:02d}-api-key") for index in range(40)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -367,3 +368,32 @@ def test_service_restarts_when_a_secret_it_reads_rotates(
     assert role_statements(stack, events_role) == [
         {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": machine_id}}
     ]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_workload_deploys_after_the_stacks_whose_parameters_it_names(
+    synthesized: Synthesized, name: str
+) -> None:
+    """The task definition and the policies name parameters by literal ARN, which CloudFormation
+    does not see as a reference: without a stack dependency, `cdk deploy --concurrency` or `-e`
+    could start tasks before the parameters exist, and a destroy could delete them first."""
+    stage = CONFIG.environment(name).stage_name
+    workload = synthesized.stack(f"{stage}/Workload")
+    named = set(
+        re.findall(
+            rf"arn:aws:ssm:{workload.region}:{workload.account}:parameter(/[^\"]+)",
+            json.dumps(workload.template),
+        )
+    )
+    owners = {
+        stack.name: stack.artifact_id
+        for stack in synthesized.stacks.values()
+        if stack.name.startswith(f"{stage}/") and stack is not workload
+        for resource in stack.template["Resources"].values()
+        for field in ("Name", "ParameterName")
+        if str(resource.get("Properties", {}).get(field)) in named
+    }
+
+    assert len(named) == len(CONFIG.environment(name).parameters)
+    assert f"{stage}/Parameters" in owners
+    assert set(owners.values()) <= set(workload.dependencies)

@@ -60,7 +60,8 @@ class SecretConsumer(Construct):
       second; the Lambda extension and most SDK code the first).
 
     Statements are consolidated (one per service and condition, not one per secret) and split
-    into as many managed policies as IAM's 6,144-character limit needs.
+    into as many managed policies as IAM's 6,144-character limit needs. A consumer in another
+    stack than a `ParameterTree` it reads makes its stack depend on the tree's.
 
     Attributes:
         policies: the `iam.ManagedPolicy` objects; attach them with `attach_to`.
@@ -87,6 +88,8 @@ class SecretConsumer(Construct):
             use.secret.read_statements(field=use.field, version_stage=use.version_stage)
         self.secrets = tuple(secrets)
         self.parameters = tuple(parameters)
+        for tree in {id(use.tree): use.tree for use in parameters}.values():
+            _deploy_after(self, tree)
         region = cdk.Stack.of(self).region
 
         # (statement, estimated rendered size): the size decides how statements share policies.
@@ -209,6 +212,16 @@ class SecretConsumer(Construct):
                 "that lists them"
             )
         return variables
+
+
+def _deploy_after(consumer: Construct, tree: ParameterTree) -> None:
+    """The policies, the ECS `secrets` block and a function's environment name the tree's
+    parameters by literal ARN or name, which CloudFormation does not see as a reference: without
+    a stack dependency, `cdk deploy --concurrency` or `-e` could start tasks before their
+    parameters exist, and `cdk destroy` could delete the parameters first."""
+    stack, owner = cdk.Stack.of(consumer), cdk.Stack.of(tree)
+    if stack.node.path != owner.node.path:
+        stack.add_dependency(owner, f"{consumer.node.path} names parameters of {tree.node.path}")
 
 
 def _add_once(groups: dict[str, list[str]], key: str, value: str) -> None:
