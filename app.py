@@ -14,6 +14,7 @@ from stacks.config import ConfigError, check_cdk_json, parse_config
 from stacks.pipeline_stack import build_pipeline
 from stacks.stage import EnvironmentStage
 from strongbox import add_compliance_plugins
+from strongbox.access.proof import check, remove_assembly
 
 
 def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[EnvironmentStage]:
@@ -56,7 +57,16 @@ def main() -> int:
         # A construct refused what it was given; its message says what, without a traceback.
         print(f"strongbox: cannot build the app: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    app.synth()
+    assembly = app.synth()
+    # The call-path proof reads what synth wrote: a denied or unknown call fails synth, and
+    # the assembly is removed so that nothing deploys from it.
+    proof = check(Path(assembly.directory))
+    if not proof.ok:
+        for line in proof.failures():
+            print(f"strongbox: call path: {line}", file=sys.stderr)
+        print(f"strongbox: {proof.summary()}", file=sys.stderr)
+        remove_assembly(Path(assembly.directory))
+        return 1
     return 0
 
 

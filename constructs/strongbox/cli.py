@@ -1,4 +1,4 @@
-"""The `strongbox` command: `strongbox report [cdk.out]`."""
+"""The `strongbox` command: `strongbox report [cdk.out]` and `strongbox check [cdk.out]`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from strongbox.access.proof import LIMITS, check
 from strongbox.report.analysis import analyse
 from strongbox.report.assembly import AssemblyError
 from strongbox.report.cost import Assumptions, load_prices
@@ -17,22 +18,37 @@ from strongbox.report.render import as_json, as_markdown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0, or 2 with one line on stderr)."""
+    """Runs the command; returns the exit status (0; 1 when `check` finds a problem; or 2 with
+    one line on stderr)."""
     parser = _parser()
     arguments = parser.parse_args(argv)
     try:
+        if arguments.command == "check":
+            return _check(Path(arguments.assembly))
         return _report(arguments)
     except (AssemblyError, ValueError, OSError, subprocess.SubprocessError) as error:
-        print(f"strongbox report: {error}", file=sys.stderr)
+        print(f"strongbox {arguments.command}: {error}", file=sys.stderr)
         return 2
     except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as error:
         # A template shape no check above foresaw: still one line, never a traceback.
         print(
-            f"strongbox report: {arguments.assembly}: unexpected content "
+            f"strongbox {arguments.command}: {arguments.assembly}: unexpected content "
             f"({error.__class__.__name__}: {error})",
             file=sys.stderr,
         )
         return 2
+
+
+def _check(assembly: Path) -> int:
+    """Every declared call through every policy layer, the readers of every secret and
+    SecureString, and the stack order: one line per problem, then what the proof cannot see,
+    then the counts."""
+    proof = check(assembly)
+    for line in proof.failures():
+        print(line)
+    print(LIMITS)
+    print(proof.summary())
+    return 0 if proof.ok else 1
 
 
 def _report(arguments: argparse.Namespace) -> int:
@@ -65,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         help="inventory, readers, cost and advice from a synthesized cloud assembly (offline)",
     )
     report.add_argument("assembly", nargs="?", default="cdk.out", help="default: ./cdk.out")
+    checking = commands.add_parser(
+        "check",
+        help="prove every declared call is allowed through every policy layer and nothing "
+        "else can read a secret (offline; exit 1 on any denied or unknown call)",
+    )
+    checking.add_argument("assembly", nargs="?", default="cdk.out", help="default: ./cdk.out")
     report.add_argument("--format", choices=("markdown", "json"), default="markdown")
     report.add_argument(
         "--output", help="file to write (default: stdout); with Graphviz, an SVG per environment"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +140,35 @@ class Proof:
             f"{self.targets} secrets and SecureStrings, {len(self.undeclared_readers)} "
             f"undeclared readers; {len(self.order)} stack-order problems"
         )
+
+
+def remove_assembly(directory: Path) -> None:
+    """Delete what a synth wrote into `directory`: the files and nested assemblies its manifest
+    names, the manifest itself and the asset directories, leaving anything else alone."""
+    manifest = directory / "manifest.json"
+    try:
+        artifacts = json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", {})
+    except (OSError, ValueError, AttributeError):
+        return
+    names = {"manifest.json", "cdk.out", "validation-report.json"}
+    for artifact in artifacts.values():
+        properties = artifact.get("properties") or {}
+        if artifact.get("type") == "cdk:cloud-assembly" and properties.get("directoryName"):
+            shutil.rmtree(directory / str(properties["directoryName"]), ignore_errors=True)
+        names.update(
+            str(value)
+            for value in (
+                properties.get("templateFile"),
+                properties.get("file"),
+                artifact.get("additionalMetadataFile"),
+            )
+            if value
+        )
+    for name in names:
+        (directory / name).unlink(missing_ok=True)
+    for path in directory.glob("asset.*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def check(directory: Path) -> Proof:
