@@ -224,6 +224,12 @@ class WorkloadStack(cdk.Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
         )
+        # ECS starts tasks as soon as the service exists, and these policies attach to the roles
+        # on their own (the CDK waits only for the task role): on a first create the first tasks
+        # could start before they may pull the image, write logs or read secrets and parameters.
+        self.service.node.add_dependency(
+            self.execution_role, start, *self.consumer.policies, self.task_role
+        )
         rotating: list[ManagedSecret] = []
         for use in self.consumer.secrets:
             if use.secret.rotation_schedule is not None and use.secret not in rotating:

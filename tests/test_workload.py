@@ -397,3 +397,40 @@ def test_workload_deploys_after_the_stacks_whose_parameters_it_names(
     assert len(named) == len(CONFIG.environment(name).parameters)
     assert f"{stage}/Parameters" in owners
     assert set(owners.values()) <= set(workload.dependencies)
+
+
+def policies_attached_to(stack: SynthesizedStack, role_id: str) -> set[str]:
+    """Every customer-managed policy (by the role's ManagedPolicyArns or the policy's Roles) and
+    inline AWS::IAM::Policy of `role_id`, by logical id."""
+    resources = stack.template["Resources"]
+    attached = {
+        arn["Ref"]
+        for arn in resources[role_id]["Properties"].get("ManagedPolicyArns", [])
+        if isinstance(arn, dict) and "Ref" in arn
+    }
+    return attached | {
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy")
+        and {"Ref": role_id} in resource["Properties"].get("Roles", [])
+    }
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_service_starts_tasks_only_after_every_policy_of_its_roles(
+    synthesized: Synthesized, name: str
+) -> None:
+    """ECS starts tasks as soon as the service exists: a policy attached to the execution role
+    after that (image pull, logs, secrets, parameters) fails the first tasks on first create."""
+    stack = synthesized.stack(f"{CONFIG.environment(name).stage_name}/Workload")
+    ((service_id, service),) = stack.resources("AWS::ECS::Service").items()
+    task_id = service["Properties"]["TaskDefinition"]["Ref"]
+    task = stack.template["Resources"][task_id]["Properties"]
+    policies = {
+        policy
+        for role in ("TaskRoleArn", "ExecutionRoleArn")
+        for policy in policies_attached_to(stack, task[role]["Fn::GetAtt"][0])
+    }
+
+    assert len(policies) >= 2, "the execution role's own policy and its consumer's"
+    assert policies <= set(service.get("DependsOn", [])), service_id
