@@ -1063,6 +1063,18 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                     "policy must trust a reader before a secret can share with it",
                 )
         replicated = secret.replicate and bool(replica_regions)
+        # Secrets Manager re-encrypts each rotated version with the replica keys on behalf of the
+        # caller that wrote it; the role AWS's hosted rotation transform creates is granted only
+        # HostedRotationLambda.KmsKeyArn (no property names another key), so replicas would keep
+        # the old password while rotation reports success.
+        if replicated and secret.rotation.strategy == "hosted":
+            raise ConfigError(
+                f"{secret_path}.rotation",
+                "hosted rotation cannot re-encrypt the rotated value for the replica regions "
+                f"({', '.join(replica_regions)}): the role it runs as is granted only the primary "
+                "key, so replicas would keep the old password; allowed: replicate false, or "
+                "disabled_reason instead of schedule",
+            )
         if secret.vpc_endpoint_only and (replicated or secret.cross_account_readers):
             raise ConfigError(
                 f"{secret_path}.vpc_endpoint_only",

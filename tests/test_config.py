@@ -311,6 +311,14 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "database secret of this environment",
     ),
     (
+        "hosted rotation of a replicated secret",
+        _set([*E, "prod", "secrets", 0, "replicate"], True),
+        "environments.prod.secrets[0].rotation: hosted rotation cannot re-encrypt the rotated "
+        "value for the replica regions (eu-central-1): the role it runs as is granted only the "
+        "primary key, so replicas would keep the old password; allowed: replicate false, or "
+        "disabled_reason instead of schedule",
+    ),
+    (
         "cross-account reader is the environment's own account",
         _set([*E, "prod", "cross_account_readers"], ["333333333333"]),
         "environments.prod.cross_account_readers[0]: is the environment's own account; list "

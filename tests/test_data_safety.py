@@ -133,6 +133,10 @@ def _reschedule(raw: dict[str, Any]) -> None:
 
 def _replicate(raw: dict[str, Any]) -> None:
     _staging(raw)["replica_regions"] = ["eu-central-1"]
+    # As in prod: hosted rotation cannot reach a replica, so the database secret stays put.
+    for secret in _staging(raw)["secrets"]:
+        if secret["kind"] == "database":
+            secret["replicate"] = False
 
 
 def _resize(raw: dict[str, Any]) -> None:

@@ -390,6 +390,60 @@ def test_rotation_refusals(stack: cdk.Stack) -> None:
         )
 
 
+def test_hosted_rotation_of_a_replicated_secret_is_refused(stack: cdk.Stack) -> None:
+    """Secrets Manager re-encrypts each rotated version with the replica key on behalf of the
+    caller that wrote it, and the role the hosted rotation transform creates is granted only
+    HostedRotationLambda.KmsKeyArn (there is no property for another key): the replica would
+    keep the old password, silently. Refused, for rotate_hosted and add_rotation_schedule."""
+    key = make_key(stack)
+    group = ec2.SecurityGroup(
+        stack, "Rotation", vpc=imported_isolated_vpc(stack), allow_all_outbound=False
+    )
+    replicated = ManagedSecret(
+        stack,
+        "Replicated",
+        application="payments",
+        environment_name="prod",
+        purpose="db-replicated",
+        kind="database",
+        description="database credentials",
+        owner="team-payments",
+        encryption_key=key,
+        replica_regions=[
+            cdk.aws_secretsmanager.ReplicaRegion(
+                region="eu-central-1",
+                encryption_key=kms.Key.from_key_arn(
+                    stack,
+                    "ReplicaKey",
+                    "arn:aws:kms:eu-central-1:333333333333:key/mrk-0123456789abcdef0123456789abcdef",
+                ),
+            )
+        ],
+    )
+    message = (
+        "Db/Replicated: hosted_rotation cannot re-encrypt the rotated value with the replica "
+        "keys (eu-central-1): the role AWS's hosted rotation creates is granted only the "
+        "primary key, so replicas would keep the old value; allowed: no replica_regions, or a "
+        "rotation_lambda whose role holds rotation_statements() (every key)"
+    )
+    with pytest.raises(ValueError) as error:
+        replicated.rotate_hosted(
+            schedule=RotationSchedule("rate(30 days)"),
+            subnet_ids=["subnet-0123456789abcdef0"],
+            security_groups=[group],
+        )
+    assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        replicated.add_rotation_schedule(
+            schedule=RotationSchedule("rate(30 days)"),
+            hosted_rotation=cdk.aws_secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty(
+                rotation_type="PostgreSQLSingleUser"
+            ),
+        )
+    assert str(error.value) == message
+    assert replicated.rotation_schedule is None
+
+
 def test_a_secret_without_rotation_or_reason_fails_synth(stack: cdk.Stack) -> None:
     database_secret(stack, make_key(stack), "db-orphan", "postgres")
     with pytest.raises(RuntimeError, match="prod/payments/db-orphan has no rotation"):

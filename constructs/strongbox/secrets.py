@@ -336,7 +336,8 @@ class ManagedSecret(Construct):
         | None = None,
         scope: Construct | None = None,
     ) -> secretsmanager.CfnRotationSchedule:
-        """Rotate on `schedule` with a Lambda or AWS hosted rotation (exactly one).
+        """Rotate on `schedule` with a Lambda or AWS hosted rotation (exactly one; hosted
+        rotation only without replica regions, see `rotate_hosted`).
 
         `scope` is where the schedule lives. Default: this secret. Give a construct of the
         stack that holds what the secret is attached to (a database), so the schedule is
@@ -354,6 +355,18 @@ class ManagedSecret(Construct):
             )
         if self.rotation_schedule is not None:
             raise ValueError(f"{self.secret_name} already has a rotation schedule")
+        if hosted_rotation is not None and len(self.regions) > 1:
+            # Secrets Manager re-encrypts each new version with the replica keys on behalf of the
+            # caller that wrote it. The role the hosted rotation transform creates is granted only
+            # HostedRotationLambda.KmsKeyArn, and no property grants it another key, so replicas
+            # would silently keep the old value after every rotation.
+            raise ValueError(
+                f"{self.node.path}: hosted_rotation cannot re-encrypt the rotated value with the "
+                f"replica keys ({', '.join(self.regions[1:])}): the role AWS's hosted rotation "
+                "creates is granted only the primary key, so replicas would keep the old value; "
+                "allowed: no replica_regions, or a rotation_lambda whose role holds "
+                "rotation_statements() (every key)"
+            )
         owner = scope or self
         self.rotation_schedule = secretsmanager.CfnRotationSchedule(
             owner,
@@ -399,7 +412,8 @@ class ManagedSecret(Construct):
         Single-user (the secret's own user changes its password) or, with `master_secret`,
         multi-user (the master user alternates two users). The hosted function runs in
         `subnet_ids` with `security_groups`, which must reach the database port and the
-        Secrets Manager endpoint. `scope`: see `add_rotation_schedule`.
+        Secrets Manager endpoint. `scope`: see `add_rotation_schedule`. Refused for a secret
+        with replica regions: the hosted function's role cannot use the replica keys.
         """
         if self.engine is None:
             raise ValueError(f"{self.secret_name} is not a database secret; use RotationFunction")
