@@ -160,8 +160,9 @@ class NetworkConfig:
     create_vpc: bool = True
     cidr: str = "10.0.0.0/16"
     endpoints: tuple[str, ...] = ENDPOINT_SERVICES
-    # Secrets Manager interface endpoints that exist already (an imported VPC); secrets with
-    # vpc_endpoint_only accept requests only through these.
+    # Secrets Manager interface endpoints that exist already (an imported VPC's, or another
+    # VPC's); secrets with vpc_endpoint_only accept value requests only through these and the
+    # `secretsmanager` endpoint of `endpoints`, when the Network stack creates it.
     vpc_endpoint_ids: tuple[str, ...] = ()
     # An existing VPC (create_vpc false): its id, isolated subnet per AZ, their route tables.
     vpc_id: str | None = None
@@ -843,6 +844,24 @@ def _network(value: Any, path: str) -> NetworkConfig:
             raise ConfigError(_join(path, key), "applies only with create_vpc false")
         if not create_vpc and not obj.has(key):
             raise ConfigError(_join(path, key), "is required with create_vpc false (no lookups)")
+    endpoints: tuple[str, ...] = obj.get(
+        "endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES
+    )
+    vpc_endpoint_ids: tuple[str, ...] = obj.get(
+        "vpc_endpoint_ids", _list(_matching(_VPC_ENDPOINT_ID, "a VPC endpoint id (vpce-...)")), ()
+    )
+    # An existing VPC's own Secrets Manager endpoints have private DNS on; a second endpoint
+    # with private DNS for the same service in that VPC fails to create (the name is taken).
+    if not create_vpc and vpc_endpoint_ids and "secretsmanager" in endpoints:
+        endpoints_path = _join(path, "endpoints")
+        if obj.has("endpoints"):
+            endpoints_path += f"[{endpoints.index('secretsmanager')}]"
+        raise ConfigError(
+            endpoints_path,
+            "'secretsmanager' would be a second Secrets Manager endpoint with private DNS in the "
+            "existing VPC, whose endpoints are in network.vpc_endpoint_ids; that fails to deploy "
+            "(the private DNS name is taken), so list endpoints without 'secretsmanager'",
+        )
     return NetworkConfig(
         vpc_id=obj.get("vpc_id", _matching(_VPC_ID, "a VPC id (vpc-...)"), None),
         subnet_ids=obj.get(
@@ -855,12 +874,8 @@ def _network(value: Any, path: str) -> NetworkConfig:
         ),
         create_vpc=create_vpc,
         cidr=obj.get("cidr", _cidr, "10.0.0.0/16"),
-        endpoints=obj.get("endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES),
-        vpc_endpoint_ids=obj.get(
-            "vpc_endpoint_ids",
-            _list(_matching(_VPC_ENDPOINT_ID, "a VPC endpoint id (vpce-...)")),
-            (),
-        ),
+        endpoints=endpoints,
+        vpc_endpoint_ids=vpc_endpoint_ids,
     )
 
 
@@ -1081,11 +1096,17 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
                 "cannot be combined with replication or cross_account_readers: endpoint ids are "
                 "regional and the policy is replicated; set replicate to false and share nothing",
             )
-        if secret.vpc_endpoint_only and not network.vpc_endpoint_ids:
+        # Callers come through the Network stack's own endpoint (private DNS) or existing ones.
+        if (
+            secret.vpc_endpoint_only
+            and "secretsmanager" not in network.endpoints
+            and not network.vpc_endpoint_ids
+        ):
             raise ConfigError(
                 f"{secret_path}.vpc_endpoint_only",
-                f"needs the Secrets Manager endpoints callers use in "
-                f"{_join(path, 'network.vpc_endpoint_ids')}",
+                "needs a Secrets Manager endpoint for callers to come through: list "
+                f"'secretsmanager' in {_join(path, 'network.endpoints')} or existing endpoints "
+                f"in {_join(path, 'network.vpc_endpoint_ids')}",
             )
     workload: WorkloadConfig | None = obj.get("workload", _workload, None)
     _check_consumers(path, secrets, parameters, workload)

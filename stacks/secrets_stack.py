@@ -87,7 +87,7 @@ class SecretsStack(cdk.Stack):
                 else None,
                 administrators=environment.key_administrators,
                 cross_account_readers=secret.cross_account_readers,
-                vpc_endpoint_ids=environment.network.vpc_endpoint_ids
+                vpc_endpoint_ids=self._secrets_manager_endpoint_ids()
                 if secret.vpc_endpoint_only
                 else (),
                 deploy_role_arn=deploy_role_arn,
@@ -105,6 +105,16 @@ class SecretsStack(cdk.Stack):
                 self._rotate_with_function(secret)
             elif secret.rotation.strategy == "hosted" and secret.purpose != attached:
                 self._rotate_hosted(secret)
+
+    def _secrets_manager_endpoint_ids(self) -> list[str]:
+        """The endpoints a vpc_endpoint_only secret accepts value calls through. The Network
+        stack's own Secrets Manager endpoint has private DNS on, so every call from the VPC (the
+        execution role, rotation, the readers) arrives through it; then `vpc_endpoint_ids`."""
+        created = self.network.endpoints.interface_endpoints.get("secretsmanager")
+        return [
+            *([created.vpc_endpoint_id] if created else []),
+            *self.config.network.vpc_endpoint_ids,
+        ]
 
     def add_alerts(
         self, application: str, rotation_functions: Sequence[RotationFunction]

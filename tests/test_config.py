@@ -132,6 +132,12 @@ def _master_secret_for_database_credentials(raw: dict[str, Any]) -> None:
     secrets[0]["rotation"]["master_secret"] = "db-admin"  # noqa: S105 - a secret purpose
 
 
+def _vpc_endpoint_only_without_endpoints(raw: dict[str, Any]) -> None:
+    staging = raw["environments"]["staging"]
+    staging["secrets"][0]["vpc_endpoint_only"] = True
+    staging["network"]["endpoints"] = ["kms", "ssm", "ecr.api", "ecr.dkr", "logs"]
+
+
 E: list[str | int] = ["environments"]
 INVALID: list[tuple[str, Mutation, str]] = [
     (
@@ -410,9 +416,10 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     (
         "vpc-endpoint-only without endpoints",
-        _set([*E, "staging", "secrets", 0, "vpc_endpoint_only"], True),
-        "environments.staging.secrets[0].vpc_endpoint_only: needs the Secrets Manager endpoints "
-        "callers use in environments.staging.network.vpc_endpoint_ids",
+        _vpc_endpoint_only_without_endpoints,
+        "environments.staging.secrets[0].vpc_endpoint_only: needs a Secrets Manager endpoint for "
+        "callers to come through: list 'secretsmanager' in environments.staging.network.endpoints "
+        "or existing endpoints in environments.staging.network.vpc_endpoint_ids",
     ),
     (
         "vpc-endpoint-only on a replicated secret",

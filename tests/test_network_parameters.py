@@ -431,6 +431,44 @@ def test_existing_vpc_by_ids_gets_endpoints_and_flow_logs(tmp_path: Path) -> Non
             "environments.staging.network.cidr: '8.8.0.0/16' must be a private block from /16 "
             "to /22",
         ),
+        (
+            lambda n: n.update(
+                create_vpc=False,
+                vpc_id="vpc-0a1b2c3d4e5f60718",
+                subnet_ids=["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+                route_table_ids=["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60719"],
+                vpc_endpoint_ids=["vpce-0a1b2c3d4e5f60718"],
+            ),
+            "environments.staging.network.endpoints[0]: 'secretsmanager' would be a second "
+            "Secrets Manager endpoint with private DNS in the existing VPC, whose endpoints are in "
+            "network.vpc_endpoint_ids; that fails to deploy (the private DNS name is taken), so "
+            "list endpoints without 'secretsmanager'",
+        ),
+        (
+            lambda n: (
+                n.pop("endpoints"),
+                n.update(
+                    create_vpc=False,
+                    vpc_id="vpc-0a1b2c3d4e5f60718",
+                    subnet_ids=["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+                    route_table_ids=["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60719"],
+                    vpc_endpoint_ids=["vpce-0a1b2c3d4e5f60718"],
+                ),
+            ),
+            "environments.staging.network.endpoints: 'secretsmanager' would be a second "
+            "Secrets Manager endpoint with private DNS in the existing VPC, whose endpoints are in "
+            "network.vpc_endpoint_ids; that fails to deploy (the private DNS name is taken), so "
+            "list endpoints without 'secretsmanager'",
+        ),
+    ],
+    ids=[
+        "create-vpc-false-without-vpc-id",
+        "vpc-id-with-create-vpc",
+        "subnet-ids-per-zone",
+        "route-table-ids-per-zone",
+        "public-cidr",
+        "second-secretsmanager-endpoint",
+        "second-secretsmanager-endpoint-by-default",
     ],
 )
 def test_network_config_errors(mutate: Any, message: str) -> None:
@@ -439,6 +477,32 @@ def test_network_config_errors(mutate: Any, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(raw)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        {"endpoints": ["secretsmanager", "kms"]},
+        {"endpoints": ["kms"], "vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"]},
+        {
+            "create_vpc": False,
+            "vpc_id": "vpc-0a1b2c3d4e5f60718",
+            "subnet_ids": ["subnet-0a1b2c3d4e5f60718", "subnet-0a1b2c3d4e5f60719"],
+            "route_table_ids": ["rtb-0a1b2c3d4e5f60718", "rtb-0a1b2c3d4e5f60719"],
+            "endpoints": ["kms", "ssm"],
+            "vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"],
+        },
+    ],
+    ids=["created-endpoint", "existing-endpoints", "imported-vpc-with-its-endpoints"],
+)
+def test_vpc_endpoint_only_needs_the_created_endpoint_or_existing_ones(
+    network: dict[str, Any],
+) -> None:
+    raw = copy.deepcopy(default_strongbox_config())
+    staging = raw["environments"]["staging"]
+    staging["network"] = network
+    staging["secrets"][1]["vpc_endpoint_only"] = True
+    assert parse_config(raw).environment("staging").secrets[1].vpc_endpoint_only
 
 
 @pytest.mark.parametrize(

@@ -542,6 +542,9 @@ def test_api_key_and_json_secrets_generate_their_value(synthesized: Synthesized)
 def test_vpc_endpoint_only_from_config_reaches_the_resource_policy(
     tmp_path: Path,
 ) -> None:
+    """The secret accepts its value calls through the Network stack's own Secrets Manager
+    endpoint (private DNS on, so every call from the VPC goes through it: the execution role,
+    the rotation functions, the readers) and through `network.vpc_endpoint_ids`."""
     context = cdk_json_context()
     staging = context["strongbox"]["environments"]["staging"]
     staging["network"]["vpc_endpoint_ids"] = ["vpce-0a1b2c3d4e5f60718"]
@@ -561,6 +564,14 @@ def test_vpc_endpoint_only_from_config_reaches_the_resource_policy(
         for secret_id, statements in by_secret.items()
         if statements[-1]["Sid"] == "OnlyThroughVpcEndpoints"
     }
-    assert restricted == {
-        SECRET_LOGICAL_IDS["db-credentials"]: {"aws:SourceVpce": ["vpce-0a1b2c3d4e5f60718"]}
-    }
+    assert list(restricted) == [SECRET_LOGICAL_IDS["db-credentials"]]
+    created, configured = restricted[SECRET_LOGICAL_IDS["db-credentials"]]["aws:SourceVpce"]
+    assert configured == "vpce-0a1b2c3d4e5f60718"
+    network = synthesized.stack("Strongbox-Staging/Network")
+    output = created["Fn::GetStackOutput"]
+    assert output["StackName"] == network.stack_name
+    endpoint_id = network.template["Outputs"][output["OutputName"]]["Value"]["Ref"]
+    endpoint = network.template["Resources"][endpoint_id]
+    assert endpoint["Type"] == "AWS::EC2::VPCEndpoint"
+    assert endpoint["Properties"]["ServiceName"] == "com.amazonaws.eu-west-1.secretsmanager"
+    assert endpoint["Properties"]["PrivateDnsEnabled"] is True
