@@ -19,7 +19,14 @@ from strongbox.access.calls import (
 )
 from strongbox.report.assembly import Resolver, Stack, is_unresolved, read_assembly
 from strongbox.report.inventory import KNOWN_AWS_MANAGED_POLICIES, key_arn, secret_id_arn
-from strongbox.report.policy import Outcome, PrincipalMatch, Request, evaluate
+from strongbox.report.policy import (
+    Outcome,
+    PrincipalMatch,
+    Request,
+    _glob_matches,
+    _strings,
+    evaluate,
+)
 
 Verdict = Literal["allowed", "denied", "unknown"]
 LayerVerdict = Literal["allow", "deny", "unknown", "outside", "absent"]
@@ -53,6 +60,25 @@ class _Policy:
     statements: tuple[Mapping[str, Any], ...] = ()
     origins: tuple[Origin | None, ...] = ()
     unevaluated: tuple[str, ...] = ()  # attached policies whose text is not known
+    _by_action: dict[str, _Policy] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_action(self, action: str) -> _Policy:
+        """Only the statements whose Action or NotAction can match `action` (the others
+        cannot decide a request for it), with their origins; computed once per action."""
+        found = self._by_action.get(action)
+        if found is None:
+            kept = [
+                index
+                for index, statement in enumerate(self.statements)
+                if _mentions(statement, action)
+            ]
+            found = _Policy(
+                tuple(self.statements[i] for i in kept),
+                tuple(self.origins[i] for i in kept),
+                self.unevaluated,
+            )
+            self._by_action[action] = found
+        return found
 
     def __add__(self, other: _Policy) -> _Policy:
         return _Policy(
@@ -232,6 +258,7 @@ class _Index:
     keys: dict[str, _Policy] = field(default_factory=dict)
     endpoints: dict[tuple[str, str, str], list[_Endpoint]] = field(default_factory=dict)
     condition_keys: set[str] = field(default_factory=set)
+    _replicas: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._collect()
@@ -355,16 +382,15 @@ class _Index:
     def _secret_arns(self, arn: str) -> list[str]:
         """The secret's ARN and its replicas' (same name and suffix, each replica region):
         Secrets Manager replicates the resource policy with the secret."""
-        arns = [arn]
-        for stack in self.resolver.stacks:
-            for logical_id, properties in stack.of_type("AWS::SecretsManager::Secret"):
-                if self.resolver.secret_arn(stack, logical_id) != arn:
-                    continue
-                for replica in _listed(properties.get("ReplicaRegions")):
-                    if isinstance(replica, dict):
-                        region = self.resolver.text(stack, replica.get("Region"))
-                        arns.append(_in_region(arn, region))
-        return arns
+        if not self._replicas:
+            for stack in self.resolver.stacks:
+                for logical_id, properties in stack.of_type("AWS::SecretsManager::Secret"):
+                    self._replicas[self.resolver.secret_arn(stack, logical_id)] = [
+                        self.resolver.text(stack, replica.get("Region"))
+                        for replica in _listed(properties.get("ReplicaRegions"))
+                        if isinstance(replica, dict)
+                    ]
+        return [arn, *(_in_region(arn, region) for region in self._replicas.get(arn, []))]
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -562,9 +588,20 @@ class _Deciding:
         return _layer("resource", policy, request, resource_based=True)
 
 
+def _mentions(statement: Mapping[str, Any], action: str) -> bool:
+    if "Action" in statement:
+        return any(
+            _glob_matches(pattern, action, True) for pattern in _strings(statement["Action"])
+        )
+    return "NotAction" in statement and not any(
+        _glob_matches(pattern, action, True) for pattern in _strings(statement["NotAction"])
+    )
+
+
 def _layer(
     name: str, policy: _Policy, request: Request, *, resource_based: bool, note: str = ""
 ) -> Layer:
+    policy = policy.for_action(request.action)
     outcome = evaluate(policy.statements, request, resource_based=resource_based)
     return _as_layer(name, outcome, policy, note)
 
@@ -632,10 +669,38 @@ def _undeclared_readers(
         for principal, kind in candidates:
             if (principal, target.arn) in declared:
                 continue
+            if kind == "role" and not _may_read(index, principal, target):
+                continue
             verdict, reason = _reads(index, target, principal, kind)
             if verdict != "denied":
                 found.append(ReadResult(target.arn, principal, verdict, reason))
     return found, len(targets)
+
+
+def _may_read(index: _Index, role: str, target: _Target) -> bool:
+    """False when neither the role's own policy nor the target's resource policy has any Allow
+    for the read action that could apply to it: then no layer allows the read, whatever the
+    rest says. The full evaluation decides every other case."""
+    action = target.calls(None)[0].action
+    identity = index.identities.get(role)
+    if identity is None or identity.unevaluated:
+        return True
+    if any(_allows_on(s, target.arn) for s in identity.for_action(action).statements):
+        return True
+    resource = index.resources.get(target.arn)
+    return resource is not None and any(
+        s.get("Effect") == "Allow" for s in resource.for_action(action).statements
+    )
+
+
+def _allows_on(statement: Mapping[str, Any], arn: str) -> bool:
+    if statement.get("Effect") != "Allow":
+        return False
+    if "Resource" in statement:
+        return any(_glob_matches(p, arn) for p in _strings(statement["Resource"]))
+    return "NotResource" in statement and not any(
+        _glob_matches(p, arn) for p in _strings(statement["NotResource"])
+    )
 
 
 def _targets(resolver: Resolver) -> Iterator[_Target]:
