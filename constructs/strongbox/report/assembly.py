@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -41,10 +42,8 @@ class Stack:
         """(construct path, data) of every construct metadata entry of `entry_type`."""
         entries: Mapping[str, Any] = self.inline_metadata
         if self.metadata_file is not None:
-            loaded = _load_json(self.metadata_file)
-            if not isinstance(loaded, dict):
-                raise AssemblyError(f"{self.metadata_file}: not a metadata object")
-            entries = {**loaded, **entries}
+            stamp = self.metadata_file.stat().st_mtime_ns if self.metadata_file.exists() else 0
+            entries = {**_metadata_file(self.metadata_file, stamp), **entries}
         for path, listed in entries.items():
             for entry in listed if isinstance(listed, list) else []:
                 if isinstance(entry, dict) and entry.get("type") == entry_type:
@@ -60,6 +59,16 @@ class Stack:
         for logical_id, resource in self.resources.items():
             if resource.get("Type") == resource_type:
                 yield logical_id, resource.get("Properties", {})
+
+
+@functools.lru_cache(maxsize=256)
+def _metadata_file(path: Path, stamp: int) -> Mapping[str, Any]:
+    """A stack's metadata file, read once per version (`stamp`: its modification time): it
+    holds every construct's creation trace, often many times the template's size."""
+    loaded = _load_json(path)
+    if not isinstance(loaded, dict):
+        raise AssemblyError(f"{path}: not a metadata object")
+    return loaded
 
 
 def read_assembly(directory: Path) -> tuple[Stack, ...]:
