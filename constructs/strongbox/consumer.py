@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
+from strongbox.access.calls import Call, parameter_read, secret_read
 from strongbox.parameter_tree import ParameterTree
 from strongbox.secrets import ManagedSecret
 
@@ -150,6 +151,35 @@ class SecretConsumer(Construct):
     def attach_to(self, role: iam.IRole) -> None:
         for policy in self.policies:
             role.add_managed_policy(policy)
+
+    def declared_calls(
+        self, *, parameter_actions: Sequence[str], endpoints: bool = True
+    ) -> tuple[Call, ...]:
+        """The reads a workload makes of its values, for `strongbox.access.declare_runtime`:
+        GetSecretValue (naming the stage when pinned) and each of `parameter_actions`, through
+        the VPC's endpoints when `endpoints`, with the kms:Decrypt Secrets Manager or Parameter
+        Store makes for them."""
+        calls: list[Call] = []
+        for use in self.secrets:
+            calls += secret_read(
+                use.secret.secret.secret_arn,
+                use.secret.keys[0].key_arn,
+                endpoint="secretsmanager" if endpoints else None,
+                version_stage=use.version_stage,
+                purpose=f"read {use.secret.secret_name} into {use.env_var}",
+            )
+        for parameter in self.parameters:
+            tree, name = parameter.tree, parameter.name
+            key = tree.encryption_key.key_arn if tree.is_secure_string(name) else None
+            for number, action in enumerate(parameter_actions):
+                calls += parameter_read(
+                    tree.parameter_arn(name),
+                    key if number == 0 else None,
+                    endpoint="ssm" if endpoints else None,
+                    action=action,
+                    purpose=f"read {tree.path}{name} into {parameter.env_var}",
+                )
+        return tuple(calls)
 
     def ecs_secrets(self) -> dict[str, ecs.Secret]:
         """The task definition's `secrets` block: env var -> secret (field, stage) or parameter.

@@ -17,6 +17,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from constructs import Construct, IValidation
+from strongbox.access.calls import (
+    SECRET_CONTEXT,
+    Call,
+    Runtime,
+    handler_calls,
+    secret_read,
+)
+from strongbox.access.declare import declare_runtime
 from strongbox.compliance import ROTATION_FINDINGS, acknowledge_all
 from strongbox.keys import consumer_principal, key_reference, via_services
 
@@ -26,6 +34,15 @@ MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner", "SecretKin
 
 # The 2024 version keeps the hosted rotation function's Lambda runtime upgraded by AWS.
 HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2024-09-16"
+# What AWS's single- and multi-user rotation functions call (aws-samples/aws-secrets-manager-
+# rotation-lambdas): the four steps on the secret and a new password.
+HOSTED_ROTATION_CALLS = {
+    "secretsmanager:DescribeSecret": "secret",
+    "secretsmanager:GetSecretValue": "secret",
+    "secretsmanager:PutSecretValue": "secret",
+    "secretsmanager:UpdateSecretVersionStage": "secret",
+    "secretsmanager:GetRandomPassword": "*",
+}
 # Engine -> the prefix of its hosted rotation type (`PostgreSQLSingleUser`, ...).
 HOSTED_ROTATION_TYPES: Mapping[str, str] = {
     "postgres": "PostgreSQL",
@@ -326,6 +343,20 @@ class ManagedSecret(Construct):
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
             acknowledge_all(self.secret, ROTATION_FINDINGS, rotation_disabled_reason)
         self.node.add_validation(_RotatesOrSaysWhyNot(self))
+        for reader in dict.fromkeys(cross_account_readers):
+            account = reader if reader.isdigit() else reader.split(":")[4]
+            declare_runtime(
+                self,
+                Runtime(
+                    name=f"reader in account {account} ({self.secret_name})",
+                    kind="outside",
+                    principal=f"arn:{stack.partition}:iam::{reader}:root"
+                    if reader.isdigit()
+                    else reader,
+                    # From its own account, so not through this environment's endpoints.
+                    calls=secret_read(self.secret.secret_arn, self.keys[0].key_arn, endpoint=None),
+                ),
+            )
 
     def add_rotation_schedule(
         self,
@@ -422,6 +453,7 @@ class ManagedSecret(Construct):
         rotation_type = HOSTED_ROTATION_TYPES[self.engine] + (
             "MultiUser" if master_secret else "SingleUser"
         )
+        self._declare_hosted_rotation(rotation_type, scope or self)
         return self.add_rotation_schedule(
             schedule=schedule,
             hosted_rotation=secretsmanager.CfnRotationSchedule.HostedRotationLambdaProperty(
@@ -436,6 +468,71 @@ class ManagedSecret(Construct):
                 exclude_characters=self.generation.exclude_characters or None,
             ),
             scope=scope,
+        )
+
+    def _declare_hosted_rotation(self, rotation_type: str, scope: Construct) -> None:
+        """The calls of AWS's rotation function, made with the role its transform creates. That
+        role is not in the template, so its policy is modeled from the policy AWS documents
+        for it: the secret's actions, GetRandomPassword, and the `KmsKeyArn` key only."""
+        stack = cdk.Stack.of(scope)
+        arn, key = self.secret.secret_arn, self.keys[0].key_arn
+        declare_runtime(
+            scope,
+            Runtime(
+                name=f"AWS hosted rotation {rotation_type} of {self.secret_name}",
+                kind="outside",
+                principal=f"arn:{stack.partition}:iam::{stack.account}:role/"
+                f"hosted-rotation-{self.node.id}",
+                calls=self.rotation_calls(HOSTED_ROTATION_CALLS, purpose="hosted rotation"),
+                modeled_statements=(
+                    {"Effect": "Allow", "Action": list(ROTATION_ACTIONS), "Resource": arn},
+                    {
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetRandomPassword",
+                        "Resource": "*",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+                        "Resource": key,
+                    },
+                ),
+                model="the Secrets Manager user guide, 'Lambda rotation function execution role "
+                "permissions' (the policy the hosted rotation transform attaches for KmsKeyArn)",
+            ),
+        )
+
+    def rotation_calls(self, declared: Mapping[str, str], *, purpose: str) -> tuple[Call, ...]:
+        """A rotation's calls on this secret through the Secrets Manager endpoint: `declared`
+        (action -> "secret" or "*"), and the key use Secrets Manager makes for them with the
+        rotator's credentials: decrypt under the primary key, encrypt the new version with it
+        and, for each replica, with the replica's key in its region (Secrets Manager user
+        guide, "Troubleshoot replication")."""
+        arn = self.secret.secret_arn
+        context = {SECRET_CONTEXT: arn}
+        keys = [
+            Call(
+                "kms:Decrypt",
+                self.keys[0].key_arn,
+                via="secretsmanager",
+                context=context,
+                purpose=f"{purpose}: read a version",
+            ),
+        ]
+        keys += [
+            Call(
+                "kms:GenerateDataKey",
+                key.key_arn,
+                region=region,
+                via="secretsmanager",
+                context=context,
+                purpose=f"{purpose}: encrypt the new version in {region}",
+            )
+            for region, key in zip(self.regions, self.keys, strict=True)
+        ]
+        return (
+            *handler_calls(declared, {"secret": arn}, endpoints=True, purpose=purpose),
+            *keys,
         )
 
     def rotation_statements(self) -> list[iam.PolicyStatement]:
