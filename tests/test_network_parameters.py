@@ -17,6 +17,7 @@ from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_config
 from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, SecretsKey
+from strongbox.report.policy import Request, evaluate
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
@@ -637,6 +638,61 @@ def test_tree_refuses_credentials_bad_names_and_duplicates(
         parameters.add_string_list("flags", ["a,b"])
     with pytest.raises(ValueError, match="give exactly one of generation or copy_from"):
         parameters.add_secure_string("salt")
+
+
+def test_provider_may_read_a_value_kept_under_the_previous_key(
+    tree: tuple[cdk.Stack, ParameterTree],
+) -> None:
+    """A KeyId change rewrites the value: GetParameter with decryption under the OLD key, then
+    PutParameter under the new one. CloudFormation updates the provider's policy before the
+    parameter, and by then it names only the new key. So the provider may decrypt through SSM
+    under any key of its account, but only a value whose encryption context (PARAMETER_ARN, set
+    by Parameter Store) is a parameter it manages."""
+    stack, parameters = tree
+    parameters.add_string("log-level", "INFO")
+    parameters.add_secure_string("salt", generation=Generation(length=32))
+    parameters.add_secure_string("session/pepper", generation=Generation(length=32))
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    managed = [
+        "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/salt",
+        "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/session/pepper",
+    ]
+    any_key = "arn:aws:kms:eu-west-1:333333333333:key/*"
+    (previous_key,) = [s for s in statements if s["Resource"] == any_key]
+    assert previous_key == {
+        "Action": "kms:Decrypt",
+        "Condition": {
+            "StringEquals": {
+                "kms:EncryptionContext:PARAMETER_ARN": managed,
+                "kms:ViaService": "ssm.eu-west-1.amazonaws.com",
+            }
+        },
+        "Effect": "Allow",
+        "Resource": any_key,
+    }
+
+    def decrypt(key: str, parameter: str, via: str | None) -> str:
+        request = Request(
+            caller_arn="arn:aws:iam::333333333333:role/provider",
+            caller_account="333333333333",
+            action="kms:Decrypt",
+            resource=key,
+            context={"kms:ViaService": via, "kms:EncryptionContext:PARAMETER_ARN": parameter},
+        )
+        return evaluate(statements, request, resource_based=False).effect
+
+    old_key = "arn:aws:kms:eu-west-1:333333333333:key/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
+    ssm = "ssm.eu-west-1.amazonaws.com"
+    assert decrypt(old_key, managed[0], ssm) == "allow"
+    assert decrypt(old_key, managed[1], ssm) == "allow"
+    # Not a parameter it manages, not through SSM, not a key of its account: refused.
+    log_level = "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/log-level"
+    assert decrypt(old_key, log_level, ssm) == "none"
+    assert decrypt(old_key, managed[0], "secretsmanager.eu-west-1.amazonaws.com") == "none"
+    assert decrypt(old_key, managed[0], None) == "none"
+    other_account = old_key.replace("333333333333", "444444444444")
+    assert decrypt(other_account, managed[0], ssm) == "none"
 
 
 def test_tree_grant_read_exact_names_and_decrypt_via_ssm(

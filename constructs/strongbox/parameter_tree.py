@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +18,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from strongbox.access.calls import PARAMETER_CONTEXT, Call, Runtime, handler_calls, secret_read
 from strongbox.access.declare import declare_runtime
+from strongbox.compliance import acknowledge
 from strongbox.credentials import credential_reason
 from strongbox.naming import pascal_case
 from strongbox.parameters.calls import CALLS as PROVIDER_CALLS
@@ -77,6 +79,7 @@ class ParameterTree(Construct):
         self._removal_policy = removal_policy
         self._secure_strings: set[str] = set()
         self._provider: PrivateFunction | None = None
+        self._secure_string_arns: list[str] = []
 
     def add_string(
         self,
@@ -123,6 +126,7 @@ class ParameterTree(Construct):
         if tier not in TIERS:
             raise ValueError(f"{name}: tier must be one of {', '.join(TIERS)}, got {tier!r}")
         provider = self._secure_string_provider()
+        self._secure_string_arns.append(self.parameter_arn(full_name))
         # Exactly this parameter: the provider writes, reads (to re-encrypt) and deletes it, and
         # tags it with its owner so a retried or rolled-back Create adopts only its own parameter.
         provider.policy.add_statements(
@@ -412,5 +416,50 @@ class ParameterTree(Construct):
                 },
             ),
         )
+        # A KeyId change rewrites the value: GetParameter decrypts it under the key it was
+        # written with, and CloudFormation updates this policy (now naming only the new key)
+        # before the parameter. So the provider may decrypt under any key of this account and
+        # region, but only through Parameter Store and only a value whose encryption context
+        # (PARAMETER_ARN, which Parameter Store sets to the parameter's ARN) is a SecureString
+        # of this tree: no direct kms:Decrypt, no other parameter, no other account's key.
+        any_key = f"arn:{stack.partition}:kms:{stack.region}:{stack.account}:key/*"
+        provider.policy.add_statements(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[any_key],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"ssm.{stack.region}.amazonaws.com",
+                        PARAMETER_CONTEXT: cdk.Lazy.list(_Listed(self._secure_string_arns)),
+                    }
+                },
+            ),
+        )
+        acknowledge(
+            provider.policy,
+            "AwsSolutions-IAM5[Resource::"
+            f"arn:{_nag_text(stack.partition, '<AWS::Partition>')}:kms:"
+            f"{_nag_text(stack.region, '<AWS::Region>')}:"
+            f"{_nag_text(stack.account, '<AWS::AccountId>')}:key/*]",
+            "Reading a SecureString's value under the key it was written with, which may be one "
+            "this tree no longer names (a KeyId change); only through SSM and only for the "
+            "encryption context of this tree's own SecureStrings.",
+        )
         self._provider = provider
         return provider
+
+
+@jsii.implements(cdk.IStableListProducer)
+class _Listed:
+    """The items of a list as they are when the template is written (a Lazy list)."""
+
+    def __init__(self, items: list[str]) -> None:
+        self._items = items
+
+    def produce(self) -> list[str] | None:
+        return list(self._items)
+
+
+def _nag_text(value: str, placeholder: str) -> str:
+    """How cdk-nag names `value` in a finding id: a pseudo parameter by placeholder."""
+    return placeholder if cdk.Token.is_unresolved(value) else value
