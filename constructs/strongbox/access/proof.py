@@ -115,6 +115,7 @@ class CallResult:
     verdict: Verdict
     layers: tuple[Layer, ...]
     reason: str = ""
+    environment: str = ""
 
     def line(self) -> str:
         where = f" through the {self.endpoint} endpoint" if self.endpoint else ""
@@ -410,6 +411,7 @@ class _Index:
             verdict=verdict,
             layers=tuple(layers),
             reason=reason,
+            environment=stack.environment,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from strongbox.access.proof import CallResult, prove
 from strongbox.credentials import looks_like_credential
 from strongbox.report.assembly import Resolver, read_assembly
 from strongbox.report.cost import (
@@ -27,6 +28,7 @@ class EnvironmentReport:
     cost: CostEstimate
     advice: tuple[Advice, ...]
     findings: tuple[str, ...]
+    call_paths: tuple[CallResult, ...]  # each declared call of the environment, decided
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Report:
 def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report:
     """The report for the cloud assembly in `directory`; AssemblyError if it is unreadable."""
     resolver = Resolver(read_assembly(directory))
+    proof = prove(resolver)
     return Report(
         assembly=str(directory),
         prices=prices,
@@ -59,7 +62,15 @@ def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report
                     assumptions,
                     prices,
                 ),
-                findings=tuple(findings(environment)),
+                findings=tuple(findings(environment))
+                + tuple(
+                    f"call path: {call.line()}"
+                    for call in proof.calls
+                    if call.environment == environment.name and call.verdict != "allowed"
+                ),
+                call_paths=tuple(
+                    call for call in proof.calls if call.environment == environment.name
+                ),
             )
             for environment in environments(resolver)
         ),

@@ -7,7 +7,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Literal, TypeAlias
@@ -53,7 +53,8 @@ class Outcome:
     deny_conditions: tuple[str, ...]  # "denied when ..." for each Deny the context cannot decide
     principal_match: PrincipalMatch  # strongest among the deciding Allows; NONE otherwise
     sids: tuple[str, ...]  # the deciding statements' Sid, or "#<index>" (from 0) without one
-    indices: tuple[int, ...] = ()  # the deciding statements' positions in the list evaluated
+    # The deciding statements' positions in the list evaluated (where `sids` came from).
+    indices: tuple[int, ...] = field(default=(), compare=False)
 
 
 def principal_match(principal: object, caller_arn: str, caller_account: str) -> PrincipalMatch:

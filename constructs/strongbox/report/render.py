@@ -6,10 +6,18 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from strongbox.access.proof import LIMITS
 from strongbox.report.analysis import EnvironmentReport, Report
 from strongbox.report.diagram import mermaid
+
+CALL_PATHS_INTRO = (
+    "Every AWS call a runtime declares, decided through the caller's identity policies, the "
+    "resource's policy, the key policy and the VPC endpoint policy (`strongbox check` fails on "
+    "any call that is not allowed)."
+)
 
 
 def as_json(report: Report) -> str:
@@ -26,7 +34,7 @@ def _plain(value: Any) -> Any:
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal | Path):
         return str(value)
     return value
 
@@ -116,6 +124,19 @@ def _environment(part: EnvironmentReport) -> list[str]:
         f"parameter. {advice.reason}"
         for advice in part.advice
     ] or ["- Every secret uses something only Secrets Manager offers; no advice."]
+    lines += ["", "### Call paths", "", CALL_PATHS_INTRO, "", LIMITS, ""]
+    lines += ["| runtime | call | verdict | decided by |", "|---|---|---|---|"]
+    for call in part.call_paths:
+        through = f" through the {call.endpoint} endpoint" if call.endpoint else ""
+        decided = "<br>".join(layer.describe() for layer in call.layers)
+        if call.reason:
+            decided += f"<br>{call.reason}"
+        lines.append(
+            f"| {_cell(call.runtime.split(': ', 1)[-1])} | `{call.action}` on "
+            f"`{call.resource}` in {call.region}{through} | {call.verdict} | {_cell(decided)} |"
+        )
+    if not part.call_paths:
+        lines.append("| no runtime declares its calls here | | | |")
     lines += ["", "### Findings", ""]
     lines += [f"- {finding}" for finding in part.findings] or ["- None."]
     lines += ["", "### Diagram", "", "```mermaid", mermaid(environment), "```"]
