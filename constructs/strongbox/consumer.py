@@ -251,7 +251,9 @@ def _deploy_after(consumer: Construct, tree: ParameterTree) -> None:
     parameters exist, and `cdk destroy` could delete the parameters first."""
     stack, owner = cdk.Stack.of(consumer), cdk.Stack.of(tree)
     if stack.node.path != owner.node.path:
-        stack.add_dependency(owner, f"{consumer.node.path} names parameters of {tree.node.path}")
+        stack.add_stack_dependency(
+            owner, f"{consumer.node.path} names parameters of {tree.node.path}"
+        )
 
 
 def _add_once(groups: dict[str, list[str]], key: str, value: str) -> None:
