@@ -121,7 +121,7 @@ class DatabaseStack(cdk.Stack):
             iam_authentication=True,
             cloudwatch_logs_exports=list(LOG_EXPORTS),
             monitoring_interval=cdk.Duration.seconds(60),
-            monitoring_role=self._monitoring_role(),
+            monitoring_role=self._monitoring_role(identifier),
             ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,
         )
         for log_group in log_groups:
@@ -180,12 +180,25 @@ class DatabaseStack(cdk.Stack):
                 "deletion protection and a retained instance.",
             )
 
-    def _monitoring_role(self) -> iam.Role:
-        """Enhanced monitoring's role, scoped to the log group RDS writes OS metrics to."""
+    def _monitoring_role(self, identifier: str) -> iam.Role:
+        """Enhanced monitoring's role, scoped to the log group RDS writes OS metrics to, assumed
+        only for the instance `identifier`."""
         role = iam.Role(
             self,
             "MonitoringRole",
-            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            # Confused deputy: only for this account's instance (RDS user guide, "Setting up and
+            # enabling Enhanced Monitoring", which documents StringLike on the instance's ARN).
+            # RDS keeps identifiers in lower case, and the source ARN carries that form.
+            assumed_by=iam.ServicePrincipal(
+                "monitoring.rds.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "StringLike": {
+                        "aws:SourceArn": f"arn:{self.partition}:rds:{self.region}:{self.account}:"
+                        f"db:{identifier.lower()}"
+                    },
+                },
+            ),
             description="RDS enhanced monitoring: writes OS metrics to the RDSOSMetrics group",
         )
         metrics = f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:RDSOSMetrics"

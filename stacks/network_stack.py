@@ -112,10 +112,23 @@ class NetworkStack(cdk.Stack):
 
 def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
     """The role VPC Flow Logs assumes, with a customer-managed policy (no inline policy)."""
+    stack = cdk.Stack.of(scope)
     role = iam.Role(
         scope,
         "FlowLogRole",
-        assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com"),
+        # Confused deputy: only for this account's flow logs (VPC user guide, "IAM role for
+        # publishing flow logs to CloudWatch Logs"). The flow log's id is generated and the flow
+        # log names this role, so the id is a wildcard, as that guide allows.
+        assumed_by=iam.ServicePrincipal(
+            "vpc-flow-logs.amazonaws.com",
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:"
+                    "vpc-flow-log/*"
+                },
+            },
+        ),
         description="Writes this VPC's flow logs to its log group",
     )
     policy = iam.ManagedPolicy(

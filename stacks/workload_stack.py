@@ -112,6 +112,11 @@ class WorkloadStack(cdk.Stack):
             "ExecutionRole",
             role_name=execution.name,
             path=execution.path,
+            # No aws:SourceAccount / aws:SourceArn here, unlike the task role: ECS documents them
+            # for the task role only, and its page on the task execution role gives this trust
+            # policy without them. The ECS and Fargate agents assume this role to pull the image,
+            # write logs and fetch secrets before the task runs; a condition the service does not
+            # satisfy there would stop every task from starting, which no synth check can see.
             assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"Starts {workload.service}: pulls its image, writes its logs, reads "
             "exactly its secrets",
@@ -147,7 +152,14 @@ class WorkloadStack(cdk.Stack):
         self.task_role = iam.Role(
             self,
             "TaskRole",
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
+            # Confused deputy: only for this account's tasks in this region (ECS developer guide,
+            # "Amazon ECS task IAM role"); naming one cluster is not supported, hence the wildcard.
+            assumed_by=iam.ServicePrincipal(
+                "ecs-tasks.amazonaws.com",
+                conditions=self._source_conditions(
+                    f"arn:{self.partition}:ecs:{self.region}:{self.account}:*"
+                ),
+            ),
             description=f"{workload.service} at run time: nothing until it needs something",
         )
         self.task_definition = ecs.FargateTaskDefinition(
@@ -287,10 +299,30 @@ class WorkloadStack(cdk.Stack):
             },
             iam_resources=[self.service.service_arn],
         )
+        # Confused deputy: Step Functions may assume the role only for this state machine, and
+        # EventBridge the start role only for these rules (Step Functions developer guide,
+        # "Creating an IAM role for your state machine"; EventBridge user guide, "Cross-service
+        # confused deputy prevention": the rule's ARN). The trust policies need those ARNs, while
+        # the machine and the rules name the roles: their names are fixed here, from the stack's
+        # (unique per account and region), instead of generated after the roles exist. The rules
+        # share one ARN pattern, their common prefix, as that guide allows for several
+        # resources: a list of ARNs would outgrow a trust policy's 2,048 characters at about
+        # twenty rules (200 rotating secrets).
+        machine_name = f"{self.stack_name}-RestartOnRotation"
         role = iam.Role(
             self,
             "RestartOnRotationRole",
-            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "states.amazonaws.com",
+                conditions=self._source_conditions(
+                    self.format_arn(
+                        service="states",
+                        resource="stateMachine",
+                        resource_name=machine_name,
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ),
+            ),
             description="Starts a new deployment of the service; logs and traces its runs",
         )
         policy = iam.ManagedPolicy(
@@ -313,6 +345,7 @@ class WorkloadStack(cdk.Stack):
         machine = sfn.StateMachine(
             self,
             "RestartOnRotation",
+            state_machine_name=machine_name,
             definition_body=sfn.DefinitionBody.from_chainable(restart),
             # Immutable for the CDK: its implicit grants would add an inline policy.
             role=role.without_policy_updates(),
@@ -331,13 +364,20 @@ class WorkloadStack(cdk.Stack):
         )
         # Step Functions checks at creation that the role may deliver logs to the group.
         machine.node.add_dependency(policy)
-        target = targets.SfnStateMachine(machine, role=self._start_role(machine))
+        rules = self.format_arn(
+            service="events", resource="rule", resource_name=self._rule_name("SecretsRotated*")
+        )
+        target = targets.SfnStateMachine(machine, role=self._start_role(machine, rules))
         # A few secrets per rule: EventBridge holds a pattern to 2,048 characters by default.
         for first in range(0, len(secrets), SECRETS_PER_RESTART_RULE):
             chunk = secrets[first : first + SECRETS_PER_RESTART_RULE]
+            rule_id = "SecretsRotated" + (
+                str(first // SECRETS_PER_RESTART_RULE + 1) if first else ""
+            )
             events.Rule(
                 self,
-                "SecretsRotated" + (str(first // SECRETS_PER_RESTART_RULE + 1) if first else ""),
+                rule_id,
+                rule_name=self._rule_name(rule_id),
                 description="A secret the service reads rotated: restart its tasks",
                 event_pattern=events.EventPattern(
                     source=["aws.secretsmanager"],
@@ -353,12 +393,26 @@ class WorkloadStack(cdk.Stack):
                 targets=[target],
             )
 
-    def _start_role(self, machine: sfn.StateMachine) -> iam.IRole:
-        """EventBridge's role for the rule: start executions of `machine`, nothing else."""
+    def _rule_name(self, rule_id: str) -> str:
+        return f"{self.stack_name}-{rule_id}"
+
+    def _source_conditions(self, source_arn: str) -> dict[str, Any]:
+        """A trust policy's conditions against confused deputies: the service acts for this
+        account (aws:SourceAccount) and for `source_arn` (aws:SourceArn)."""
+        return {
+            "ArnLike": {"aws:SourceArn": source_arn},
+            "StringEquals": {"aws:SourceAccount": self.account},
+        }
+
+    def _start_role(self, machine: sfn.StateMachine, rules: str) -> iam.IRole:
+        """EventBridge's role for the rules whose ARNs match `rules`: start executions of
+        `machine`, nothing else."""
         role = iam.Role(
             self,
             "RestartOnRotationEventsRole",
-            assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com", conditions=self._source_conditions(rules)
+            ),
             description="EventBridge: starts the restart-on-rotation state machine",
         )
         iam.ManagedPolicy(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from strongbox.access.proof import CallResult, Origin, Proof, prove
-from strongbox.assembly.resolver import Resolver, Stack, read_assembly
 from strongbox.cli import main
+from strongbox.report.assembly import Resolver, Stack, read_assembly
 from tests.conftest import Synthesized
 
 # Prod has every shape of call the others have, and replicas and a cross-account reader besides.
@@ -124,11 +124,11 @@ def test_removing_the_statements_that_allow_a_call_fails_that_call(
                 groups[(layer.name, frozenset(layer.origins))].append(result)
     assert len(groups) >= 20
     escaped = []
-    for (name, origins), results in groups.items():
+    for (layer, origins), results in groups.items():
         mutated = prove(Resolver(_without(stacks, origins)))
         failed = {_key(r): r for r in mutated.calls if r.verdict != "allowed"}
         escaped += [
-            f"without {name} statements {sorted(map(str, origins))}: {result.line()}"
+            f"without {layer} statements {sorted(map(str, origins))}: {result.line()}"
             for result in results
             if _key(result) not in failed
         ]

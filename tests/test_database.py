@@ -64,6 +64,36 @@ def test_instance_is_private_encrypted_and_kept_outside_dev(
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_monitoring_role_trusts_only_enhanced_monitoring_of_this_instance(
+    synthesized: Synthesized, name: str
+) -> None:
+    """Confused deputy: RDS may assume the enhanced-monitoring role only for this account and
+    this DB instance (aws:SourceArn `arn:aws:rds:<region>:<account>:db:<identifier>`, as the RDS
+    user guide documents it)."""
+    database, _ = stacks(synthesized, name)
+    _, instance = only(database.resources("AWS::RDS::DBInstance"))
+    role_id = instance["Properties"]["MonitoringRoleArn"]["Fn::GetAtt"][0]
+    identifier = instance["Properties"]["DBInstanceIdentifier"]
+    trust = database.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
+
+    assert identifier == f"payments-{name}"
+    assert trust["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": database.account},
+                "StringLike": {
+                    "aws:SourceArn": f"arn:aws:rds:{database.region}:{database.account}:db:"
+                    f"{identifier}"
+                },
+            },
+        }
+    ]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
 def test_master_user_is_the_attached_database_secret(synthesized: Synthesized, name: str) -> None:
     database, _ = stacks(synthesized, name)
     instance_id, instance = only(database.resources("AWS::RDS::DBInstance"))

@@ -171,6 +171,32 @@ def test_policy_statements_for_every_role() -> None:
     }
 
 
+def test_alert_publishers_use_the_key_only_for_this_account_where_aws_supports_it() -> None:
+    """Confused deputy: CloudWatch may use the key only for this account's alarms in the key's
+    regions (aws:SourceAccount, aws:SourceArn). AWS documents that these keys are not supported
+    in a key policy for EventBridge publishing to an encrypted topic, so its statement has none
+    (its topic policy names the rules)."""
+    access = KeyAccess(account=ACCOUNT, regions=("eu-west-1", "eu-central-1"), encrypts_alerts=True)
+    by_sid = {s["Sid"]: s for s in resolved_policy(access)["Statement"]}
+
+    alarms = by_sid["CloudWatchAlarmsUseEncryptedTopics"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {
+            "aws:SourceArn": [
+                f"arn:aws:cloudwatch:eu-west-1:{ACCOUNT}:alarm:*",
+                f"arn:aws:cloudwatch:eu-central-1:{ACCOUNT}:alarm:*",
+            ]
+        },
+    }
+    rules = by_sid["EventBridgeUsesEncryptedTopics"]
+    assert rules["Principal"] == {"Service": "events.amazonaws.com"}
+    assert rules["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in rules
+
+
 @pytest.mark.parametrize(
     ("statement", "message"),
     [

@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_config
 from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, SecretsKey
-from strongbox.access.policy import Request, evaluate
+from strongbox.report.policy import Request, evaluate
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
@@ -235,6 +235,33 @@ def test_vpc_is_isolated_with_flow_logs_and_a_closed_default_group(
         }
     ]
     assert group["SecurityGroupEgress"][0]["CidrIp"] == "255.255.255.255/32"  # no egress
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_flow_log_role_trusts_only_this_accounts_flow_logs(
+    synthesized: Synthesized, name: str
+) -> None:
+    """Confused deputy: VPC Flow Logs may assume the role only for this account's flow logs in
+    this region. The flow log's id is generated and the flow log names the role, so the ARN
+    ends in a wildcard, as the VPC user guide allows."""
+    stack = network(synthesized, name)
+    (flow_log,) = stack.resources("AWS::EC2::FlowLog").values()
+    role_id = flow_log["Properties"]["DeliverLogsPermissionArn"]["Fn::GetAtt"][0]
+    trust = stack.template["Resources"][role_id]["Properties"]["AssumeRolePolicyDocument"]
+
+    assert trust["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                "ArnLike": {
+                    "aws:SourceArn": f"arn:aws:ec2:{stack.region}:{stack.account}:vpc-flow-log/*"
+                },
+            },
+        }
+    ]
 
 
 @pytest.mark.parametrize("name", ENVIRONMENTS)

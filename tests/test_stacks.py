@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.conftest import (
     HANDLER_DIRECTORIES,
     Synthesized,
     SynthesizedStack,
+    as_list,
     cdk_json_context,
     default_strongbox_config,
     expected_stacks,
@@ -135,11 +137,29 @@ def expected_key_policy(environment: EnvironmentConfig) -> dict[str, Any]:
     )
     statements.append(
         {
-            "Sid": "AlertPublishersUseEncryptedTopics",
+            "Sid": "EventBridgeUsesEncryptedTopics",
             "Effect": "Allow",
-            "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+            "Principal": {"Service": "events.amazonaws.com"},
             "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
             "Resource": "*",
+        }
+    )
+    statements.append(
+        {
+            "Sid": "CloudWatchAlarmsUseEncryptedTopics",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {
+                    "aws:SourceArn": [
+                        f"arn:aws:cloudwatch:{region}:{account}:alarm:*"
+                        for region in environment.regions
+                    ]
+                },
+            },
         }
     )
     if environment.workload and environment.workload.database:
@@ -268,6 +288,52 @@ def test_key_policy_has_exactly_the_role_statements(synthesized: Synthesized, na
         if statement["Sid"] == "KeyAdministration":
             assert not cryptographic & set(statement["Action"]), "administrators never use the key"
             assert "kms:CreateGrant" not in statement["Action"]
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_every_alert_publisher_of_the_stage_may_use_the_key(
+    synthesized: Synthesized, name: str
+) -> None:
+    """The key's publisher statements name the source account and ARNs (confused deputy); every
+    alarm and rule of the stage that publishes to a topic encrypted with the key must still
+    match them, or its alerts are dropped at KMS."""
+    environment = CONFIG.environment(name)
+    _, key = only(stack(synthesized, environment, "Keys").resources("AWS::KMS::Key"))
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    publishers: list[tuple[str, str, str]] = []
+    for deployed in synthesized.stacks.values():
+        if not deployed.name.startswith(f"{environment.stage_name}/"):
+            continue
+        topics = [
+            {"Ref": topic_id}
+            for topic_id, topic in deployed.resources("AWS::SNS::Topic").items()
+            if "KmsMasterKeyId" in topic["Properties"]
+        ]
+        prefix = f"{deployed.region}:{deployed.account}"
+        for alarm_id, alarm in deployed.resources("AWS::CloudWatch::Alarm").items():
+            if any(action in topics for action in alarm["Properties"].get("AlarmActions", [])):
+                alarm_name = alarm["Properties"].get("AlarmName", f"{alarm_id}-generated")
+                arn = f"arn:aws:cloudwatch:{prefix}:alarm:{alarm_name}"
+                publishers.append(("cloudwatch.amazonaws.com", arn, deployed.account))
+        for rule_id, rule in deployed.resources("AWS::Events::Rule").items():
+            if any(target["Arn"] in topics for target in rule["Properties"].get("Targets", [])):
+                rule_name = rule["Properties"].get("Name", f"{rule_id}-generated")
+                arn = f"arn:aws:events:{prefix}:rule/{rule_name}"
+                publishers.append(("events.amazonaws.com", arn, deployed.account))
+
+    assert {service for service, _, _ in publishers} == {
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+    }
+    for service, source_arn, source_account in publishers:
+        (statement,) = [s for s in statements if s["Principal"] == {"Service": service}]
+        assert set(statement["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+        condition = statement.get("Condition", {})
+        assert set(condition) <= {"StringEquals", "ArnLike"}, condition
+        accounts = condition.get("StringEquals", {}).get("aws:SourceAccount", source_account)
+        assert source_account in as_list(accounts), (service, source_arn)
+        patterns = as_list(condition.get("ArnLike", {}).get("aws:SourceArn", "*"))
+        assert any(fnmatch.fnmatchcase(source_arn, p) for p in patterns), (service, source_arn)
 
 
 def test_prod_key_policy_details(synthesized: Synthesized) -> None:

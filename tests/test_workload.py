@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from typing import Any
@@ -434,3 +435,62 @@ def test_service_starts_tasks_only_after_every_policy_of_its_roles(
 
     assert len(policies) >= 2, "the execution role's own policy and its consumer's"
     assert policies <= set(service.get("DependsOn", [])), service_id
+
+
+def trust_of(stack: SynthesizedStack, role_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = stack.template["Resources"][role_id]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]["Statement"]
+    return statements
+
+
+@pytest.mark.parametrize("name", ENVIRONMENTS)
+def test_service_roles_trust_only_this_accounts_sources(
+    synthesized: Synthesized, name: str
+) -> None:
+    """Confused deputy: ECS, Step Functions and EventBridge may assume the workload's roles only
+    on behalf of this account (aws:SourceAccount) and the narrowest source AWS supports
+    (aws:SourceArn): any ECS task of the account and region (ECS does not support naming a
+    cluster), the restart state machine, the restart rules (by their common name prefix)."""
+    stack = synthesized.stack(f"{CONFIG.environment(name).stage_name}/Workload")
+    account, region = stack.account, stack.region
+    (task,) = stack.resources("AWS::ECS::TaskDefinition").values()
+    ((machine_id, machine),) = stack.resources("AWS::StepFunctions::StateMachine").items()
+    rules = [
+        rule["Properties"]
+        for rule in stack.resources("AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Ref": machine_id} for t in rule["Properties"]["Targets"])
+    ]
+    (events_role,) = {t["RoleArn"]["Fn::GetAtt"][0] for rule in rules for t in rule["Targets"]}
+
+    def trusted(service: str, source_arn: Any = None) -> list[dict[str, Any]]:
+        statement: dict[str, Any] = {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+        }
+        if source_arn is not None:
+            statement["Condition"] = {
+                "ArnLike": {"aws:SourceArn": source_arn},
+                "StringEquals": {"aws:SourceAccount": account},
+            }
+        return [statement]
+
+    task_role = task["Properties"]["TaskRoleArn"]["Fn::GetAtt"][0]
+    assert trust_of(stack, task_role) == trusted(
+        "ecs-tasks.amazonaws.com", f"arn:aws:ecs:{region}:{account}:*"
+    )
+    # ECS documents these keys for the task role only; the execution role keeps the trust
+    # policy AWS documents for it (see workload_stack.py).
+    execution_role = task["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    assert trust_of(stack, execution_role) == trusted("ecs-tasks.amazonaws.com")
+    machine_name = machine["Properties"]["StateMachineName"]
+    assert trust_of(stack, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]) == trusted(
+        "states.amazonaws.com", f"arn:aws:states:{region}:{account}:stateMachine:{machine_name}"
+    )
+    # One pattern for all the restart rules, which their fixed names all match.
+    rule_arns = f"arn:aws:events:{region}:{account}:rule/{stack.stack_name}-SecretsRotated*"
+    assert trust_of(stack, events_role) == trusted("events.amazonaws.com", rule_arns)
+    for rule in rules:
+        arn = f"arn:aws:events:{region}:{account}:rule/{rule['Name']}"
+        assert fnmatch.fnmatchcase(arn, rule_arns), arn

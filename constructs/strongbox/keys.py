@@ -89,7 +89,7 @@ class KeyAccess:
         encrypts_log_groups: let CloudWatch Logs use the key for this account's log groups in
             these regions (flow logs, Lambda logs).
         encrypts_alerts: let EventBridge and CloudWatch alarms publish to SNS topics encrypted
-            with the key.
+            with the key (CloudWatch: for this account's alarms in these regions only).
         encrypts_databases: let RDS use the key, in the primary region, for this account's
             databases (storage encryption; RDS holds the key through grants it creates).
         additional_statements: extra statements; none may deny key administration or allow a
@@ -187,16 +187,42 @@ class KeyAccess:
                 )
             )
         if self.encrypts_alerts:
-            # EventBridge rules and CloudWatch alarms publish to the encrypted alert topic; this is
-            # AWS's documented statement for event sources of encrypted SNS topics.
+            # EventBridge rules and CloudWatch alarms publish to the encrypted alert topic: AWS's
+            # documented statements for event sources of encrypted SNS topics (SNS developer
+            # guide, "Enable compatibility between event sources from AWS services and encrypted
+            # topics"). That page asks for aws:SourceAccount and aws:SourceArn against confused
+            # deputies, but says they are not supported in a key policy for EventBridge to
+            # encrypted topics: EventBridge's statement has no condition (the topic policy names
+            # the rules that may publish), CloudWatch's names this account's alarms. Alarm names
+            # are generated in other stacks, after the key: any alarm of the account and regions.
+            alert_actions = ["kms:Decrypt", "kms:GenerateDataKey*"]
             statements.append(
                 iam.PolicyStatement(
-                    sid="AlertPublishersUseEncryptedTopics",
+                    sid="EventBridgeUsesEncryptedTopics",
+                    principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                    actions=alert_actions,
+                    resources=["*"],
+                )
+            )
+            statements.append(
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarmsUseEncryptedTopics",
                     principals=[
-                        iam.ServicePrincipal("events.amazonaws.com"),
-                        iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                        iam.ServicePrincipal(
+                            "cloudwatch.amazonaws.com",
+                            conditions={
+                                "StringEquals": {"aws:SourceAccount": self.account},
+                                "ArnLike": {
+                                    "aws:SourceArn": [
+                                        f"arn:{_partition(region)}:cloudwatch:{region}:"
+                                        f"{self.account}:alarm:*"
+                                        for region in self.regions
+                                    ]
+                                },
+                            },
+                        )
                     ],
-                    actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                    actions=alert_actions,
                     resources=["*"],
                 )
             )

@@ -17,22 +17,15 @@ from strongbox.access.calls import (
     parameter_read,
     secret_read,
 )
-from strongbox.access.policy import (
-    KNOWN_AWS_MANAGED_POLICIES,
+from strongbox.report.assembly import Resolver, Stack, is_unresolved, read_assembly
+from strongbox.report.inventory import KNOWN_AWS_MANAGED_POLICIES, key_arn, secret_id_arn
+from strongbox.report.policy import (
     Outcome,
     PrincipalMatch,
     Request,
-    allows_on,
+    _glob_matches,
+    _strings,
     evaluate,
-    mentions_action,
-)
-from strongbox.assembly.resolver import (
-    Resolver,
-    Stack,
-    is_unresolved,
-    key_arn,
-    read_assembly,
-    secret_id_arn,
 )
 
 Verdict = Literal["allowed", "denied", "unknown"]
@@ -77,7 +70,7 @@ class _Policy:
             kept = [
                 index
                 for index, statement in enumerate(self.statements)
-                if mentions_action(statement, action)
+                if _mentions(statement, action)
             ]
             found = _Policy(
                 tuple(self.statements[i] for i in kept),
@@ -561,10 +554,10 @@ class _Deciding:
         if runtime.kind == "outside":
             if not runtime.modeled_statements:
                 return Layer("identity", "outside", (), (), "not in the assembly")
-            modeled = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
+            policy = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
             return _layer(
                 "identity",
-                modeled,
+                policy,
                 request,
                 resource_based=False,
                 note=f"modeled from {runtime.model}",
@@ -595,6 +588,16 @@ class _Deciding:
         if policy is None:
             return None
         return _layer("resource", policy, request, resource_based=True)
+
+
+def _mentions(statement: Mapping[str, Any], action: str) -> bool:
+    if "Action" in statement:
+        return any(
+            _glob_matches(pattern, action, True) for pattern in _strings(statement["Action"])
+        )
+    return "NotAction" in statement and not any(
+        _glob_matches(pattern, action, True) for pattern in _strings(statement["NotAction"])
+    )
 
 
 def _layer(
@@ -684,11 +687,21 @@ def _may_read(index: _Index, role: str, target: _Target) -> bool:
     identity = index.identities.get(role)
     if identity is None or identity.unevaluated:
         return True
-    if any(allows_on(s, target.arn) for s in identity.for_action(action).statements):
+    if any(_allows_on(s, target.arn) for s in identity.for_action(action).statements):
         return True
     resource = index.resources.get(target.arn)
     return resource is not None and any(
         s.get("Effect") == "Allow" for s in resource.for_action(action).statements
+    )
+
+
+def _allows_on(statement: Mapping[str, Any], arn: str) -> bool:
+    if statement.get("Effect") != "Allow":
+        return False
+    if "Resource" in statement:
+        return any(_glob_matches(p, arn) for p in _strings(statement["Resource"]))
+    return "NotResource" in statement and not any(
+        _glob_matches(p, arn) for p in _strings(statement["NotResource"])
     )
 
 

@@ -1,1 +1,0 @@
-"""Reads a cloud assembly and resolves its templates: the first wing (read, judge, render)."""
