@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -12,9 +17,9 @@ from typing import Any
 import pytest
 
 from strongbox.access.proof import CallResult, Origin, Proof, prove
+from strongbox.assembly.resolver import Resolver, Stack, read_assembly
 from strongbox.cli import main
-from strongbox.report.assembly import Resolver, Stack, read_assembly
-from tests.conftest import Synthesized
+from tests.conftest import ROOT, Synthesized, cdk_json_context
 
 # Prod has every shape of call the others have, and replicas and a cross-account reader besides.
 STAGE = "Strongbox-Prod"
@@ -71,7 +76,7 @@ def test_every_runtime_of_the_issue_is_declared(proof: Proof) -> None:
 
 def test_the_proof_sees_every_layer(proof: Proof) -> None:
     layers = {layer.name for result in proof.calls for layer in result.layers if layer.origins}
-    assert layers == {"identity", "resource", "key", "endpoint policy"}
+    assert layers == {"identity policy", "resource policy", "key policy", "endpoint policy"}
 
 
 def _without(stacks: Sequence[Stack], origins: Iterable[Origin]) -> tuple[Stack, ...]:
@@ -124,11 +129,11 @@ def test_removing_the_statements_that_allow_a_call_fails_that_call(
                 groups[(layer.name, frozenset(layer.origins))].append(result)
     assert len(groups) >= 20
     escaped = []
-    for (layer, origins), results in groups.items():
+    for (name, origins), results in groups.items():
         mutated = prove(Resolver(_without(stacks, origins)))
         failed = {_key(r): r for r in mutated.calls if r.verdict != "allowed"}
         escaped += [
-            f"without {layer} statements {sorted(map(str, origins))}: {result.line()}"
+            f"without {name} statements {sorted(map(str, origins))}: {result.line()}"
             for result in results
             if _key(result) not in failed
         ]
@@ -189,3 +194,68 @@ def _with_grant(
     )
     mutated = dataclasses.replace(owner, template=template)
     return tuple(mutated if stack is owner else stack for stack in stacks)
+
+
+def test_synth_fails_on_a_denied_call_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+    """Without an ssm endpoint the isolated subnets cannot reach Parameter Store: `cdk synth`
+    (app.py, as the CLI runs it) exits 1 with one line per refused call and leaves no
+    assembly behind."""
+    context = cdk_json_context()
+    dev = context["strongbox"]["environments"]["dev"]
+    dev["network"]["endpoints"] = [e for e in dev["network"]["endpoints"] if e != "ssm"]
+    context["env"] = "dev"
+    outdir = tmp_path / "cdk.out"
+    outdir.mkdir()
+    (outdir / "keep.txt").write_text("not the synth's")
+    done = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(outdir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    lines = done.stderr.strip().splitlines()
+    assert (
+        "strongbox: call path: Strongbox-Dev/Parameters: SecureString provider: "
+        "ssm:PutParameter on arn:aws:ssm:eu-west-1:111111111111:parameter/payments/dev/session/"
+        "cookie-salt in eu-west-1 through the ssm endpoint: denied: the network denies (no ssm "
+        "endpoint in eu-west-1, and the subnets have no other route)"
+    ) in lines
+    assert lines[-1].startswith("strongbox: ") and " 0 unknown" in lines[-1]
+    assert sorted(path.name for path in outdir.iterdir()) == ["keep.txt"]
+
+
+def test_strongbox_check_fails_on_a_broken_assembly(
+    synthesized: Synthesized, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SSM endpoint policy as it was before issue 18 (no AddTagsToResource or
+    ListTagsForResource): the provider's tagging and ownership calls are refused by it."""
+    copy_of = tmp_path / "cdk.out"
+    shutil.copytree(synthesized.outdir, copy_of, ignore=shutil.ignore_patterns("asset.*"))
+    (network,) = copy_of.glob("assembly-Strongbox-Prod/*Network*.template.json")
+    template = json.loads(network.read_text())
+    (endpoint,) = [
+        resource
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::EC2::VPCEndpoint"
+        and str(resource["Properties"]["ServiceName"]).endswith(".ssm")
+    ]
+    endpoint["Properties"]["PolicyDocument"]["Statement"][0]["Action"] = [
+        "ssm:DeleteParameter",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:GetParametersByPath",
+        "ssm:PutParameter",
+    ]
+    network.write_text(json.dumps(template))
+    assert main(["check", str(copy_of)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    refused = [line for line in lines if "denied" in line and "SecureString provider" in line]
+    assert {line.split("SecureString provider: ")[1].split(" on ")[0] for line in refused} == {
+        "ssm:AddTagsToResource",
+        "ssm:ListTagsForResource",
+    }
+    assert all("the endpoint policy has no statement for it" in line for line in refused)
+    assert "2 denied, 0 unknown" in lines[-1]

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from strongbox.assembly.resolver import Resolver, read_assembly
 from strongbox.cli import main
 from strongbox.report.analysis import analyse
-from strongbox.report.assembly import Resolver, read_assembly
 from strongbox.report.cost import Assumptions, load_prices
 from strongbox.report.diagram import dot, graph, mermaid
 from strongbox.report.inventory import Environment, Secret, environments

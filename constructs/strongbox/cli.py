@@ -10,8 +10,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from strongbox.access.proof import LIMITS, check
+from strongbox.assembly.resolver import AssemblyError
 from strongbox.report.analysis import analyse
-from strongbox.report.assembly import AssemblyError
 from strongbox.report.cost import Assumptions, load_prices
 from strongbox.report.diagram import render_svg
 from strongbox.report.render import as_json, as_markdown

@@ -31,8 +31,9 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 def bundled_code(directory: Path) -> lambda_.Code:
     """A handler directory as Lambda code, without the bytecode caches that importing it (tests,
     a local run) leaves there: they would ship compiled for another Python and change the
-    asset hash, so the same commit would deploy different code from different machines."""
-    return lambda_.Code.from_asset(str(directory), exclude=["__pycache__", "*.pyc"])
+    asset hash, so the same commit would deploy different code from different machines. Nor
+    the handler's `calls.py`: its declared calls are for the synth-time proof, not the Lambda."""
+    return lambda_.Code.from_asset(str(directory), exclude=["__pycache__", "*.pyc", "calls.py"])
 
 
 class PrivateFunction(Construct):

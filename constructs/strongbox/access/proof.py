@@ -17,15 +17,22 @@ from strongbox.access.calls import (
     parameter_read,
     secret_read,
 )
-from strongbox.report.assembly import Resolver, Stack, is_unresolved, read_assembly
-from strongbox.report.inventory import KNOWN_AWS_MANAGED_POLICIES, key_arn, secret_id_arn
-from strongbox.report.policy import (
+from strongbox.access.policy import (
+    KNOWN_AWS_MANAGED_POLICIES,
     Outcome,
     PrincipalMatch,
     Request,
-    _glob_matches,
-    _strings,
+    allows_on,
     evaluate,
+    mentions_action,
+)
+from strongbox.assembly.resolver import (
+    Resolver,
+    Stack,
+    is_unresolved,
+    key_arn,
+    read_assembly,
+    secret_id_arn,
 )
 
 Verdict = Literal["allowed", "denied", "unknown"]
@@ -70,7 +77,7 @@ class _Policy:
             kept = [
                 index
                 for index, statement in enumerate(self.statements)
-                if _mentions(statement, action)
+                if mentions_action(statement, action)
             ]
             found = _Policy(
                 tuple(self.statements[i] for i in kept),
@@ -97,11 +104,20 @@ class Layer:
     note: str = ""
 
     def describe(self) -> str:
-        named = ", ".join(self.statements)
-        text = f"{self.name} {self.verdict}"
-        if named:
-            text += f" by {named}"
+        """e.g. "the key policy allows: UseThroughSecretsManagerAndSsm (<template> <path>)"."""
+        text = f"the {self.name} {_VERBS[self.verdict]}"
+        if self.statements:
+            text += ": " + ", ".join(self.statements)
         return f"{text} ({self.note})" if self.note else text
+
+
+_VERBS = {
+    "allow": "allows",
+    "deny": "denies",
+    "unknown": "cannot decide",
+    "outside": "is outside the assembly",
+    "absent": "has no statement for it",
+}
 
 
 @dataclass(frozen=True)
@@ -449,12 +465,12 @@ class _Deciding:
         layers = [layer for layer in (identity, resource, through) if layer is not None]
         for layer in layers:
             if layer.verdict == "deny":
-                return "denied", layers, f"denied by the {layer.describe()}"
+                return "denied", layers, layer.describe()
         for layer in layers:
             if layer.verdict == "unknown":
-                return "unknown", layers, f"the {layer.describe()}"
+                return "unknown", layers, layer.describe()
         if through is not None and through.verdict != "allow":
-            return "denied", layers, f"no statement of the {through.describe()}"
+            return "denied", layers, through.describe()
         return self._combine(identity, resource, layers)
 
     def _find_endpoint(self) -> tuple[_Endpoint | None, Layer | None]:
@@ -464,7 +480,7 @@ class _Deciding:
         found = self.index.endpoints.get((self.stack.environment, self.region, service), [])
         if not found:
             note = f"no {service} endpoint in {self.region}, and the subnets have no other route"
-            return None, Layer("endpoint", "deny", (), (), note)
+            return None, Layer("network", "deny", (), (), note)
         return found[0], None
 
     @staticmethod
@@ -472,7 +488,7 @@ class _Deciding:
         if endpoint is None:
             return None
         if endpoint.policy is None:
-            return Layer("endpoint", "allow", (), (), "no policy: full access")
+            return Layer("endpoint policy", "allow", (), (), "none: full access")
         return _layer("endpoint policy", endpoint.policy, request, resource_based=True)
 
     def _combine(
@@ -553,11 +569,11 @@ class _Deciding:
             return None
         if runtime.kind == "outside":
             if not runtime.modeled_statements:
-                return Layer("identity", "outside", (), (), "not in the assembly")
-            policy = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
+                return Layer("identity policy", "outside", (), (), "not in the assembly")
+            modeled = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
             return _layer(
-                "identity",
-                policy,
+                "identity policy",
+                modeled,
                 request,
                 resource_based=False,
                 note=f"modeled from {runtime.model}",
@@ -565,12 +581,12 @@ class _Deciding:
         policy = self.index.identities.get(self.principal)
         if policy is None:
             return Layer(
-                "identity", "unknown", (), (), f"role {self.principal} is not in the assembly"
+                "identity policy", "unknown", (), (), f"role {self.principal} is not in the assembly"
             )
-        layer = _layer("identity", policy, request, resource_based=False)
+        layer = _layer("identity policy", policy, request, resource_based=False)
         if layer.verdict != "allow" and policy.unevaluated:
             return Layer(
-                "identity", "unknown", (), (), "not evaluated: " + ", ".join(policy.unevaluated)
+                "identity policy", "unknown", (), (), "not evaluated: " + ", ".join(policy.unevaluated)
             )
         return layer
 
@@ -580,24 +596,14 @@ class _Deciding:
             policy = self.index.keys.get(self.resource)
             if policy is None:
                 return Layer(
-                    "key", "unknown", (), (), f"no key policy for {self.resource} in the assembly"
+                    "key policy", "unknown", (), (), f"{self.resource} is not in the assembly"
                 )
-            layer = _layer("key", policy, request, resource_based=True)
+            layer = _layer("key policy", policy, request, resource_based=True)
             return layer
         policy = self.index.resources.get(self.resource)
         if policy is None:
             return None
-        return _layer("resource", policy, request, resource_based=True)
-
-
-def _mentions(statement: Mapping[str, Any], action: str) -> bool:
-    if "Action" in statement:
-        return any(
-            _glob_matches(pattern, action, True) for pattern in _strings(statement["Action"])
-        )
-    return "NotAction" in statement and not any(
-        _glob_matches(pattern, action, True) for pattern in _strings(statement["NotAction"])
-    )
+        return _layer("resource policy", policy, request, resource_based=True)
 
 
 def _layer(
@@ -687,21 +693,11 @@ def _may_read(index: _Index, role: str, target: _Target) -> bool:
     identity = index.identities.get(role)
     if identity is None or identity.unevaluated:
         return True
-    if any(_allows_on(s, target.arn) for s in identity.for_action(action).statements):
+    if any(allows_on(s, target.arn) for s in identity.for_action(action).statements):
         return True
     resource = index.resources.get(target.arn)
     return resource is not None and any(
         s.get("Effect") == "Allow" for s in resource.for_action(action).statements
-    )
-
-
-def _allows_on(statement: Mapping[str, Any], arn: str) -> bool:
-    if statement.get("Effect") != "Allow":
-        return False
-    if "Resource" in statement:
-        return any(_glob_matches(p, arn) for p in _strings(statement["Resource"]))
-    return "NotResource" in statement and not any(
-        _glob_matches(p, arn) for p in _strings(statement["NotResource"])
     )
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from strongbox.access.proof import CallResult, prove
+from strongbox.assembly.resolver import Resolver, read_assembly
 from strongbox.credentials import looks_like_credential
-from strongbox.report.assembly import Resolver, read_assembly
 from strongbox.report.cost import (
     Advice,
     Assumptions,

@@ -7,37 +7,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from strongbox.report.assembly import Resolver, Stack, is_unresolved
-from strongbox.report.policy import PrincipalMatch, Request, evaluate
+from strongbox.access.policy import KNOWN_AWS_MANAGED_POLICIES, PrincipalMatch, Request, evaluate
+from strongbox.assembly.resolver import Resolver, Stack, is_unresolved, key_arn, secret_id_arn
 
 READ_ACTION = "secretsmanager:GetSecretValue"
 DECRYPT_ACTION = "kms:Decrypt"
 AWS_MANAGED_KEY = "aws/secretsmanager (AWS managed key)"
-
-# The few AWS managed policies whose effect on reading secrets is well known and stable; any
-# other AWS managed policy is listed on the role as not evaluated (its text is not in the assembly).
-KNOWN_AWS_MANAGED_POLICIES: Mapping[str, tuple[Mapping[str, Any], ...]] = {
-    "arn:aws:iam::aws:policy/AdministratorAccess": (
-        {"Effect": "Allow", "Action": "*", "Resource": "*"},
-    ),
-    "arn:aws:iam::aws:policy/PowerUserAccess": (
-        {
-            "Effect": "Allow",
-            "NotAction": ["iam:*", "organizations:*", "account:*"],
-            "Resource": "*",
-        },
-    ),
-    "arn:aws:iam::aws:policy/SecretsManagerReadWrite": (
-        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
-    ),
-    # What CDK's own custom-resource providers attach: logs (and network interfaces) only.
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": (
-        {"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
-    ),
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": (
-        {"Effect": "Allow", "Action": ["logs:*", "ec2:*NetworkInterface*"], "Resource": "*"},
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -270,13 +245,6 @@ def _rotations(resolver: Resolver) -> dict[str, _Rotation]:
     return found
 
 
-def secret_id_arn(stack: Stack, secret_id: str) -> str:
-    """A SecretId (ARN or name) as the ARN the resolver gives that secret."""
-    if secret_id.startswith("arn:") or is_unresolved(secret_id):
-        return secret_id
-    return f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{secret_id}-??????"
-
-
 def _resource_policies(resolver: Resolver) -> dict[str, list[Mapping[str, Any]]]:
     found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for stack in resolver.stacks:
@@ -323,14 +291,6 @@ def _aliases(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[tuple[Stac
             # Multi-region keys share their key id: the alias's own region decides which it is.
             target = key_arn(stack, resolver.text(stack, properties.get("TargetKeyId")))
             yield stack, target, resolver.text(stack, properties.get("AliasName"))
-
-
-def key_arn(stack: Stack, key: str) -> str:
-    """The ARN of a key named by ARN, key id or alias name in `stack`'s account and region."""
-    if key.startswith("arn:") or is_unresolved(key):
-        return key
-    name = key if key.startswith("alias/") else f"key/{key}"
-    return f"arn:aws:kms:{stack.region}:{stack.account}:{name}"
 
 
 def _declared_uses(resolver: Resolver, rotations: Mapping[str, _Rotation]) -> dict[str, set[str]]:

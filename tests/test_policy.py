@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from strongbox.report.policy import Outcome, PrincipalMatch, Request, evaluate, principal_match
+from strongbox.access.policy import Outcome, PrincipalMatch, Request, evaluate, principal_match
 
 ACCOUNT = "111111111111"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/strongbox/app/app-prod-api-execution"

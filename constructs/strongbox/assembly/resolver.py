@@ -419,6 +419,21 @@ _ARN_FORMS = {
 }
 
 
+def secret_id_arn(stack: Stack, secret_id: str) -> str:
+    """A SecretId (ARN or name) as the ARN the resolver gives that secret."""
+    if secret_id.startswith("arn:") or is_unresolved(secret_id):
+        return secret_id
+    return f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{secret_id}-??????"
+
+
+def key_arn(stack: Stack, key: str) -> str:
+    """The ARN of a key named by ARN, key id or alias name in `stack`'s account and region."""
+    if key.startswith("arn:") or is_unresolved(key):
+        return key
+    name = key if key.startswith("alias/") else f"key/{key}"
+    return f"arn:aws:kms:{stack.region}:{stack.account}:{name}"
+
+
 def generated_name(stack: Stack, logical_id: str) -> str:
     """The placeholder for a name CloudFormation generates at deploy time."""
     return f"{stack.stack_name}-{logical_id}-<generated>"

@@ -10,11 +10,37 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
-from strongbox.report.assembly import UNRESOLVED_MARKER
+from strongbox.assembly.resolver import UNRESOLVED_MARKER
 
 POLICY_VARIABLE_MARKER = "${"
+
+# The few AWS managed policies whose effect on reading secrets is well known and stable; any
+# other AWS managed policy is listed on the role as not evaluated (its text is not in the assembly).
+KNOWN_AWS_MANAGED_POLICIES: Mapping[str, tuple[Mapping[str, Any], ...]] = {
+    "arn:aws:iam::aws:policy/AdministratorAccess": (
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+    ),
+    "arn:aws:iam::aws:policy/PowerUserAccess": (
+        {
+            "Effect": "Allow",
+            "NotAction": ["iam:*", "organizations:*", "account:*"],
+            "Resource": "*",
+        },
+    ),
+    "arn:aws:iam::aws:policy/SecretsManagerReadWrite": (
+        {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+    ),
+    # What CDK's own custom-resource providers attach: logs (and network interfaces) only.
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": (
+        {"Effect": "Allow", "Action": "logs:*", "Resource": "*"},
+    ),
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole": (
+        {"Effect": "Allow", "Action": ["logs:*", "ec2:*NetworkInterface*"], "Resource": "*"},
+    ),
+}
+
 
 # True, False, or None when the templates do not say (an unknown key, an unsupported operator).
 Verdict: TypeAlias = bool | None
@@ -398,3 +424,15 @@ def _strings(value: object) -> tuple[str, ...]:
 def _text(value: object) -> str:
     """JSON's spelling of a scalar, as IAM compares it: True -> "true", 5 -> "5"."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def mentions_action(statement: Mapping[str, object], action: str) -> bool:
+    """Whether the statement's Action or NotAction can match `action` (else it never applies)."""
+    return _element_matches(statement, "Action", action, ignore_case=True, absent=False)
+
+
+def allows_on(statement: Mapping[str, object], resource: str) -> bool:
+    """Whether `statement` is an Allow whose Resource or NotResource can match `resource`."""
+    return statement.get("Effect") == "Allow" and _element_matches(
+        statement, "Resource", resource, ignore_case=False, absent=False
+    )

@@ -1,0 +1,1 @@
+"""Reads a cloud assembly and resolves its templates: the first wing (read, judge, render)."""
