@@ -28,10 +28,16 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from strongbox.reader import calls as reader_calls
 from strongbox.reader import handler
+from tests.aws_calls import AwsCall, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
+RUNTIME = "reader handler"
+# What the extension calls for load(), with the function's role: the handler asks it over HTTP,
+# so the recorder (botocore's hooks) never sees these.
+EXTENSION_CALLS = {"secretsmanager:GetSecretValue", "ssm:GetParameter"}
 SESSION_TOKEN = "session-token-of-the-function-Fq2wE9rT"  # noqa: S105 - a fake value
 SECRET_PREFIX = f"arn:aws:secretsmanager:{REGION}:{DEFAULT_ACCOUNT_ID}:secret"
 API_KEY_ARN = f"{SECRET_PREFIX}:payments/dev/api-key-AbCdEf"
@@ -209,6 +215,14 @@ class LogCollector(logging.Handler):
 def leaks(text: str) -> list[str]:
     """Values (and the session token) found in `text`."""
     return [value for value in VALUES if value in text]
+
+
+@pytest.fixture(autouse=True)
+def handler_calls() -> Iterator[list[AwsCall]]:
+    """Every test: each AWS call the handler makes itself is one reader/calls.py declares."""
+    with recording(handler) as calls:
+        yield calls
+    assert_declared(RUNTIME, calls, reader_calls)
 
 
 @pytest.fixture(autouse=True)
@@ -716,6 +730,57 @@ def test_fresh_of_an_unconfigured_name_fails_without_calling_aws(
 
     assert str(raised.value) == "DB is not configured: no DB_SECRET_ARN or _PARAMETER_NAME"
     assert aws.calls == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Declared calls (reader/calls.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def fresh_secret_and_parameter(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> str:
+    """fresh() of a secret's field and of a parameter; returns the secret's ARN."""
+    arn: str = aws.secretsmanager.create_secret(Name="payments/dev/db", SecretString=DATABASE)[
+        "ARN"
+    ]
+    aws.ssm.put_parameter(Name=LOG_LEVEL_PARAMETER, Value=LOG_LEVEL, Type="SecureString")
+    configure(
+        monkeypatch,
+        {
+            "DB_SECRET_ARN": arn,
+            "DB_SECRET_FIELD": "password",
+            "LEVEL_PARAMETER_NAME": LOG_LEVEL_PARAMETER,
+        },
+    )
+    assert (handler.fresh("DB"), handler.fresh("LEVEL")) == (PASSWORD, LOG_LEVEL)
+    return arn
+
+
+def test_fresh_makes_every_declared_call_the_extension_does_not(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, handler_calls: list[AwsCall]
+) -> None:
+    arn = fresh_secret_and_parameter(aws, monkeypatch)
+
+    # A declaration nothing makes fails here, as a missing one fails every test.
+    made = {call.action for call in handler_calls}
+    assert made == {"secretsmanager:GetSecretValue", "ssm:GetParameters"}
+    assert made | EXTENSION_CALLS == set(reader_calls.CALLS)
+    named = {resource for call in handler_calls for resource in call.resources() or []}
+    assert named == {("secret", arn), ("parameter", LOG_LEVEL_PARAMETER)}
+
+
+def test_a_call_the_declarations_leave_out_fails_naming_it(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch, handler_calls: list[AwsCall]
+) -> None:
+    fresh_secret_and_parameter(aws, monkeypatch)
+    expected = (
+        f"{RUNTIME} called ssm:GetParameters (Names=['{LOG_LEVEL_PARAMETER}']) which"
+        " constructs/strongbox/reader/calls.py does not declare"
+    )
+
+    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
+        patch.delitem(reader_calls.CALLS, "ssm:GetParameters")
+        with pytest.raises(AssertionError, match=re.escape(expected)):
+            assert_declared(RUNTIME, handler_calls, reader_calls)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import string
 import sys
 import time
@@ -25,10 +26,13 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
+from strongbox.rotation import calls as rotation_calls
 from strongbox.rotation import handler as rotation
+from tests.aws_calls import AwsCall, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
+RUNTIME = "rotation handler"
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"
 PENDING = "AWSPENDING"
@@ -303,6 +307,14 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def service() -> Iterator[RotationService]:
     with mocked_aws():
         yield RotationService(boto3.client("secretsmanager", region_name=REGION))
+
+
+@pytest.fixture(autouse=True)
+def handler_calls() -> Iterator[list[AwsCall]]:
+    """Every test: each AWS call the handler makes is one rotation/calls.py declares."""
+    with recording(rotation) as calls:
+        yield calls
+    assert_declared(RUNTIME, calls, rotation_calls)
 
 
 @pytest.fixture
@@ -973,6 +985,60 @@ def test_secrets_manager_endpoint_is_the_clients_endpoint_url(
 
     assert_rotated(service, arn, token, PLAIN_VALUE)
     assert created == [(("secretsmanager",), {"endpoint_url": expected})] * 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Declared calls (rotation/calls.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_rotation_makes_every_declared_call_on_the_rotated_secret(
+    service: RotationService, handler_calls: list[AwsCall]
+) -> None:
+    arn = service.create_secret("payments/prod/api-token", PLAIN_VALUE)
+
+    service.rotate(arn)
+
+    # A declaration the handler no longer needs fails here, as a missing one fails every test.
+    assert {call.action for call in handler_calls} == set(rotation_calls.CALLS)
+    assert {name for call in handler_calls for _, name in call.resources() or []} == {arn}
+
+
+@pytest.mark.parametrize(
+    ("action", "declared", "complaint"),
+    [
+        ("secretsmanager:PutSecretValue", None, "which {calls} does not declare"),
+        (
+            "secretsmanager:GetRandomPassword",
+            "secret",
+            "on no secret, which {calls} does not declare ('secret')",
+        ),
+        ("secretsmanager:DescribeSecret", "*", "on a resource, which {calls} does not declare"),
+    ],
+    ids=["left-out", "declared-on-a-secret", "declared-without-a-resource"],
+)
+def test_a_call_the_declarations_get_wrong_fails_naming_it(
+    service: RotationService,
+    handler_calls: list[AwsCall],
+    monkeypatch: pytest.MonkeyPatch,
+    action: str,
+    declared: str | None,
+    complaint: str,
+) -> None:
+    arn = service.create_secret("payments/prod/api-token", PLAIN_VALUE)
+    service.rotate(arn)
+    resource = "no resource" if action.endswith("GetRandomPassword") else f"SecretId={arn}"
+    expected = f"{RUNTIME} called {action} ({resource}) " + complaint.format(
+        calls="constructs/strongbox/rotation/calls.py"
+    )
+
+    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
+        if declared is None:
+            patch.delitem(rotation_calls.CALLS, action)
+        else:
+            patch.setitem(rotation_calls.CALLS, action, declared)
+        with pytest.raises(AssertionError, match=re.escape(expected)):
+            assert_declared(RUNTIME, handler_calls, rotation_calls)
 
 
 def test_handler_module_is_self_contained_and_imports_without_credentials() -> None:

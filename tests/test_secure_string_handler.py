@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 import urllib.error
 import urllib.parse
@@ -28,10 +29,13 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from strongbox.parameters import calls as provider_calls
 from strongbox.parameters import handler
+from tests.aws_calls import AwsCall, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
+RUNTIME = "SecureString provider handler"
 NAME = "/payments/prod/api-token"
 NEW_NAME = "/payments/prod/api-token-v2"
 LOGICAL_ID = "ApiTokenParameter"
@@ -360,6 +364,14 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+
+
+@pytest.fixture(autouse=True)
+def handler_calls() -> Iterator[list[AwsCall]]:
+    """Every test: each AWS call the handler makes is one parameters/calls.py declares."""
+    with recording(handler) as calls:
+        yield calls
+    assert_declared(RUNTIME, calls, provider_calls)
 
 
 @pytest.fixture(autouse=True)
@@ -1356,6 +1368,74 @@ def test_endpoints_are_the_clients_endpoint_urls(
     ]
     assert (config.connect_timeout, config.read_timeout) == (3, 10)
     assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+
+
+# ---------------------------------------------------------------------------------------------
+# Declared calls (parameters/calls.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def copy_retry_update_delete(aws: Aws, cloudformation: CloudFormation) -> str:
+    """A copy created, its create retried (the parameter taken over), updated to a generated
+    value, deleted: every request the provider serves. Returns the copied secret's ARN."""
+    arn = aws.secret("payments/prod/api", PLAIN_VALUE)
+    copy = aws.properties(Generate=None, CopyFrom={"SecretId": arn})
+    event = cloudformation.event("Create", copy)
+    for _ in range(2):  # Lambda retried the invocation
+        assert cloudformation.send(event)["Status"] == "SUCCESS"
+    assert cloudformation.update(NAME, aws.properties(), copy)["Status"] == "SUCCESS"
+    assert cloudformation.delete(NAME, aws.properties())["Status"] == "SUCCESS"
+    return arn
+
+
+def test_the_provider_makes_every_declared_call_on_its_parameter_and_source(
+    aws: Aws, cloudformation: CloudFormation, handler_calls: list[AwsCall]
+) -> None:
+    arn = copy_retry_update_delete(aws, cloudformation)
+
+    # A declaration the handler no longer needs fails here, as a missing one fails every test.
+    assert {call.action for call in handler_calls} == set(provider_calls.CALLS)
+    named = {resource for call in handler_calls for resource in call.resources() or []}
+    assert named == {("secret", arn), ("parameter", NAME)}
+
+
+@pytest.mark.parametrize(
+    ("action", "declared", "complaint"),
+    [
+        (
+            "ssm:ListTagsForResource",
+            None,
+            f"(ResourceType=Parameter, ResourceId={NAME}) which {{calls}} does not declare",
+        ),
+        ("ssm:AddTagsToResource", None, f"(Name={NAME}) which {{calls}} does not declare"),
+        (
+            "secretsmanager:GetSecretValue",
+            "parameter",
+            "(SecretId={arn}) on no parameter, which {calls} does not declare ('parameter')",
+        ),
+    ],
+    ids=["owner-check-left-out", "tags-on-create-left-out", "source-declared-as-parameter"],
+)
+def test_a_call_the_declarations_get_wrong_fails_naming_it(
+    aws: Aws,
+    cloudformation: CloudFormation,
+    handler_calls: list[AwsCall],
+    monkeypatch: pytest.MonkeyPatch,
+    action: str,
+    declared: str | None,
+    complaint: str,
+) -> None:
+    arn = copy_retry_update_delete(aws, cloudformation)
+    calls = "constructs/strongbox/parameters/calls.py"
+    expected = f"{RUNTIME} called {action} {complaint.format(arn=arn, calls=calls)}"
+
+    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
+        if declared is None:
+            patch.delitem(provider_calls.CALLS, action)
+        else:
+            patch.setitem(provider_calls.CALLS, action, declared)
+        with pytest.raises(AssertionError, match=re.escape(expected)):
+            assert_declared(RUNTIME, handler_calls, provider_calls)
 
 
 def test_handler_module_is_self_contained_and_imports_without_credentials() -> None:
