@@ -240,7 +240,7 @@ def _declared(resolver: Resolver) -> Iterator[tuple[Stack, Runtime]]:
     for stack in resolver.stacks:
         merged: dict[tuple[str, str], Runtime] = {}
         for path, data in stack.metadata(METADATA_TYPE):
-            runtime = Runtime.from_data(resolver.resolve(stack, data))
+            runtime = Runtime.from_data(resolver.resolve_declared(stack, data))
             key = (path, runtime.name)
             if key in merged:
                 earlier = merged[key]
@@ -581,12 +581,20 @@ class _Deciding:
         policy = self.index.identities.get(self.principal)
         if policy is None:
             return Layer(
-                "identity policy", "unknown", (), (), f"role {self.principal} is not in the assembly"
+                "identity policy",
+                "unknown",
+                (),
+                (),
+                f"role {self.principal} is not in the assembly",
             )
         layer = _layer("identity policy", policy, request, resource_based=False)
         if layer.verdict != "allow" and policy.unevaluated:
             return Layer(
-                "identity policy", "unknown", (), (), "not evaluated: " + ", ".join(policy.unevaluated)
+                "identity policy",
+                "unknown",
+                (),
+                (),
+                "not evaluated: " + ", ".join(policy.unevaluated),
             )
         return layer
 

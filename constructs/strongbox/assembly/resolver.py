@@ -199,6 +199,7 @@ class Resolver:
 
     def __init__(self, stacks: tuple[Stack, ...]) -> None:
         self.stacks = stacks
+        self._across_stacks = False
         # Stack and export names are unique only within an account and region.
         self._by_name = {(stack.account, stack.region, stack.stack_name): stack for stack in stacks}
         self._exports: dict[tuple[str, str, str], tuple[Stack, Any]] = {}
@@ -210,6 +211,27 @@ class Resolver:
                         stack,
                         output.get("Value"),
                     )
+
+    def resolve_declared(self, stack: Stack, value: Any) -> Any:
+        """`value` from `stack`'s construct metadata. CDK resolves metadata without turning a
+        token of another stack into a cross-stack reference, so a Ref or GetAtt there may name a
+        resource of another stack of the same stage: it resolves there when exactly one stack of
+        the stage has that logical id, and stays unresolved otherwise. Templates never need this."""
+        self._across_stacks = True
+        try:
+            return self.resolve(stack, value)
+        finally:
+            self._across_stacks = False
+
+    def _owner_elsewhere(self, stack: Stack, logical_id: str) -> Stack | None:
+        if not self._across_stacks:
+            return None
+        owners = [
+            other
+            for other in self.stacks
+            if other.environment == stack.environment and logical_id in other.resources
+        ]
+        return owners[0] if len(owners) == 1 else None
 
     def stack_named(self, account: str, region: str, name: str) -> Stack | None:
         return self._by_name.get((account, region, name))
@@ -310,7 +332,8 @@ class Resolver:
             return unresolved(f"parameter {name}") if default is None else default
         resource = stack.resources.get(name)
         if resource is None:
-            return unresolved(f"Ref {name}")
+            owner = self._owner_elsewhere(stack, name)
+            return self._ref(owner, name) if owner else unresolved(f"Ref {name}")
         return self._physical_ref(stack, name, resource)
 
     def _physical_ref(self, stack: Stack, logical_id: str, resource: Mapping[str, Any]) -> Any:
@@ -347,7 +370,10 @@ class Resolver:
     def _get_att(self, stack: Stack, logical_id: str, attribute: str) -> Any:
         resource = stack.resources.get(logical_id)
         if resource is None:
-            return unresolved(f"Fn::GetAtt {logical_id}.{attribute}")
+            owner = self._owner_elsewhere(stack, logical_id)
+            if owner is None:
+                return unresolved(f"Fn::GetAtt {logical_id}.{attribute}")
+            return self._get_att(owner, logical_id, attribute)
         kind = resource.get("Type", "")
         if attribute == "Arn":
             if kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
