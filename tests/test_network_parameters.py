@@ -17,7 +17,7 @@ from aws_cdk.assertions import Template
 
 from stacks.config import ConfigError, parse_config
 from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, SecretsKey
-from strongbox.report.policy import Request, evaluate
+from strongbox.access.policy import Request, evaluate
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
