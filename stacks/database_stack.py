@@ -16,6 +16,8 @@ from stacks.config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.secrets_stack import rotation_schedule
 from strongbox import ManagedSecret, SecretsKey, acknowledge, acknowledge_all
+from strongbox.access.calls import Call, Runtime, assumed_by
+from strongbox.access.declare import declare_runtime
 from strongbox.keys import key_reference
 from strongbox.log_groups import encrypted_log_group
 
@@ -227,5 +229,31 @@ class DatabaseStack(cdk.Stack):
             f"AwsSolutions-IAM5[Resource::{metrics}:log-stream:*]",
             "RDS names one OS-metrics log stream per instance resource id, unknown until the "
             "instance exists; the statement covers only the RDSOSMetrics group.",
+        )
+        instance = f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{identifier.lower()}"
+        declare_runtime(
+            role,
+            assumed_by(
+                "monitoring.rds.amazonaws.com",
+                role.role_arn,
+                name="RDS enhanced monitoring",
+                source={"aws:SourceArn": instance, "aws:SourceAccount": self.account},
+            ),
+        )
+        declare_runtime(
+            role,
+            Runtime(
+                name="RDS enhanced monitoring writing OS metrics",
+                kind="role",
+                principal=role.role_arn,
+                calls=(
+                    Call("logs:CreateLogGroup", metrics, purpose="its log group, once"),
+                    Call("logs:PutRetentionPolicy", metrics, purpose="its log group, once"),
+                    *(
+                        Call(action, f"{metrics}:log-stream:db-resource-id", purpose="OS metrics")
+                        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
+                    ),
+                ),
+            ),
         )
         return role

@@ -13,6 +13,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from strongbox import PrivateEndpoints, acknowledge
+from strongbox.access.calls import Call, Runtime, assumed_by
+from strongbox.access.declare import declare_runtime
 from strongbox.log_groups import encrypted_log_group
 
 
@@ -147,6 +149,36 @@ def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
         policy,
         f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
         "The log streams of this VPC's own flow-log group, whose names VPC Flow Logs generates.",
+    )
+    flow_log = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/fl-id"
+    declare_runtime(
+        role,
+        assumed_by(
+            "vpc-flow-logs.amazonaws.com",
+            role.role_arn,
+            name="VPC Flow Logs",
+            source={"aws:SourceArn": flow_log, "aws:SourceAccount": stack.account},
+        ),
+    )
+    stream = (
+        f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+        f"{log_group.log_group_name}:log-stream:eni-id-all"
+    )
+    declare_runtime(
+        role,
+        Runtime(
+            name="VPC Flow Logs writing",
+            kind="role",
+            principal=role.role_arn,
+            calls=tuple(
+                Call(action, stream, purpose="flow log records")
+                for action in (
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                )
+            ),
+        ),
     )
     # The flow log would add the same grants inline; the managed policy above holds them.
     return role.without_policy_updates()

@@ -31,7 +31,7 @@ from strongbox import (
     SecretUse,
     acknowledge,
 )
-from strongbox.access.calls import Call, Runtime
+from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
@@ -242,6 +242,21 @@ class WorkloadStack(cdk.Stack):
         self.service.node.add_dependency(
             self.execution_role, start, *self.consumer.policies, self.task_role
         )
+        # ECS names the task it starts as the source (its guide's condition is the account's
+        # ECS ARNs, arn:...:ecs:<region>:<account>:*).
+        task = self.format_arn(
+            service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/task-id"
+        )
+        for role_name, assumed in (("execution", self.execution_role), ("task", self.task_role)):
+            declare_runtime(
+                self.service,
+                assumed_by(
+                    "ecs-tasks.amazonaws.com",
+                    assumed.role_arn,
+                    name=f"ECS ({workload.service}'s {role_name} role)",
+                    source={"aws:SourceArn": task, "aws:SourceAccount": self.account},
+                ),
+            )
         rotating: list[ManagedSecret] = []
         for use in self.consumer.secrets:
             if use.secret.rotation_schedule is not None and use.secret not in rotating:
@@ -364,17 +379,45 @@ class WorkloadStack(cdk.Stack):
         )
         # Step Functions checks at creation that the role may deliver logs to the group.
         machine.node.add_dependency(policy)
+        declare_runtime(
+            machine,
+            assumed_by(
+                "states.amazonaws.com",
+                role.role_arn,
+                name="Step Functions (restart on rotation)",
+                source={
+                    "aws:SourceArn": machine.state_machine_arn,
+                    "aws:SourceAccount": self.account,
+                },
+            ),
+        )
+        declare_runtime(
+            machine,
+            Runtime(
+                name="restart-on-rotation state machine",
+                kind="role",
+                principal=role.role_arn,
+                calls=(
+                    Call("ecs:UpdateService", self.service.service_arn, purpose="new tasks"),
+                    *(
+                        Call(action, "*", purpose="its logs and traces")
+                        for action in LOG_DELIVERY_ACTIONS
+                    ),
+                ),
+            ),
+        )
         rules = self.format_arn(
             service="events", resource="rule", resource_name=self._rule_name("SecretsRotated*")
         )
-        target = targets.SfnStateMachine(machine, role=self._start_role(machine, rules))
+        start_role = self._start_role(machine, rules)
+        target = targets.SfnStateMachine(machine, role=start_role)
         # A few secrets per rule: EventBridge holds a pattern to 2,048 characters by default.
         for first in range(0, len(secrets), SECRETS_PER_RESTART_RULE):
             chunk = secrets[first : first + SECRETS_PER_RESTART_RULE]
             rule_id = "SecretsRotated" + (
                 str(first // SECRETS_PER_RESTART_RULE + 1) if first else ""
             )
-            events.Rule(
+            rule = events.Rule(
                 self,
                 rule_id,
                 rule_name=self._rule_name(rule_id),
@@ -391,6 +434,30 @@ class WorkloadStack(cdk.Stack):
                     },
                 ),
                 targets=[target],
+            )
+            declare_runtime(
+                rule,
+                assumed_by(
+                    "events.amazonaws.com",
+                    start_role.role_arn,
+                    name=f"EventBridge rule {rule_id}",
+                    source={"aws:SourceArn": rule.rule_arn, "aws:SourceAccount": self.account},
+                ),
+            )
+            declare_runtime(
+                rule,
+                Runtime(
+                    name=f"EventBridge rule {rule_id} starting the restart",
+                    kind="role",
+                    principal=start_role.role_arn,
+                    calls=(
+                        Call(
+                            "states:StartExecution",
+                            machine.state_machine_arn,
+                            purpose="restart the service's tasks",
+                        ),
+                    ),
+                ),
             )
 
     def _rule_name(self, rule_id: str) -> str:
@@ -518,6 +585,10 @@ class WorkloadStack(cdk.Stack):
         )
         consumer = self._consumer_of(instance.name, f"{pascal_case(instance.name)}Secrets")
         consumer.attach_to(role)
+        declare_runtime(
+            role,
+            assumed_by("ec2.amazonaws.com", role.role_arn, name=f"EC2 ({instance.name} instances)"),
+        )
         declare_runtime(
             role,
             Runtime(

@@ -13,6 +13,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 
 from constructs import Construct
+from strongbox.access.calls import Call, Runtime, assumed_by
+from strongbox.access.declare import declare_runtime
 from strongbox.compliance import acknowledge
 from strongbox.log_groups import encrypted_log_group
 
@@ -173,9 +175,45 @@ class PrivateFunction(Construct):
         )
         # A function in a VPC is created only if its role can already manage network interfaces.
         self.function.node.add_dependency(self.policy)
+        self._declare_lambda_service(description)
         acknowledge(
             self.function,
             "AwsSolutions-L1",
             "Pinned to python3.13, a supported Lambda runtime, so the deployed runtime is the one "
             "the handler's tests ran on; moving to a newer runtime is a reviewed change.",
+        )
+
+    def _declare_lambda_service(self, description: str) -> None:
+        """What Lambda itself does with the role, outside the function's code: assume it (Lambda
+        sends no aws:SourceArn for an execution role), manage the function's network
+        interfaces, write its logs and send failed events to the dead-letter queue."""
+        stack = cdk.Stack.of(self)
+        declare_runtime(
+            self,
+            assumed_by("lambda.amazonaws.com", self.role.role_arn, name=f"Lambda ({description})"),
+        )
+        stream = (
+            f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+            f"{self.log_group.log_group_name}:log-stream:2026/01/01/[$LATEST]0123"
+        )
+        declare_runtime(
+            self,
+            Runtime(
+                name=f"Lambda running {description}",
+                kind="role",
+                principal=self.role.role_arn,
+                calls=(
+                    *(
+                        Call(a, "*", purpose="network interfaces")
+                        for a in NETWORK_INTERFACE_ACTIONS
+                    ),
+                    Call("logs:CreateLogStream", stream, purpose="the function's logs"),
+                    Call("logs:PutLogEvents", stream, purpose="the function's logs"),
+                    Call(
+                        "sqs:SendMessage",
+                        self.dead_letter_queue.queue_arn,
+                        purpose="a failed event",
+                    ),
+                ),
+            ),
         )

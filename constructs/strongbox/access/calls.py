@@ -237,3 +237,17 @@ def handler_calls(
             )
         )
     return tuple(calls)
+
+
+def assumed_by(
+    service: str, role_arn: Any, *, name: str, source: Mapping[str, Any] | None = None
+) -> Runtime:
+    """`service` assuming the role: sts:AssumeRole, decided by the role's trust policy. `source`:
+    the aws:SourceArn and aws:SourceAccount the service sends (none: it sends neither)."""
+    return Runtime(
+        name=name,
+        kind="service",
+        principal=service,
+        calls=(Call("sts:AssumeRole", role_arn, purpose="its credentials"),),
+        source=dict(source or {}),
+    )

@@ -333,6 +333,18 @@ class _Index:
                         policy += _Policy(unevaluated=(str(arn),))
                 arn = resolver.text(stack, {"Fn::GetAtt": [logical_id, "Arn"]})
                 self.identities[arn] = policy
+                # Who may assume it is the role's resource policy, for sts:AssumeRole.
+                self.resources[arn] = self._policy(
+                    stack, logical_id, ("Properties", "AssumeRolePolicyDocument")
+                )
+            for logical_id, properties in stack.of_type("AWS::SQS::QueuePolicy"):
+                policy = self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
+                for queue in _listed(properties.get("Queues")):
+                    if isinstance(queue, dict) and "Ref" in queue:
+                        queue_arn = resolver.text(stack, {"Fn::GetAtt": [queue["Ref"], "Arn"]})
+                        self.resources[queue_arn] = (
+                            self.resources.get(queue_arn, _Policy()) + policy
+                        )
             for logical_id, properties in stack.of_type("AWS::SecretsManager::ResourcePolicy"):
                 secret = secret_id_arn(stack, resolver.text(stack, properties.get("SecretId")))
                 policy = self._policy(stack, logical_id, ("Properties", "ResourcePolicy"))
