@@ -82,6 +82,22 @@ DOCUMENTED_FALSE_POSITIVES = {
         "maps exported class names (SecretConsumer, SecretsKey, ...) to their modules"
     ),
     ("constructs/strongbox/report/diagram.py", KEYWORD): "maps the node kind 'secret' to a shape",
+    ("constructs/strongbox/access/calls.py", KEYWORD): (
+        "the name of Secrets Manager's encryption-context condition key"
+    ),
+    ("constructs/strongbox/rotation/calls.py", KEYWORD): (
+        "maps secretsmanager actions to what they act on ('secret')"
+    ),
+    ("constructs/strongbox/parameters/calls.py", KEYWORD): (
+        "maps secretsmanager actions to what they act on ('source')"
+    ),
+    ("constructs/strongbox/reader/calls.py", KEYWORD): (
+        "maps secretsmanager actions to what they act on ('secret')"
+    ),
+    ("constructs/strongbox/secrets.py", KEYWORD): (
+        "maps hosted rotation's secretsmanager actions to what they act on ('secret')"
+    ),
+    ("tests/aws_calls.py", KEYWORD): "maps a declared resource kind to a request field name",
     ("constructs/strongbox/report/prices.json", KEYWORD): (
         "the price table's secret_per_month entry, a price in dollars"
     ),
