@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
+import pytest
 from botocore.handlers import BUILTIN_HANDLERS  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,3 +138,25 @@ def assert_declared(runtime: str, calls: Iterable[AwsCall], declarations: Module
     handler's calls.py module, read now: a test may have changed its CALLS) does not declare."""
     problems = undeclared(calls, declarations)
     assert not problems, "\n".join(f"{runtime} {problem}" for problem in problems)
+
+
+def assert_declaration_change_fails(
+    monkeypatch: Any,
+    runtime: str,
+    calls: Iterable[AwsCall],
+    declarations: ModuleType,
+    *,
+    action: str,
+    declared: str | None,
+    expected: str,
+) -> None:
+    """With `action` left out of `declarations.CALLS` (`declared` None) or declared on another
+    kind of resource, `assert_declared` fails with exactly `expected`. The change is undone
+    before the test's own recorded calls are checked."""
+    with monkeypatch.context() as patch:
+        if declared is None:
+            patch.delitem(declarations.CALLS, action)
+        else:
+            patch.setitem(declarations.CALLS, action, declared)
+        with pytest.raises(AssertionError, match=re.escape(expected)):
+            assert_declared(runtime, calls, declarations)

@@ -33,6 +33,18 @@ CONFIG = parse_config(default_strongbox_config())
 ENVIRONMENTS = [e.name for e in CONFIG.environments]
 ACCOUNT_CONDITION = {"StringEquals": {"aws:PrincipalAccount": "333333333333"}}
 
+# What the ssm endpoint lets callers do on the environment's parameter path: the SecureString
+# provider's calls (tagging and its ownership check included) and the readers'.
+SSM_PARAMETER_ACTIONS = [
+    "ssm:AddTagsToResource",
+    "ssm:DeleteParameter",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+    "ssm:ListTagsForResource",
+    "ssm:PutParameter",
+]
+
 
 def network(synthesized: Synthesized, name: str) -> SynthesizedStack:
     return synthesized.stack(f"{CONFIG.environment(name).stage_name}/Network")
@@ -72,15 +84,7 @@ def test_prod_endpoints_and_their_policies(synthesized: Synthesized) -> None:
     ]
     assert statements("ssm") == [
         {
-            "Action": [
-                "ssm:AddTagsToResource",
-                "ssm:DeleteParameter",
-                "ssm:GetParameter",
-                "ssm:GetParameters",
-                "ssm:GetParametersByPath",
-                "ssm:ListTagsForResource",
-                "ssm:PutParameter",
-            ],
+            "Action": SSM_PARAMETER_ACTIONS,
             "Condition": ACCOUNT_CONDITION,
             "Effect": "Allow",
             "Principal": {"AWS": "*"},
@@ -141,15 +145,7 @@ def test_ssm_endpoint_allows_every_call_of_the_secure_string_provider(
         s for s in ssm_endpoint["PolicyDocument"]["Statement"] if s["Resource"] == parameter_path
     ]
     assert statement == {
-        "Action": [
-            "ssm:AddTagsToResource",
-            "ssm:DeleteParameter",
-            "ssm:GetParameter",
-            "ssm:GetParameters",
-            "ssm:GetParametersByPath",
-            "ssm:ListTagsForResource",
-            "ssm:PutParameter",
-        ],
+        "Action": SSM_PARAMETER_ACTIONS,
         "Condition": ACCOUNT_CONDITION,
         "Effect": "Allow",
         "Principal": {"AWS": "*"},

@@ -30,7 +30,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from strongbox.reader import calls as reader_calls
 from strongbox.reader import handler
-from tests.aws_calls import AwsCall, assert_declared, recording
+from tests.aws_calls import AwsCall, assert_declaration_change_fails, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
@@ -777,10 +777,15 @@ def test_a_call_the_declarations_leave_out_fails_naming_it(
         " constructs/strongbox/reader/calls.py does not declare"
     )
 
-    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
-        patch.delitem(reader_calls.CALLS, "ssm:GetParameters")
-        with pytest.raises(AssertionError, match=re.escape(expected)):
-            assert_declared(RUNTIME, handler_calls, reader_calls)
+    assert_declaration_change_fails(
+        monkeypatch,
+        RUNTIME,
+        handler_calls,
+        reader_calls,
+        action="ssm:GetParameters",
+        declared=None,
+        expected=expected,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

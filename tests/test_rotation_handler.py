@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import string
 import sys
 import time
@@ -28,7 +27,7 @@ from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 
 from strongbox.rotation import calls as rotation_calls
 from strongbox.rotation import handler as rotation
-from tests.aws_calls import AwsCall, assert_declared, recording
+from tests.aws_calls import AwsCall, assert_declaration_change_fails, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
@@ -1032,13 +1031,15 @@ def test_a_call_the_declarations_get_wrong_fails_naming_it(
         calls="constructs/strongbox/rotation/calls.py"
     )
 
-    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
-        if declared is None:
-            patch.delitem(rotation_calls.CALLS, action)
-        else:
-            patch.setitem(rotation_calls.CALLS, action, declared)
-        with pytest.raises(AssertionError, match=re.escape(expected)):
-            assert_declared(RUNTIME, handler_calls, rotation_calls)
+    assert_declaration_change_fails(
+        monkeypatch,
+        RUNTIME,
+        handler_calls,
+        rotation_calls,
+        action=action,
+        declared=declared,
+        expected=expected,
+    )
 
 
 def test_handler_module_is_self_contained_and_imports_without_credentials() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import string
 import urllib.error
 import urllib.parse
@@ -31,7 +30,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from strongbox.parameters import calls as provider_calls
 from strongbox.parameters import handler
-from tests.aws_calls import AwsCall, assert_declared, recording
+from tests.aws_calls import AwsCall, assert_declaration_change_fails, assert_declared, recording
 from tests.conftest import mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
@@ -1429,13 +1428,15 @@ def test_a_call_the_declarations_get_wrong_fails_naming_it(
     calls = "constructs/strongbox/parameters/calls.py"
     expected = f"{RUNTIME} called {action} {complaint.format(arn=arn, calls=calls)}"
 
-    with monkeypatch.context() as patch:  # undone before handler_calls checks the test itself
-        if declared is None:
-            patch.delitem(provider_calls.CALLS, action)
-        else:
-            patch.setitem(provider_calls.CALLS, action, declared)
-        with pytest.raises(AssertionError, match=re.escape(expected)):
-            assert_declared(RUNTIME, handler_calls, provider_calls)
+    assert_declaration_change_fails(
+        monkeypatch,
+        RUNTIME,
+        handler_calls,
+        provider_calls,
+        action=action,
+        declared=declared,
+        expected=expected,
+    )
 
 
 def test_handler_module_is_self_contained_and_imports_without_credentials() -> None:
