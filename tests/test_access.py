@@ -259,3 +259,174 @@ def test_strongbox_check_fails_on_a_broken_assembly(
     }
     assert all("the endpoint policy has no statement for it" in line for line in refused)
     assert "2 denied, 0 unknown" in lines[-1]
+
+
+def _mutated(stacks: Sequence[Stack], name: str, change: Any) -> tuple[Stack, ...]:
+    """The stacks with `change(template)` applied to a copy of the template of stack `name`."""
+    changed = []
+    for stack in stacks:
+        if stack.display_name == f"{STAGE}/{name}":
+            template: dict[str, Any] = copy.deepcopy(dict(stack.template))
+            change(template)
+            stack = dataclasses.replace(stack, template=template)
+        changed.append(stack)
+    return tuple(changed)
+
+
+def _of_type(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def _flow_log_role_grant(*statements: dict[str, Any]) -> Any:
+    def change(template: dict[str, Any]) -> None:
+        role = template["Resources"]["FlowLogRoleCB27E7DF"]["Properties"]
+        role["Policies"] = [{"PolicyName": "Mutation", "PolicyDocument": {"Statement": statements}}]
+
+    return change
+
+
+DECRYPT_ANY = {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}
+SALT = "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod/session/cookie-salt"
+STRIPE = "arn:aws:secretsmanager:eu-west-1:333333333333:secret:prod/payments/stripe-api-key-*"
+
+
+@pytest.mark.parametrize(
+    ("stack_name", "change", "target"),
+    [
+        pytest.param(
+            "Network",
+            _flow_log_role_grant(
+                {
+                    "Effect": "Allow",
+                    "Action": "ssm:GetParametersByPath",
+                    "Resource": "arn:aws:ssm:eu-west-1:333333333333:parameter/payments/prod",
+                },
+                DECRYPT_ANY,
+            ),
+            SALT,
+            id="a-path-read-of-a-securestring",
+        ),
+        pytest.param(
+            "Network",
+            _flow_log_role_grant(
+                {"Effect": "Allow", "Action": "ssm:GetParameterHistory", "Resource": SALT},
+                DECRYPT_ANY,
+            ),
+            SALT,
+            id="a-securestring-history",
+        ),
+        pytest.param(
+            "Network",
+            _flow_log_role_grant(
+                {
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": STRIPE.replace("eu-west-1", "eu-central-1"),
+                },
+                DECRYPT_ANY,
+            ),
+            STRIPE.replace("eu-west-1", "eu-central-1").replace("-*", "-??????"),
+            id="a-replica",
+        ),
+        pytest.param(
+            "Network",
+            _flow_log_role_grant(
+                {
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": STRIPE,
+                },
+                {
+                    **DECRYPT_ANY,
+                    "Condition": {"StringLike": {"kms:EncryptionContext:SecretVersionId": "*"}},
+                },
+            ),
+            STRIPE.replace("-*", "-??????"),
+            id="decrypt-on-a-context-key-secrets-manager-always-sends",
+        ),
+    ],
+)
+def test_the_negative_check_sees_every_way_to_read(
+    stacks: tuple[Stack, ...], stack_name: str, change: Any, target: str
+) -> None:
+    """Review findings: reads by path, by history, of a replica, and a decryption conditioned on
+    an encryption-context key the declaration does not pin are all reads."""
+    found = prove(Resolver(_mutated(stacks, stack_name, change))).undeclared_readers
+    assert [r.target for r in found] == [target], found
+    assert "FlowLogRole" in found[0].principal
+
+
+def test_a_principal_outside_the_assembly_granted_directly_is_a_reader(
+    stacks: tuple[Stack, ...],
+) -> None:
+    breakglass = "arn:aws:iam::333333333333:role/ops-breakglass"
+
+    def secret_policy(template: dict[str, Any]) -> None:
+        (policy,) = [
+            r["Properties"]["ResourcePolicy"]
+            for r in _of_type(template, "AWS::SecretsManager::ResourcePolicy")
+            if "StripeApiKey" in json.dumps(r["Properties"]["SecretId"])
+        ]
+        policy["Statement"].append(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": breakglass},
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": "*",
+            }
+        )
+
+    def key_policy(template: dict[str, Any]) -> None:
+        (key,) = _of_type(template, "AWS::KMS::Key")
+        key["Properties"]["KeyPolicy"]["Statement"].append(
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": breakglass},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            }
+        )
+
+    mutated = _mutated(_mutated(stacks, "Secrets", secret_policy), "Keys", key_policy)
+    found = prove(Resolver(mutated)).undeclared_readers
+    assert {(r.principal, r.target) for r in found} == {
+        (breakglass, STRIPE.replace("-*", "-??????"))
+    }
+
+
+def test_an_undetermined_deny_makes_the_call_unknown(stacks: tuple[Stack, ...]) -> None:
+    def deny_by_parameter(template: dict[str, Any]) -> None:
+        template.setdefault("Parameters", {})["FrozenSecretArn"] = {"Type": "String"}
+        (policy,) = [
+            resource
+            for logical_id, resource in template["Resources"].items()
+            if logical_id.startswith("TokenRotation")
+            and logical_id.find("Policy") > 0
+            and resource["Type"] == "AWS::IAM::ManagedPolicy"
+        ]
+        policy["Properties"]["PolicyDocument"]["Statement"].append(
+            {
+                "Effect": "Deny",
+                "Action": "secretsmanager:PutSecretValue",
+                "Resource": {"Ref": "FrozenSecretArn"},
+            }
+        )
+
+    proof = prove(Resolver(_mutated(stacks, "Secrets", deny_by_parameter)))
+    (unknown,) = [r for r in proof.calls if r.verdict != "allowed"]
+    assert (unknown.verdict, unknown.action) == ("unknown", "secretsmanager:PutSecretValue")
+    assert "denied when Resource <unresolved parameter FrozenSecretArn> may match" in unknown.reason
+
+
+def test_a_dynamic_reference_to_another_stacks_parameter_needs_the_order(
+    stacks: tuple[Stack, ...],
+) -> None:
+    def reference(template: dict[str, Any]) -> None:
+        group = template["Resources"]["FlowLogs16C1943A"]["Properties"]
+        group["LogGroupClass"] = "{{resolve:ssm:/payments/prod/log-level}}"
+
+    order = prove(Resolver(_mutated(stacks, "Network", reference))).order
+    assert order == (
+        f"{STAGE}/Network names parameter /payments/prod/log-level of {STAGE}/Parameters but is "
+        "not deployed after it (add a stack dependency)",
+    )

@@ -135,22 +135,38 @@ def test_resource_statement_without_resource_is_about_the_resource_itself() -> N
     assert outcome == allowed(match=PrincipalMatch.PRINCIPAL)
 
 
-def test_unresolved_resource_matches_only_star() -> None:
+def test_an_unresolved_resource_may_match_any_pattern_but_star_for_certain() -> None:
     unresolved = request(resource="<unresolved Fn::If>")
     assert identity(allow(Resource="*"), req=unresolved) == allowed()
-    assert identity(allow(Resource=f"{SECRETS}:*"), req=unresolved) == NOTHING
-    assert identity(allow(Resource="<unresolved*"), req=unresolved) == NOTHING
+    assert identity(allow(Resource=f"{SECRETS}:*"), req=unresolved) == conditional(
+        f"Resource {SECRETS}:* may match"
+    )
+    assert identity(allow(Resource="<unresolved Fn::If>"), req=unresolved) == allowed()
 
 
-def test_unresolved_pattern_matches_nothing() -> None:
-    assert identity(allow(Resource=f"{SECRETS}:<unresolved Ref Name>*")) == NOTHING
+def test_an_unresolved_pattern_may_match() -> None:
+    pattern = f"{SECRETS}:<unresolved Ref Name>*"
+    assert identity(allow(Resource=pattern)) == conditional(f"Resource {pattern} may match")
+    # A Deny with such a pattern is undecided, never ignored.
+    outcome = evaluate(
+        [allow(Resource="*"), deny(Resource=pattern)], request(), resource_based=False
+    )
+    assert outcome.effect == "allow"
+    assert outcome.deny_conditions == (f"denied when Resource {pattern} may match",)
 
 
-def test_policy_variable_in_resource_matches_only_itself() -> None:
+def test_policy_variable_in_resource_may_match() -> None:
     pattern = allow(Resource=f"{SECRETS}:${{aws:username}}/*")
-    assert identity(pattern) == NOTHING
+    assert identity(pattern) == conditional(f"Resource {SECRETS}:${{aws:username}}/* may match")
     literal = request(resource=f"{SECRETS}:${{aws:username}}/*")
     assert identity(pattern, req=literal) == allowed()
+
+
+def test_an_unresolved_principal_may_name_the_caller() -> None:
+    statement = {**allow(), "Principal": {"AWS": "<unresolved Ref Reader>"}}
+    outcome = evaluate([statement], request(), resource_based=True)
+    assert outcome.effect == "allow"
+    assert outcome.allow_conditions == ("Principal <unresolved Ref Reader> may name the caller",)
 
 
 # Principals

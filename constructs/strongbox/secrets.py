@@ -353,8 +353,13 @@ class ManagedSecret(Construct):
                     principal=f"arn:{stack.partition}:iam::{reader}:root"
                     if reader.isdigit()
                     else reader,
-                    # From its own account, so not through this environment's endpoints.
-                    calls=secret_read(self.secret.secret_arn, self.keys[0].key_arn, endpoint=None),
+                    # From its own account, so not through this environment's endpoints; in
+                    # any region the secret lives in (the resource policy is replicated).
+                    calls=tuple(
+                        call
+                        for arn, key in zip(self.secret_arns(), self.keys, strict=True)
+                        for call in secret_read(arn, key.key_arn, endpoint=None)
+                    ),
                 ),
             )
 
@@ -519,9 +524,11 @@ class ManagedSecret(Construct):
                 purpose=f"{purpose}: read a version",
             ),
         ]
+        # Replication re-encrypts with each replica's key: kms:GenerateDataKey and kms:Encrypt
+        # (Secrets Manager user guide, "Troubleshoot replication").
         keys += [
             Call(
-                "kms:GenerateDataKey",
+                action,
                 key.key_arn,
                 region=region,
                 via="secretsmanager",
@@ -529,6 +536,10 @@ class ManagedSecret(Construct):
                 purpose=f"{purpose}: encrypt the new version in {region}",
             )
             for region, key in zip(self.regions, self.keys, strict=True)
+            for action in (
+                "kms:GenerateDataKey",
+                *(("kms:Encrypt",) if region != self.regions[0] else ()),
+            )
         ]
         return (
             *handler_calls(declared, {"secret": arn}, endpoints=True, purpose=purpose),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -151,43 +151,6 @@ def secret_read(
             purpose=f"{purpose} (decrypted by Secrets Manager)",
         ),
     )
-
-
-def secret_write(
-    secret_arn: Any,
-    key_arn: Any,
-    replicas: Iterable[tuple[Any, Any]],
-    *,
-    action: str,
-    endpoint: str | None,
-    purpose: str,
-) -> tuple[Call, ...]:
-    """A call that stores a new secret version: encrypted with the primary key, and re-encrypted
-    with each replica's key in its region on behalf of the same caller (Secrets Manager user
-    guide, "Troubleshoot replication": kms:Decrypt on the primary key and kms:GenerateDataKey on
-    the replica key)."""
-    calls = [
-        Call(action, secret_arn, endpoint=endpoint, purpose=purpose),
-        Call(
-            "kms:GenerateDataKey",
-            key_arn,
-            via="secretsmanager",
-            context={SECRET_CONTEXT: secret_arn},
-            purpose=f"{purpose} (encrypt)",
-        ),
-    ]
-    for region, replica_key in replicas:
-        calls.append(
-            Call(
-                "kms:GenerateDataKey",
-                replica_key,
-                region=region,
-                via="secretsmanager",
-                context={SECRET_CONTEXT: secret_arn},
-                purpose=f"{purpose} (re-encrypted for the replica in {region})",
-            )
-        )
-    return tuple(calls)
 
 
 def parameter_read(

@@ -164,19 +164,33 @@ def _applicable(
     effect = statement.get("Effect")
     if effect not in ("Allow", "Deny"):
         return None
-    if not _element_matches(statement, "Action", request.action, ignore_case=True, absent=False):
+    # An element the templates do not determine may match: the statement then applies only
+    # conditionally (unknown), never silently not at all.
+    elements: list[str] = []
+    action = _element_verdict(statement, "Action", request.action, ignore_case=True, absent=False)
+    if action is False:
         return None
     # A resource policy's statement without Resource is about the resource it is attached to.
-    if not _element_matches(
+    resource = _element_verdict(
         statement, "Resource", request.resource, ignore_case=False, absent=resource_based
-    ):
+    )
+    if resource is False:
         return None
+    for name, verdict in (("Action", action), ("Resource", resource)):
+        if verdict is None:
+            elements.append(f"{name} {_element_text(statement, name)} may match")
     match = _statement_principal(statement, request) if resource_based else PrincipalMatch.NONE
     if resource_based and match is PrincipalMatch.NONE:
-        return None
+        if not _names_undetermined_principal(statement):
+            return None
+        match = PrincipalMatch.PRINCIPAL
+        named = statement.get("Principal", statement.get("NotPrincipal"))
+        names = _strings(named.get("AWS")) if isinstance(named, Mapping) else ()
+        elements.append(f"Principal {' | '.join(names)} may name the caller")
     unknown = _unknown_conditions(statement.get("Condition"), known)
     if unknown is None:
         return None
+    unknown = (*elements, *unknown)
     sid = statement.get("Sid")
     return _Applicable(
         str(effect), sid if isinstance(sid, str) and sid else f"#{index}", unknown, match, index
@@ -186,13 +200,35 @@ def _applicable(
 def _element_matches(
     statement: Mapping[str, object], name: str, value: str, *, ignore_case: bool, absent: bool
 ) -> bool:
+    """Whether the element can match `value` (an undetermined element can)."""
+    verdict = _element_verdict(statement, name, value, ignore_case=ignore_case, absent=absent)
+    return verdict is not False
+
+
+def _element_verdict(
+    statement: Mapping[str, object], name: str, value: str, *, ignore_case: bool, absent: bool
+) -> Verdict:
     if name in statement:
-        return any(_glob_matches(p, value, ignore_case) for p in _strings(statement[name]))
+        return _any(_glob_verdict(p, value, ignore_case) for p in _strings(statement[name]))
     if f"Not{name}" in statement:
-        return not any(
-            _glob_matches(p, value, ignore_case) for p in _strings(statement[f"Not{name}"])
+        return _not(
+            _any(_glob_verdict(p, value, ignore_case) for p in _strings(statement[f"Not{name}"]))
         )
     return absent
+
+
+def _element_text(statement: Mapping[str, object], name: str) -> str:
+    for key in (name, f"Not{name}"):
+        if key in statement:
+            return f"{'not ' if key != name else ''}{' | '.join(_strings(statement[key]))}"
+    return ""
+
+
+def _names_undetermined_principal(statement: Mapping[str, object]) -> bool:
+    principal = statement.get("Principal", statement.get("NotPrincipal"))
+    if not isinstance(principal, Mapping):
+        return False
+    return any(UNRESOLVED_MARKER in name for name in _strings(principal.get("AWS")))
 
 
 def _statement_principal(statement: Mapping[str, object], request: Request) -> PrincipalMatch:
@@ -245,12 +281,17 @@ def _strongest(matches: Iterable[PrincipalMatch]) -> PrincipalMatch:
 
 
 def _glob_matches(pattern: str, value: str, ignore_case: bool = False) -> bool:
-    if UNRESOLVED_MARKER in value:
-        return pattern == "*"
-    # A policy variable's value depends on the caller at request time, and an unresolved
-    # pattern on the deployment, so neither can be matched as a glob offline.
-    if _depends_on_request(pattern):
-        return pattern == value
+    """Whether `pattern` matches `value` for certain (an undetermined match is not certain)."""
+    return _glob_verdict(pattern, value, ignore_case) is True
+
+
+def _glob_verdict(pattern: str, value: str, ignore_case: bool = False) -> Verdict:
+    if pattern == "*":
+        return True
+    # An unresolved value, a policy variable (filled in per request) or an unresolved pattern
+    # (fixed per deployment) cannot be matched as a glob offline: only equal text is certain.
+    if UNRESOLVED_MARKER in value or _depends_on_request(pattern):
+        return True if pattern == value else None
     return _glob(pattern, ignore_case).fullmatch(value) is not None
 
 

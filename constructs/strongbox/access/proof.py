@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -315,6 +317,10 @@ class _Index:
                         managed[str(resolver.resolve(stack, {"Ref": logical_id}))] = policy
                     for name in _listed(resolver.resolve(stack, properties.get("Roles", []))):
                         attached[f"{stack.account}/{name}"] += policy
+            for logical_id, properties in stack.of_type("AWS::IAM::RolePolicy"):
+                policy = self._policy(stack, logical_id, ("Properties", "PolicyDocument"))
+                name = resolver.text(stack, properties.get("RoleName"))
+                attached[f"{stack.account}/{name}"] += policy
         for stack in resolver.stacks:
             for logical_id, properties in stack.of_type("AWS::IAM::Role"):
                 name = resolver.resolve(stack, {"Ref": logical_id})
@@ -507,26 +513,27 @@ class _Deciding:
         self, identity: Layer | None, resource: Layer | None, layers: list[Layer]
     ) -> tuple[Verdict, list[Layer], str]:
         identity_allows = identity is not None and identity.verdict in ("allow", "outside")
+        # Across accounts both sides must allow: the caller's identity policy and the resource's
+        # (or key's) policy. The resource's account is its ARN's; "*" is the caller's own.
+        same_account = _account_of(self.resource) in ("", self.account)
         service = self.call.action.split(":", 1)[0]
         if service == "kms":
             assert resource is not None  # a key's policy is always a layer of a kms call
             if resource.verdict != "allow":
-                return (
-                    "denied",
-                    layers,
-                    f"no statement of the key policy allows it ({resource.note})",
+                return "denied", layers, resource.describe()
+            delegated = resource.note == "delegates to the account's IAM"
+            if (
+                (delegated or not same_account)
+                and not identity_allows
+                and (self.runtime.kind != "service")
+            ):
+                why = (
+                    "the key policy delegates to IAM"
+                    if delegated
+                    else "the key is another account's"
                 )
-            if resource.note == "delegates to the account's IAM" and not identity_allows:
-                return (
-                    "denied",
-                    layers,
-                    "the key policy delegates to IAM, and no identity statement allows it",
-                )
+                return "denied", layers, f"{why}, and no identity statement allows it"
             return "allowed", layers, ""
-        same_account = self.account == self.stack.account or _account_of(self.resource) in (
-            "",
-            self.account,
-        )
         resource_allows = (
             resource is not None
             and resource.verdict == "allow"
@@ -567,9 +574,12 @@ class _Deciding:
             context["kms:ViaService"] = (
                 f"{call.via}.{self.region}.amazonaws.com" if call.via else None
             )
-        # Keys the templates test that this request does not carry are absent, not unknown.
+        # Keys the templates test that this request does not carry are absent, not unknown; a
+        # key the calling service always sends but the declaration does not pin stays unknown.
+        sent = _SENT_CONTEXT.get(call.via or "", ())
         for key in self.index.condition_keys:
-            if key.startswith(("kms:encryptioncontext:", "secretsmanager:versionstage")):
+            prefixes = ("kms:encryptioncontext:", "secretsmanager:versionstage")
+            if key.startswith(prefixes) and key not in sent:
                 context.setdefault(key, None)
         context.update({key: _text(value) for key, value in call.context.items()})
         # Condition keys are case-insensitive: one spelling each, the declared value last.
@@ -580,6 +590,8 @@ class _Deciding:
         if runtime.kind == "service":
             return None
         if runtime.kind == "outside":
+            if runtime.model == NO_IDENTITY_POLICY:
+                return Layer("identity policy", "absent", (), (), NO_IDENTITY_POLICY)
             if not runtime.modeled_statements:
                 return Layer("identity policy", "outside", (), (), "not in the assembly")
             modeled = _Policy(runtime.modeled_statements, (None,) * len(runtime.modeled_statements))
@@ -600,7 +612,8 @@ class _Deciding:
                 f"role {self.principal} is not in the assembly",
             )
         layer = _layer("identity policy", policy, request, resource_based=False)
-        if layer.verdict != "allow" and policy.unevaluated:
+        # A policy whose text is not known may allow or deny anything.
+        if layer.verdict != "deny" and policy.unevaluated:
             return Layer(
                 "identity policy",
                 "unknown",
@@ -624,6 +637,18 @@ class _Deciding:
         if policy is None:
             return None
         return _layer("resource policy", policy, request, resource_based=True)
+
+
+# The encryption context each service sends with the KMS calls it makes for a caller: Secrets
+# Manager the secret's ARN and version id, Parameter Store the parameter's ARN, SNS the topic's.
+_SENT_CONTEXT = {
+    "secretsmanager": (
+        "kms:encryptioncontext:secretarn",
+        "kms:encryptioncontext:secretversionid",
+    ),
+    "ssm": ("kms:encryptioncontext:parameter_arn",),
+    "sns": ("kms:encryptioncontext:aws:sns:topicarn",),
+}
 
 
 def _layer(
@@ -659,43 +684,68 @@ def _as_layer(name: str, outcome: Outcome, policy: _Policy, note: str) -> Layer:
     return Layer(name, "allow", named, origins, note)
 
 
-READ_ACTIONS = ("secretsmanager:GetSecretValue", "ssm:GetParameter", "ssm:GetParameters")
+# Every action that returns a secret's or a SecureString's value (GetParametersByPath on any
+# path above the parameter; GetParameterHistory returns past values too).
+READ_ACTIONS = (
+    "secretsmanager:GetSecretValue",
+    "ssm:GetParameter",
+    "ssm:GetParameters",
+    "ssm:GetParameterHistory",
+    "ssm:GetParametersByPath",
+)
+# A principal outside the assembly in the environment's own account is assumed to have no
+# identity policy: only what a resource or key policy grants it directly counts.
+NO_IDENTITY_POLICY = "assumed to allow nothing"
 
 
 @dataclass(frozen=True)
 class _Target:
-    """A value that must be readable by its declared readers only."""
+    """A value (in one region) that must be readable by its declared readers only."""
 
     stack: Stack
     arn: str
     key: str | None  # None: the AWS managed key, whose policy is not in the assembly
     kind: Literal["secret", "parameter"]
+    region: str
 
-    def calls(self, endpoint: str | None) -> tuple[Call, ...]:
-        if self.kind == "parameter":
-            return parameter_read(self.arn, self.key, endpoint=endpoint, action="ssm:GetParameter")
-        reads = secret_read(self.arn, self.key, endpoint=endpoint)
-        return reads if self.key is not None else reads[:1]
+    def probes(self, endpoint: str | None) -> Iterator[tuple[Call, ...]]:
+        """Each way of reading the value: the read call and the decryption it causes."""
+        if self.kind == "secret":
+            reads = secret_read(self.arn, self.key, endpoint=endpoint)
+            calls = reads if self.key is not None else reads[:1]
+            yield tuple(dataclasses.replace(call, region=self.region) for call in calls)
+            return
+        name = self.arn.split(":parameter", 1)[1]
+        paths = ["/".join(name.split("/")[:depth]) for depth in range(2, name.count("/") + 1)]
+        prefix = self.arn.split(":parameter", 1)[0] + ":parameter"
+        resources = [(action, self.arn) for action in READ_ACTIONS[1:4]]
+        resources += [("ssm:GetParametersByPath", prefix + path) for path in paths]
+        for action, resource in resources:
+            read = Call(action, resource, region=self.region, endpoint=endpoint)
+            decrypt = parameter_read(self.arn, self.key, endpoint=endpoint, action=action)[1]
+            yield (read, dataclasses.replace(decrypt, region=self.region))
 
 
 def _undeclared_readers(
     index: _Index, runtimes: Sequence[tuple[Stack, Runtime]]
 ) -> tuple[list[ReadResult], int]:
-    """Every role of the assembly, and every other account's principal a policy names, that can
-    read a secret or SecureString it does not declare reading."""
+    """Every role of the assembly, every principal a target's policies name and a principal of
+    each account they grant by condition, that can read a secret (in any of its regions) or a
+    SecureString it does not declare reading."""
     declared = {
         (str(runtime.principal), _text(call.resource))
         for _, runtime in runtimes
         for call in runtime.calls
         if call.action in READ_ACTIONS
     }
-    targets = list(_targets(index.resolver))
+    targets = list(_targets(index))
     found = []
     for target in targets:
         candidates = [(arn, "role") for arn in index.identities]
-        candidates += [(name, "outside") for name in _named_elsewhere(index, target)]
+        candidates += _named_elsewhere(index, target)
         for principal, kind in candidates:
-            if (principal, target.arn) in declared:
+            account = _account_of(principal)
+            if {(principal, target.arn), (f"arn:aws:iam::{account}:root", target.arn)} & declared:
                 continue
             if kind == "role" and not _may_read(index, principal, target):
                 continue
@@ -707,30 +757,47 @@ def _undeclared_readers(
 
 def _may_read(index: _Index, role: str, target: _Target) -> bool:
     """False when neither the role's own policy nor the target's resource policy has any Allow
-    for the read action that could apply to it: then no layer allows the read, whatever the
-    rest says. The full evaluation decides every other case."""
-    action = target.calls(None)[0].action
+    for a read action that could apply to it: then no layer allows the read, whatever the rest
+    says. The full evaluation decides every other case."""
     identity = index.identities.get(role)
     if identity is None or identity.unevaluated:
         return True
-    if any(allows_on(s, target.arn) for s in identity.for_action(action).statements):
-        return True
     resource = index.resources.get(target.arn)
-    return resource is not None and any(
-        s.get("Effect") == "Allow" for s in resource.for_action(action).statements
-    )
+    for probe in target.probes(None):
+        read = probe[0]
+        if any(allows_on(s, read.resource) for s in identity.for_action(read.action).statements):
+            return True
+        if resource is not None and any(
+            s.get("Effect") == "Allow" for s in resource.for_action(read.action).statements
+        ):
+            return True
+    return False
 
 
-def _targets(resolver: Resolver) -> Iterator[_Target]:
+def _targets(index: _Index) -> Iterator[_Target]:
+    resolver = index.resolver
     for stack in resolver.stacks:
         for logical_id, properties in stack.of_type("AWS::SecretsManager::Secret"):
             key = properties.get("KmsKeyId")
+            arn = resolver.secret_arn(stack, logical_id)
             yield _Target(
                 stack,
-                resolver.secret_arn(stack, logical_id),
+                arn,
                 key_arn(stack, resolver.text(stack, key)) if key is not None else None,
                 "secret",
+                stack.region,
             )
+            for replica in _listed(properties.get("ReplicaRegions")):
+                if isinstance(replica, dict):
+                    region = resolver.text(stack, replica.get("Region"))
+                    key = replica.get("KmsKeyId")
+                    yield _Target(
+                        stack,
+                        _in_region(arn, region),
+                        resolver.text(stack, key) if key is not None else None,
+                        "secret",
+                        region,
+                    )
         for _, properties in stack.of_type("Custom::SecureStringParameter"):
             name = resolver.text(stack, properties.get("ParameterName"))
             yield _Target(
@@ -738,45 +805,61 @@ def _targets(resolver: Resolver) -> Iterator[_Target]:
                 f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{name}",
                 key_arn(stack, resolver.text(stack, properties.get("KeyId"))),
                 "parameter",
+                stack.region,
             )
 
 
-def _named_elsewhere(index: _Index, target: _Target) -> list[str]:
-    """Principals of other accounts that the target's resource policy or key policy names:
-    their own IAM is not in the assembly, so only these layers can stop them."""
+def _named_elsewhere(index: _Index, target: _Target) -> list[tuple[str, str]]:
+    """Principals outside the assembly that the target's resource or key policy names, and one
+    principal of every account a wildcard statement's conditions name (and of an account none
+    names): their identity policies are not in the assembly, so only these layers can stop
+    them. Those of the target's own account are assumed to have no identity policy."""
     policies = [index.resources.get(target.arn), index.keys.get(target.key or "")]
-    named = []
+    named: dict[str, str] = {"arn:aws:iam::999999999999:role/any-principal": "outside"}
+    own = target.stack.account
     for policy in policies:
         for statement in policy.statements if policy else ():
+            if statement.get("Effect") != "Allow":
+                continue
             principal = statement.get("Principal")
             names = _listed(principal.get("AWS")) if isinstance(principal, dict) else []
+            if principal == "*" or "*" in names:
+                accounts = re.findall(r"\b[0-9]{12}\b", json.dumps(statement.get("Condition")))
+                names += [f"arn:aws:iam::{account}:role/any-principal" for account in accounts]
             for name in map(str, names):
-                account = name if name.isdigit() else _account_of(name)
-                if account and account != target.stack.account and name not in named:
-                    named.append(name)
-    return named
+                account = _account_of(name)
+                if name == "*" or name in index.identities or not account:
+                    continue
+                if name in (own, f"arn:aws:iam::{own}:root"):
+                    continue  # the account delegating to its IAM: roles are checked one by one
+                named.setdefault(name, "own account" if account == own else "outside")
+    return list(named.items())
 
 
 def _reads(index: _Index, target: _Target, principal: str, kind: str) -> tuple[Verdict, str]:
-    """Whether `principal` can read `target` from inside the VPC (through the environment's
-    endpoint) or from anywhere else; the first path that allows it is the reason."""
+    """Whether `principal` can read `target` by any read action, from inside the VPC (through
+    the environment's endpoint) or from anywhere else; the first way that works is the reason."""
     service = "ssm" if target.kind == "parameter" else "secretsmanager"
-    verdicts: list[Verdict] = []
+    if kind == "role":
+        runtime = Runtime("probe", "role", principal, ())
+    else:
+        model = NO_IDENTITY_POLICY if kind == "own account" else ""
+        runtime = Runtime("probe", "outside", principal, (), model=model)
+    reason = ""
+    undecided = False
     for endpoint in (None, service):
-        runtime = Runtime("probe", "role" if kind == "role" else "outside", principal, ())
-        results = [index.decide(target.stack, runtime, call) for call in target.calls(endpoint)]
-        if all(result.verdict == "allowed" for result in results):
-            return "allowed", "; ".join(
-                f"{result.action} {', '.join(layer.describe() for layer in result.layers)}"
-                for result in results
-            )
-        if all(result.verdict != "denied" for result in results):
-            verdicts.append("unknown")
-            unknown = next(result for result in results if result.verdict == "unknown")
-            reason = unknown.reason
-    if verdicts:
-        return "unknown", reason
-    return "denied", ""
+        for probe in target.probes(endpoint):
+            results = [index.decide(target.stack, runtime, call) for call in probe]
+            if all(result.verdict == "allowed" for result in results):
+                return "allowed", "; ".join(
+                    f"{result.action} on {result.resource}: "
+                    + ", ".join(layer.describe() for layer in result.layers)
+                    for result in results
+                )
+            if not undecided and all(result.verdict != "denied" for result in results):
+                undecided = True
+                reason = next(r for r in results if r.verdict == "unknown").reason
+    return ("unknown", reason) if undecided else ("denied", "")
 
 
 def _order_problems(resolver: Resolver) -> Iterator[str]:
@@ -789,14 +872,23 @@ def _order_problems(resolver: Resolver) -> Iterator[str]:
             _own(owners, stack, resolver.text(stack, {"Ref": logical_id}))
         for _, properties in stack.of_type("Custom::SecureStringParameter"):
             _own(owners, stack, resolver.text(stack, properties.get("ParameterName")))
+        for logical_id, _ in stack.of_type("AWS::SecretsManager::Secret"):
+            owners[resolver.secret_name(stack, logical_id)] = (stack, "secret")
     for stack in resolver.stacks:
         after = _deployed_after(stack, by_id)
         needs: dict[str, str] = {}
         for value in _walk(stack.template.get("Resources", {})):
             if isinstance(value, str):
-                owner = owners.get(value)
-                if owner is not None and owner[0] is not stack:
-                    needs.setdefault(owner[0].artifact_id, owner[1])
+                # A name as the whole value, or in a dynamic reference ({{resolve:ssm:/a/b}}).
+                for name in (value, *_DYNAMIC_REFERENCE.findall(value)):
+                    owner = owners.get(name)
+                    if owner is not None and owner[0] is not stack:
+                        needs.setdefault(owner[0].artifact_id, f"{owner[1]} {name}")
+            elif "Fn::ImportValue" in value:
+                export = resolver.text(stack, value["Fn::ImportValue"])
+                source = resolver.exporter(stack, export)
+                if source is not None and source is not stack:
+                    needs.setdefault(source.artifact_id, f"export {export}")
             elif "Fn::GetStackOutput" in value:
                 argument = value["Fn::GetStackOutput"]
                 region = resolver.text(stack, argument.get("Region", stack.region))
@@ -813,8 +905,13 @@ def _order_problems(resolver: Resolver) -> Iterator[str]:
         yield from _service_order(stack)
 
 
+# The name a CloudFormation dynamic reference reads: {{resolve:ssm:NAME}}, {{resolve:ssm-secure:
+# NAME:1}}, {{resolve:secretsmanager:NAME:SecretString:field::}}.
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(?:ssm|ssm-secure|secretsmanager):([^:}]+)")
+
+
 def _own(owners: dict[str, tuple[Stack, str]], stack: Stack, name: str) -> None:
-    what = f"parameter {name}"
+    what = "parameter"
     owners[name] = (stack, what)
     owners[f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{name}"] = (stack, what)
 
@@ -890,6 +987,9 @@ def _text(value: Any) -> str:
 
 
 def _account_of(arn: str) -> str:
+    """The account of an ARN or of a bare 12-digit account id; "" when it names none (S3)."""
+    if re.fullmatch(r"[0-9]{12}", arn):
+        return arn
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 and parts[0] == "arn" else ""
 

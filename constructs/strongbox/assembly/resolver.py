@@ -233,6 +233,11 @@ class Resolver:
         ]
         return owners[0] if len(owners) == 1 else None
 
+    def exporter(self, stack: Stack, export: str) -> Stack | None:
+        """The stack that exports `export` where `stack` deploys (None: no stack here does)."""
+        found = self._exports.get((stack.account, stack.region, export))
+        return found[0] if found else None
+
     def stack_named(self, account: str, region: str, name: str) -> Stack | None:
         return self._by_name.get((account, region, name))
 
