@@ -185,7 +185,7 @@ def _applicable(
             return None
         match = PrincipalMatch.PRINCIPAL
         named = statement.get("Principal", statement.get("NotPrincipal"))
-        names = _strings(named.get("AWS")) if isinstance(named, Mapping) else ()
+        names = strings(named.get("AWS")) if isinstance(named, Mapping) else ()
         elements.append(f"Principal {' | '.join(names)} may name the caller")
     unknown = _unknown_conditions(statement.get("Condition"), known)
     if unknown is None:
@@ -208,19 +208,40 @@ def _element_matches(
 def _element_verdict(
     statement: Mapping[str, object], name: str, value: str, *, ignore_case: bool, absent: bool
 ) -> Verdict:
-    if name in statement:
-        return _any(_glob_verdict(p, value, ignore_case) for p in _strings(statement[name]))
-    if f"Not{name}" in statement:
-        return _not(
-            _any(_glob_verdict(p, value, ignore_case) for p in _strings(statement[f"Not{name}"]))
-        )
+    for key, positive in ((name, True), (f"Not{name}", False)):
+        if key in statement:
+            patterns = strings(statement[key])
+            if UNRESOLVED_MARKER in value:
+                found = _any(_glob_verdict(p, value, ignore_case) for p in patterns)
+            else:
+                # One regular expression for all the fixed patterns (a role may list hundreds
+                # of secret ARNs); only request-dependent ones are looked at one by one.
+                fixed, varying = _compiled(patterns, ignore_case)
+                found = (
+                    True
+                    if fixed is not None and fixed.fullmatch(value)
+                    else _any(_glob_verdict(p, value, ignore_case) for p in varying)
+                )
+            return found if positive else _not(found)
     return absent
+
+
+@lru_cache(maxsize=4096)
+def _compiled(
+    patterns: tuple[str, ...], ignore_case: bool
+) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
+    fixed = [p for p in patterns if not _depends_on_request(p)]
+    varying = tuple(p for p in patterns if _depends_on_request(p))
+    if not fixed:
+        return None, varying
+    body = "|".join(f"(?:{_glob(p, ignore_case).pattern})" for p in fixed)
+    return re.compile(body, (re.IGNORECASE | re.DOTALL) if ignore_case else re.DOTALL), varying
 
 
 def _element_text(statement: Mapping[str, object], name: str) -> str:
     for key in (name, f"Not{name}"):
         if key in statement:
-            return f"{'not ' if key != name else ''}{' | '.join(_strings(statement[key]))}"
+            return f"{'not ' if key != name else ''}{' | '.join(strings(statement[key]))}"
     return ""
 
 
@@ -228,7 +249,7 @@ def _names_undetermined_principal(statement: Mapping[str, object]) -> bool:
     principal = statement.get("Principal", statement.get("NotPrincipal"))
     if not isinstance(principal, Mapping):
         return False
-    return any(UNRESOLVED_MARKER in name for name in _strings(principal.get("AWS")))
+    return any(UNRESOLVED_MARKER in name for name in strings(principal.get("AWS")))
 
 
 def _statement_principal(statement: Mapping[str, object], request: Request) -> PrincipalMatch:
@@ -256,9 +277,9 @@ def _principal_matches(
     # Service, Federated and CanonicalUser principals never name an IAM role or user; a
     # service principal names the service itself when it is the caller (caller_arn
     # "events.amazonaws.com").
-    names = _strings(principal.get("AWS"))
+    names = strings(principal.get("AWS"))
     found = {_aws_principal_match(name, caller_arn, caller_account) for name in names}
-    if caller_arn in _strings(principal.get("Service")):
+    if caller_arn in strings(principal.get("Service")):
         found.add(PrincipalMatch.PRINCIPAL)
     return found
 
@@ -308,7 +329,7 @@ def _known_context(context: Mapping[str, str | Sequence[str] | None]) -> _KnownC
     present: dict[str, tuple[str, ...]] = {}
     absent: set[str] = set()
     for key, value in context.items():
-        values = _strings(value)
+        values = strings(value)
         # AWS treats an empty multivalued key like a missing one.
         if not values:
             absent.add(key.lower())
@@ -330,7 +351,7 @@ def _unknown_conditions(block: object, known: _KnownContext) -> tuple[str, ...] 
             continue
         parsed = _parse_operator(str(written))
         for key, value in keys.items():
-            values = _strings(value)
+            values = strings(value)
             verdict = _condition_verdict(parsed, str(key).lower(), values, known)
             if verdict is False:
                 return None
@@ -454,10 +475,13 @@ def _not(verdict: Verdict) -> Verdict:
     return None if verdict is None else not verdict
 
 
-def _strings(value: object) -> tuple[str, ...]:
+def strings(value: object) -> tuple[str, ...]:
+    """A policy element's value as a tuple of texts (a tuple is taken to be one already)."""
     if value is None:
         return ()
-    if isinstance(value, list | tuple):
+    if type(value) is tuple:
+        return value
+    if isinstance(value, list):
         return tuple(_text(item) for item in value)
     return (_text(value),)
 

@@ -27,6 +27,7 @@ from strongbox.access.policy import (
     allows_on,
     evaluate,
     mentions_action,
+    strings,
 )
 from strongbox.assembly.resolver import (
     Resolver,
@@ -298,7 +299,7 @@ class _Index:
             origins = [
                 Origin(template, logical_id, (*pointer, "Statement", i)) for i in range(len(listed))
             ]
-        statements = tuple(s if isinstance(s, dict) else {} for s in listed)
+        statements = tuple(_normalized(s) if isinstance(s, dict) else {} for s in listed)
         for statement in statements:
             for operator in (statement.get("Condition") or {}).values():
                 if isinstance(operator, dict):
@@ -707,9 +708,17 @@ class _Target:
     key: str | None  # None: the AWS managed key, whose policy is not in the assembly
     kind: Literal["secret", "parameter"]
     region: str
+    _probes: dict[str | None, tuple[tuple[Call, ...], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
-    def probes(self, endpoint: str | None) -> Iterator[tuple[Call, ...]]:
+    def probes(self, endpoint: str | None) -> tuple[tuple[Call, ...], ...]:
         """Each way of reading the value: the read call and the decryption it causes."""
+        if endpoint not in self._probes:
+            self._probes[endpoint] = tuple(self._ways(endpoint))
+        return self._probes[endpoint]
+
+    def _ways(self, endpoint: str | None) -> Iterator[tuple[Call, ...]]:
         if self.kind == "secret":
             reads = secret_read(self.arn, self.key, endpoint=endpoint)
             calls = reads if self.key is not None else reads[:1]
@@ -749,6 +758,9 @@ def _undeclared_readers(
                 continue
             if kind == "role" and not _may_read(index, principal, target):
                 continue
+            # Outside the assembly a principal reads only what a resource policy grants it.
+            if kind != "role" and not _resource_may_grant(index, target):
+                continue
             verdict, reason = _reads(index, target, principal, kind)
             if verdict != "denied":
                 found.append(ReadResult(target.arn, principal, verdict, reason))
@@ -772,6 +784,17 @@ def _may_read(index: _Index, role: str, target: _Target) -> bool:
         ):
             return True
     return False
+
+
+def _resource_may_grant(index: _Index, target: _Target) -> bool:
+    """Whether the target's resource policy has any Allow for a read action (without one, a
+    principal whose identity policy does not count, or of another account, cannot read)."""
+    resource = index.resources.get(target.arn)
+    return resource is not None and any(
+        statement.get("Effect") == "Allow"
+        for probe in target.probes(None)
+        for statement in resource.for_action(probe[0].action).statements
+    )
 
 
 def _targets(index: _Index) -> Iterator[_Target]:
@@ -966,6 +989,16 @@ def _service_order(stack: Stack) -> Iterator[str]:
                     f"{stack.display_name}: ECS service {logical_id} can start tasks before "
                     f"{policy}, a policy of its {role_key[:-3]}, is attached (add DependsOn)"
                 )
+
+
+def _normalized(statement: Mapping[str, Any]) -> dict[str, Any]:
+    """The statement with its Action, Resource and their Not forms as tuples of text, which the
+    evaluator reads as they are instead of converting them on every request."""
+    found = dict(statement)
+    for element in ("Action", "NotAction", "Resource", "NotResource"):
+        if element in found:
+            found[element] = strings(found[element])
+    return found
 
 
 def _template_path(stack: Stack) -> Path:
