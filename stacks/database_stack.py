@@ -20,6 +20,7 @@ from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.keys import key_reference
 from strongbox.log_groups import encrypted_log_group
+from strongbox.trust import source_conditions
 
 ENGINE_VERSION = rds.PostgresEngineVersion.VER_18  # minor versions: RDS upgrades automatically
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -193,13 +194,11 @@ class DatabaseStack(cdk.Stack):
             # RDS keeps identifiers in lower case, and the source ARN carries that form.
             assumed_by=iam.ServicePrincipal(
                 "monitoring.rds.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": self.account},
-                    "StringLike": {
-                        "aws:SourceArn": f"arn:{self.partition}:rds:{self.region}:{self.account}:"
-                        f"db:{identifier.lower()}"
-                    },
-                },
+                conditions=source_conditions(
+                    self.account,
+                    f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{identifier.lower()}",
+                    arn_operator="StringLike",
+                ),
             ),
             description="RDS enhanced monitoring: writes OS metrics to the RDSOSMetrics group",
         )

@@ -16,6 +16,7 @@ from strongbox import PrivateEndpoints, acknowledge
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.log_groups import encrypted_log_group
+from strongbox.trust import source_conditions
 
 
 class NetworkStack(cdk.Stack):
@@ -123,13 +124,10 @@ def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
         # log names this role, so the id is a wildcard, as that guide allows.
         assumed_by=iam.ServicePrincipal(
             "vpc-flow-logs.amazonaws.com",
-            conditions={
-                "StringEquals": {"aws:SourceAccount": stack.account},
-                "ArnLike": {
-                    "aws:SourceArn": f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:"
-                    "vpc-flow-log/*"
-                },
-            },
+            conditions=source_conditions(
+                stack.account,
+                f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/*",
+            ),
         ),
         description="Writes this VPC's flow logs to its log group",
     )

@@ -36,6 +36,7 @@ from strongbox.access.declare import declare_runtime
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
+from strongbox.trust import source_conditions
 
 # Secrets per restart-on-rotation rule: ten complete ARNs keep its pattern well inside 2,048.
 SECRETS_PER_RESTART_RULE = 10
@@ -156,8 +157,8 @@ class WorkloadStack(cdk.Stack):
             # "Amazon ECS task IAM role"); naming one cluster is not supported, hence the wildcard.
             assumed_by=iam.ServicePrincipal(
                 "ecs-tasks.amazonaws.com",
-                conditions=self._source_conditions(
-                    f"arn:{self.partition}:ecs:{self.region}:{self.account}:*"
+                conditions=source_conditions(
+                    self.account, f"arn:{self.partition}:ecs:{self.region}:{self.account}:*"
                 ),
             ),
             description=f"{workload.service} at run time: nothing until it needs something",
@@ -329,13 +330,14 @@ class WorkloadStack(cdk.Stack):
             "RestartOnRotationRole",
             assumed_by=iam.ServicePrincipal(
                 "states.amazonaws.com",
-                conditions=self._source_conditions(
+                conditions=source_conditions(
+                    self.account,
                     self.format_arn(
                         service="states",
                         resource="stateMachine",
                         resource_name=machine_name,
                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
+                    ),
                 ),
             ),
             description="Starts a new deployment of the service; logs and traces its runs",
@@ -463,14 +465,6 @@ class WorkloadStack(cdk.Stack):
     def _rule_name(self, rule_id: str) -> str:
         return f"{self.stack_name}-{rule_id}"
 
-    def _source_conditions(self, source_arn: str) -> dict[str, Any]:
-        """A trust policy's conditions against confused deputies: the service acts for this
-        account (aws:SourceAccount) and for `source_arn` (aws:SourceArn)."""
-        return {
-            "ArnLike": {"aws:SourceArn": source_arn},
-            "StringEquals": {"aws:SourceAccount": self.account},
-        }
-
     def _start_role(self, machine: sfn.StateMachine, rules: str) -> iam.IRole:
         """EventBridge's role for the rules whose ARNs match `rules`: start executions of
         `machine`, nothing else."""
@@ -478,7 +472,7 @@ class WorkloadStack(cdk.Stack):
             self,
             "RestartOnRotationEventsRole",
             assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com", conditions=self._source_conditions(rules)
+                "events.amazonaws.com", conditions=source_conditions(self.account, rules)
             ),
             description="EventBridge: starts the restart-on-rotation state machine",
         )
