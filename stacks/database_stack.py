@@ -16,10 +16,11 @@ from stacks.config import EnvironmentConfig
 from stacks.network_stack import NetworkStack
 from stacks.secrets_stack import rotation_schedule
 from strongbox import ManagedSecret, SecretsKey, acknowledge, acknowledge_all
-from strongbox.access.calls import Call, Runtime, assumed_by
+from strongbox.access.calls import Call, Runtime, assumed_by, secret_read
 from strongbox.access.declare import declare_runtime
 from strongbox.keys import key_reference
 from strongbox.log_groups import encrypted_log_group
+from strongbox.secrets import deploy_role_arn_of
 from strongbox.trust import source_conditions
 
 ENGINE_VERSION = rds.PostgresEngineVersion.VER_18  # minor versions: RDS upgrades automatically
@@ -129,6 +130,7 @@ class DatabaseStack(cdk.Stack):
         )
         for log_group in log_groups:
             self.instance.node.add_dependency(log_group)
+        self._declare_creation(secrets_key)
         attachment = secretsmanager.CfnSecretTargetAttachment(
             self,
             "CredentialsAttachment",
@@ -182,6 +184,31 @@ class DatabaseStack(cdk.Stack):
                 "Development may be torn down with its stacks; staging and prod have "
                 "deletion protection and a retained instance.",
             )
+
+    def _declare_creation(self, secrets_key: SecretsKey) -> None:
+        """What creating the instance asks of AWS with CloudFormation's execution role: the
+        master password through its dynamic reference (GetSecretValue, decrypted through
+        Secrets Manager), and the storage key through RDS, which needs kms:CreateGrant and
+        kms:DescribeKey for the caller (RDS user guide, "AWS KMS key management")."""
+        secret = self.secret
+        calls = secret_read(
+            secret.secret.secret_arn,
+            secret.keys[0].key_arn,
+            endpoint=None,
+            purpose="the master password's dynamic reference",
+        ) + tuple(
+            Call(action, secrets_key.key.key_arn, via="rds", purpose="storage encryption")
+            for action in ("kms:CreateGrant", "kms:DescribeKey")
+        )
+        declare_runtime(
+            self.instance,
+            Runtime(
+                name="CloudFormation creating the database",
+                kind="outside",
+                principal=deploy_role_arn_of(self),
+                calls=calls,
+            ),
+        )
 
     def _monitoring_role(self, identifier: str) -> iam.Role:
         """Enhanced monitoring's role, scoped to the log group RDS writes OS metrics to, assumed

@@ -23,7 +23,13 @@ from strongbox.credentials import credential_reason
 from strongbox.naming import pascal_case
 from strongbox.parameters.calls import CALLS as PROVIDER_CALLS
 from strongbox.private_function import PrivateFunction, bundled_code
-from strongbox.secrets import MAX_LENGTH, MIN_LENGTH, Generation, ManagedSecret
+from strongbox.secrets import (
+    MAX_LENGTH,
+    MIN_LENGTH,
+    Generation,
+    ManagedSecret,
+    deploy_role_arn_of,
+)
 
 PROVIDER_DIRECTORY = Path(__file__).parent / "parameters"
 PROVIDER_SERVICE_TIMEOUT = cdk.Duration.minutes(20)
@@ -248,8 +254,7 @@ class ParameterTree(Construct):
             Runtime(
                 name=f"CloudFormation asking for {full_name}",
                 kind="outside",
-                principal=f"arn:{stack.partition}:iam::{stack.account}:role/"
-                "cloudformation-execution-role",
+                principal=deploy_role_arn_of(stack),
                 calls=(
                     Call("lambda:InvokeFunction", provider.function.function_arn, purpose=purpose),
                 ),
