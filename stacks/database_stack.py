@@ -263,7 +263,8 @@ class DatabaseStack(cdk.Stack):
                 "monitoring.rds.amazonaws.com",
                 role.role_arn,
                 name="RDS enhanced monitoring",
-                source={"aws:SourceArn": instance, "aws:SourceAccount": self.account},
+                source_arn=instance,
+                source_account=self.account,
             ),
         )
         declare_runtime(

@@ -155,7 +155,8 @@ def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
             "vpc-flow-logs.amazonaws.com",
             role.role_arn,
             name="VPC Flow Logs",
-            source={"aws:SourceArn": flow_log, "aws:SourceAccount": stack.account},
+            source_arn=flow_log,
+            source_account=stack.account,
         ),
     )
     stream = (

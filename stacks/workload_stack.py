@@ -255,7 +255,8 @@ class WorkloadStack(cdk.Stack):
                     "ecs-tasks.amazonaws.com",
                     assumed.role_arn,
                     name=f"ECS ({workload.service}'s {role_name} role)",
-                    source={"aws:SourceArn": task, "aws:SourceAccount": self.account},
+                    source_arn=task,
+                    source_account=self.account,
                 ),
             )
         rotating: list[ManagedSecret] = []
@@ -387,10 +388,8 @@ class WorkloadStack(cdk.Stack):
                 "states.amazonaws.com",
                 role.role_arn,
                 name="Step Functions (restart on rotation)",
-                source={
-                    "aws:SourceArn": machine.state_machine_arn,
-                    "aws:SourceAccount": self.account,
-                },
+                source_arn=machine.state_machine_arn,
+                source_account=self.account,
             ),
         )
         declare_runtime(
@@ -443,7 +442,8 @@ class WorkloadStack(cdk.Stack):
                     "events.amazonaws.com",
                     start_role.role_arn,
                     name=f"EventBridge rule {rule_id}",
-                    source={"aws:SourceArn": rule.rule_arn, "aws:SourceAccount": self.account},
+                    source_arn=rule.rule_arn,
+                    source_account=self.account,
                 ),
             )
             declare_runtime(

@@ -160,13 +160,18 @@ class SecretConsumer(Construct):
         the VPC's endpoints when `endpoints`, with the kms:Decrypt Secrets Manager or Parameter
         Store makes for them."""
         calls: list[Call] = []
+        # One read per secret and stage, however many fields (env vars) it fills.
+        reads: dict[tuple[int, str | None], list[SecretUse]] = {}
         for use in self.secrets:
+            reads.setdefault((id(use.secret), use.version_stage), []).append(use)
+        for (_, stage), uses in reads.items():
+            secret = uses[0].secret
             calls += secret_read(
-                use.secret.secret.secret_arn,
-                use.secret.keys[0].key_arn,
+                secret.secret.secret_arn,
+                secret.keys[0].key_arn,
                 endpoint="secretsmanager" if endpoints else None,
-                version_stage=use.version_stage,
-                purpose=f"read {use.secret.secret_name} into {use.env_var}",
+                version_stage=stage,
+                purpose=f"read {secret.secret_name} into {', '.join(u.env_var for u in uses)}",
             )
         for parameter in self.parameters:
             tree, name = parameter.tree, parameter.name

@@ -343,6 +343,10 @@ class ManagedSecret(Construct):
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
             acknowledge_all(self.secret, ROTATION_FINDINGS, rotation_disabled_reason)
         self.node.add_validation(_RotatesOrSaysWhyNot(self))
+        # Every region the secret lives in (the resource policy is replicated with it).
+        regional = (
+            list(zip(self.secret_arns(), self.keys, strict=True)) if cross_account_readers else []
+        )
         for reader in dict.fromkeys(cross_account_readers):
             account = reader if reader.isdigit() else reader.split(":")[4]
             declare_runtime(
@@ -353,11 +357,10 @@ class ManagedSecret(Construct):
                     principal=f"arn:{stack.partition}:iam::{reader}:root"
                     if reader.isdigit()
                     else reader,
-                    # From its own account, so not through this environment's endpoints; in
-                    # any region the secret lives in (the resource policy is replicated).
+                    # From its own account, so not through this environment's endpoints.
                     calls=tuple(
                         call
-                        for arn, key in zip(self.secret_arns(), self.keys, strict=True)
+                        for arn, key in regional
                         for call in secret_read(arn, key.key_arn, endpoint=None)
                     ),
                 ),

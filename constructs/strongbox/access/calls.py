@@ -203,14 +203,20 @@ def handler_calls(
 
 
 def assumed_by(
-    service: str, role_arn: Any, *, name: str, source: Mapping[str, Any] | None = None
+    service: str,
+    role_arn: Any,
+    *,
+    name: str,
+    source_arn: Any = None,
+    source_account: Any = None,
 ) -> Runtime:
-    """`service` assuming the role: sts:AssumeRole, decided by the role's trust policy. `source`:
-    the aws:SourceArn and aws:SourceAccount the service sends (none: it sends neither)."""
+    """`service` assuming the role: sts:AssumeRole, decided by the role's trust policy, with
+    the aws:SourceArn and aws:SourceAccount the service sends (None: it sends that key not)."""
+    source = {"aws:SourceArn": source_arn, "aws:SourceAccount": source_account}
     return Runtime(
         name=name,
         kind="service",
         principal=service,
         calls=(Call("sts:AssumeRole", role_arn, purpose="its credentials"),),
-        source=dict(source or {}),
+        source={key: value for key, value in source.items() if value is not None},
     )
