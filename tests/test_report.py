@@ -815,15 +815,15 @@ def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path
     assert Decimal(prod["cost"]["total"]) == sum(Decimal(line["monthly"]) for line in lines)
 
 
-def test_readme_excerpt_is_what_the_report_prints(
+def test_docs_excerpt_is_what_the_report_prints(
     synthesized: Synthesized, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["report", str(synthesized.outdir)]) == 0
     printed = capsys.readouterr().out
-    readme = (ROOT / "README.md").read_text()
-    excerpt = readme.split("<!-- report excerpt -->")[1].split("```markdown\n")[1].split("```")[0]
+    page = (ROOT / "docs" / "report.md").read_text()
+    excerpt = page.split("<!-- report excerpt -->")[1].split("```markdown\n")[1].split("```")[0]
     for line in excerpt.strip().splitlines():
-        assert line in printed.splitlines(), f"README excerpt line not in the report: {line}"
+        assert line in printed.splitlines(), f"docs/report.md line not in the report: {line}"
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
