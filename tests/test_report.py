@@ -1008,3 +1008,41 @@ def test_installed_console_script(synthesized: Synthesized, tmp_path: Path) -> N
     assert (
         failed.stderr == f"strongbox report: {missing}: no such directory (run `cdk synth` first)\n"
     )
+
+
+# What a new user found rough: each test below failed on the report before its fix.
+
+
+def _interface_endpoint(service_name: Any) -> dict[str, Any]:
+    return {
+        "Type": "AWS::EC2::VPCEndpoint",
+        "Properties": {
+            "VpcEndpointType": "Interface",
+            "ServiceName": service_name,
+            "SubnetIds": ["subnet-a", "subnet-b"],
+        },
+    }
+
+
+def test_endpoints_are_named_by_the_whole_service_after_the_region(tmp_path: Path) -> None:
+    (environment,) = _environments(
+        tmp_path,
+        {
+            "Home": (
+                HOME,
+                {
+                    **_home(),
+                    "Api": _interface_endpoint(f"com.amazonaws.{REGION}.ecr.api"),
+                    "Docker": _interface_endpoint(
+                        {"Fn::Join": ["", ["com.amazonaws.", {"Ref": "AWS::Region"}, ".ecr.dkr"]]}
+                    ),
+                    "Secrets": _interface_endpoint(f"com.amazonaws.{REGION}.secretsmanager"),
+                },
+            )
+        },
+    )
+    assert [endpoint.service for endpoint in environment.endpoints] == [
+        "ecr.api",
+        "ecr.dkr",
+        "secretsmanager",
+    ]

@@ -700,10 +700,17 @@ def _endpoints(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Endpoint
             subnets = resolver.resolve(stack, properties.get("SubnetIds", []))
             yield Endpoint(
                 environment=stack.environment,
-                service=service.rsplit(".", 1)[-1] if not is_unresolved(service) else service,
+                service=_service_of(service, stack.region),
                 region=stack.region,
                 # One subnet per availability zone, as interface endpoints require.
                 # At least one: an endpoint without subnets listed here still runs somewhere.
                 availability_zones=max(1, len(subnets)) if isinstance(subnets, list) else 1,
                 restricted_by_policy="PolicyDocument" in properties,
             )
+
+
+def _service_of(service_name: str, region: str) -> str:
+    """What follows the region in an endpoint's ServiceName: `com.amazonaws.eu-west-1.ecr.api` is
+    `ecr.api`. A name without that region (another region's service, or unresolved) stays whole."""
+    _, found, service = service_name.partition(f".{region}.")
+    return service if found and not is_unresolved(service_name) else service_name
