@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from strongbox.report.analysis import analyse
 from strongbox.report.cost import Assumptions, load_prices
 from strongbox.report.diagram import dot, graph, mermaid
 from strongbox.report.inventory import Environment, Secret, environments
+from strongbox.report.render import as_markdown
 from tests.conftest import ROOT, Synthesized
 
 HOME = "111111111111"
@@ -1046,3 +1048,15 @@ def test_endpoints_are_named_by_the_whole_service_after_the_region(tmp_path: Pat
         "ecr.dkr",
         "secretsmanager",
     ]
+
+
+def _markdown(tmp_path: Path, resources: dict[str, Any]) -> str:
+    directory = _write_assembly(tmp_path / "out", {"Home": (HOME, resources)})
+    return as_markdown(analyse(directory, Assumptions(), load_prices()))
+
+
+def test_advice_is_written_in_sentences_that_start_with_a_capital(tmp_path: Path) -> None:
+    text = _markdown(tmp_path, _home())
+    (advice,) = [line for line in text.splitlines() if line.startswith("- `app/db`: saves")]
+    assert re.findall(r"\. [a-z]\w*", advice) == []
+    assert "as a SecureString parameter. It never rotates, has no replicas" in advice

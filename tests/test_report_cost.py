@@ -276,7 +276,7 @@ def test_advice_for_secrets_that_use_nothing_only_secrets_manager_offers() -> No
         ("webhook-secret", D("0.45")),
     ]
     reason = advice[0].reason
-    assert reason.startswith("never rotates, has no replicas and no cross-account reader")
+    assert reason.startswith("It never rotates, has no replicas and no cross-account reader")
     assert "KMS cost is the same either way" in reason
     for loss in ("rotation schedule", "cross-region replicas", "resource policy for other"):
         assert loss in reason

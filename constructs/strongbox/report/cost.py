@@ -386,7 +386,7 @@ def secure_string_advice(
     if saving <= 0:
         return ()
     reason = (
-        "never rotates, has no replicas and no cross-account reader, so Secrets Manager adds "
+        "It never rotates, has no replicas and no cross-account reader, so Secrets Manager adds "
         "nothing a standard-tier SecureString parameter lacks; KMS cost is the same either way "
         "(both decrypt with the same KMS key). Moving it gives up a rotation schedule, "
         "cross-region replicas and a resource policy for other accounts, and the value must fit "
