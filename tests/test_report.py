@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from strongbox.assembly.resolver import Resolver, read_assembly
-from strongbox.cli import main
+from strongbox.cli import _diagram_names, main
 from strongbox.report.analysis import analyse
 from strongbox.report.cost import Assumptions, load_prices
 from strongbox.report.diagram import dot, graph, mermaid
@@ -831,7 +831,7 @@ def test_docs_excerpt_is_what_the_report_prints(
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
 def test_svg_per_environment_with_graphviz(synthesized: Synthesized, tmp_path: Path) -> None:
     assert main(["report", str(synthesized.outdir), "--output", str(tmp_path / "r.md")]) == 0
-    svg = (tmp_path / "r-Strongbox-Prod.svg").read_text()
+    svg = (tmp_path / "r-prod.svg").read_text()
     assert svg.lstrip().startswith("<?xml")
     assert "prod/payments/stripe-api-key @ eu-central-1" in html.unescape(svg)
 
@@ -1060,3 +1060,82 @@ def test_advice_is_written_in_sentences_that_start_with_a_capital(tmp_path: Path
     (advice,) = [line for line in text.splitlines() if line.startswith("- `app/db`: saves")]
     assert re.findall(r"\. [a-z]\w*", advice) == []
     assert "as a SecureString parameter. It never rotates, has no replicas" in advice
+
+
+class _FakeGraphviz:
+    """Stands in for Graphviz's `dot` (absent on most machines): records each SVG it writes."""
+
+    def __init__(self) -> None:
+        self.written: list[Path] = []
+
+    def __call__(self, environment: Environment, target: Path) -> bool:
+        target.write_text(f"<svg>{environment.name}</svg>")
+        self.written.append(target)
+        return True
+
+
+@pytest.fixture
+def graphviz(monkeypatch: pytest.MonkeyPatch) -> _FakeGraphviz:
+    fake = _FakeGraphviz()
+    monkeypatch.setattr("strongbox.cli.render_svg", fake)
+    return fake
+
+
+def test_svg_files_are_named_after_their_environment(
+    synthesized: Synthesized,
+    tmp_path: Path,
+    graphviz: _FakeGraphviz,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "strongbox-report.md"
+    assert main(["report", str(synthesized.outdir), "--output", str(output)]) == 0
+    assert [path.name for path in graphviz.written] == [
+        "strongbox-report-dev.svg",
+        "strongbox-report-staging.svg",
+        "strongbox-report-prod.svg",
+    ]
+    assert (tmp_path / "strongbox-report-prod.svg").read_text() == "<svg>Strongbox-Prod</svg>"
+    assert capsys.readouterr().err.splitlines() == [f"wrote {path}" for path in graphviz.written]
+
+
+def test_svg_files_of_top_level_stacks_are_named_by_account_and_region(
+    tmp_path: Path, graphviz: _FakeGraphviz
+) -> None:
+    directory = _write_assembly(
+        tmp_path / "out", {"Home": (HOME, _home()), "Other": (OTHER, _home())}
+    )
+    output = tmp_path / "report.md"
+    assert main(["report", str(directory), "--output", str(output)]) == 0
+    assert [path.name for path in graphviz.written] == [
+        f"report-{HOME}-{REGION}.svg",
+        f"report-{OTHER}-{REGION}.svg",
+    ]
+
+
+def test_json_output_writes_only_the_json(
+    tmp_path: Path, graphviz: _FakeGraphviz, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _write_assembly(tmp_path / "out", {"Home": (HOME, _home())})
+    output = tmp_path / "report.json"
+    assert main(["report", str(directory), "--format", "json", "--output", str(output)]) == 0
+    assert graphviz.written == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out", "report.json"]
+    assert capsys.readouterr() == ("", "")
+    assert json.loads(output.read_text())["environments"]
+
+
+@pytest.mark.parametrize(
+    ("environments", "names"),
+    [
+        (["Strongbox-Prod"], ["strongbox-prod"]),
+        (["Strongbox-Dev", "Strongbox-Prod"], ["dev", "prod"]),
+        ([f"aws://{HOME}/eu-west-1", f"aws://{HOME}/eu-central-1"], ["eu-west-1", "eu-central-1"]),
+        (["Prod", "prod", "PROD"], ["prod", "prod-2", "prod-3"]),
+        (["Strongbox-Prod", "Strongbox"], ["strongbox-prod", "strongbox"]),
+        (["***"], ["environment"]),
+    ],
+)
+def test_diagram_file_names_are_readable_and_unique(
+    environments: list[str], names: list[str]
+) -> None:
+    assert _diagram_names(environments) == names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -66,8 +67,11 @@ def _report(arguments: argparse.Namespace) -> int:
         return 0
     output = Path(arguments.output)
     output.write_text(text, encoding="utf-8")
-    for part in report.environments:
-        svg = output.with_name(f"{output.stem}-{_file_name(part.environment.name)}.svg")
+    if arguments.format == "json":
+        return 0  # a program asked for the JSON: nothing else is written, nothing said
+    names = _diagram_names([part.environment.name for part in report.environments])
+    for part, name in zip(report.environments, names, strict=True):
+        svg = output.with_name(f"{output.stem}-{name}.svg")
         if render_svg(part.environment, svg):
             print(f"wrote {svg}", file=sys.stderr)
     return 0
@@ -89,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     checking.add_argument("assembly", nargs="?", default="cdk.out", help="default: ./cdk.out")
     report.add_argument("--format", choices=("markdown", "json"), default="markdown")
     report.add_argument(
-        "--output", help="file to write (default: stdout); with Graphviz, an SVG per environment"
+        "--output",
+        help="file to write (default: stdout); for Markdown with Graphviz installed, also an SVG "
+        "diagram per environment beside it, named <file>-<environment>.svg",
     )
     report.add_argument(
         "--reads-per-month",
@@ -136,8 +142,39 @@ def _decimal(text: str, option: str) -> Decimal:
     return value
 
 
-def _file_name(name: str) -> str:
-    return "".join(character if character.isalnum() else "-" for character in name).strip("-")
+def _diagram_names(environments: Sequence[str]) -> list[str]:
+    """A readable file-name part per environment, unique among them: the words of its name
+    (`aws://111111111111/eu-west-1` is `111111111111-eu-west-1`) without the leading words every
+    environment shares (`Strongbox-Prod` among `Strongbox-Dev` and others is `prod`)."""
+    parts = [_name_parts(name) for name in environments]
+    shared = 0
+    while (
+        len(parts) > 1
+        and all(len(words) > shared + 1 for words in parts)
+        and len({words[shared] for words in parts}) == 1
+    ):
+        shared += 1
+    names: list[str] = []
+    for words in parts:
+        name = "-".join(words[shared:]) or "environment"
+        unique, count = name, 1
+        while unique in names:
+            count += 1
+            unique = f"{name}-{count}"
+        names.append(unique)
+    return names
+
+
+def _name_parts(environment: str) -> list[str]:
+    """An environment's name in lower-case parts: a stage's words, or the account and region of
+    top-level stacks (the region kept whole)."""
+    where = re.fullmatch(r"aws://([^/]+)/([^/]+)", environment)
+    parts = [where[1], where[2]] if where else re.split(r"[^a-z0-9]+", environment.lower())
+    return [
+        "-".join(re.findall(r"[a-z0-9]+", part.lower()))
+        for part in parts
+        if re.search(r"[a-z0-9]", part.lower())
+    ]
 
 
 if __name__ == "__main__":
