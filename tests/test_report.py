@@ -808,13 +808,13 @@ def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path
     assert (
         main(["report", str(synthesized.outdir), "--format", "json", "--output", str(output)]) == 0
     )
-    document = json.loads(output.read_text())
+    document = json.loads(output.read_text(), parse_float=Decimal)
     names = [part["environment"]["name"] for part in document["environments"]]
     assert names == ["Strongbox-Dev", "Strongbox-Staging", "Strongbox-Prod"]
     assert document["prices"]["as_of"] == load_prices().as_of
     prod = document["environments"][2]
     lines = prod["cost"]["lines"]
-    assert Decimal(prod["cost"]["total"]) == sum(Decimal(line["monthly"]) for line in lines)
+    assert prod["cost"]["total"] == sum(line["monthly"] for line in lines)
 
 
 def test_docs_excerpt_is_what_the_report_prints(
@@ -1139,3 +1139,24 @@ def test_diagram_file_names_are_readable_and_unique(
     environments: list[str], names: list[str]
 ) -> None:
     assert _diagram_names(environments) == names
+
+
+def test_json_counts_and_prices_are_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = _write_assembly(tmp_path / "out", {"Home": (HOME, _home())})
+    assert main(["report", str(directory), "--format", "json"]) == 0
+    text = capsys.readouterr().out
+    (part,) = json.loads(text)["environments"]
+    secrets = part["cost"]["lines"][0]
+    assert (secrets["item"], secrets["quantity"], secrets["unit_price"], secrets["monthly"]) == (
+        "Secrets Manager secrets",
+        1,
+        0.4,
+        0.4,
+    )
+    assert part["advice"][0]["saving_per_month"] == 0.45
+    assert json.loads(text)["prices"]["hours_per_month"] == 730
+    # Read back as Decimal, every figure is exactly what the report computed.
+    exact = json.loads(text, parse_float=Decimal)["environments"][0]["cost"]
+    assert exact["total"] == sum(line["monthly"] for line in exact["lines"]) == Decimal("1.48")

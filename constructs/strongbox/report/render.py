@@ -21,7 +21,9 @@ CALL_PATHS_INTRO = (
 
 
 def as_json(report: Report) -> str:
-    """Every field of the report; money as decimal strings, so no float rounding creeps in."""
+    """Every field of the report; counts and money as JSON numbers, written with exactly the
+    digits the report computed (read them with `json.loads(text, parse_float=Decimal)` to keep
+    them exact)."""
     return json.dumps(_plain(report), indent=2, sort_keys=False) + "\n"
 
 
@@ -34,9 +36,17 @@ def _plain(value: Any) -> Any:
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    if isinstance(value, Decimal | Path):
+    if isinstance(value, Decimal):
+        return _number(value)
+    if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _number(value: Decimal) -> int | float:
+    """A whole number as an int, else a float: JSON writes a float's shortest form, which for a
+    price or amount (far fewer than the 15 significant digits a float keeps) is its own digits."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def as_markdown(report: Report) -> str:
