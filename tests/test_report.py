@@ -1160,3 +1160,25 @@ def test_json_counts_and_prices_are_numbers(
     # Read back as Decimal, every figure is exactly what the report computed.
     exact = json.loads(text, parse_float=Decimal)["environments"][0]["cost"]
     assert exact["total"] == sum(line["monthly"] for line in exact["lines"]) == Decimal("1.48")
+
+
+def _empty_tables(text: str) -> list[str]:
+    """Each table header of `text` that has no row under its separator."""
+    lines = text.splitlines()
+    return [
+        header
+        for header, separator, after in zip(lines, lines[1:], [*lines[2:], ""], strict=False)
+        if header.startswith("|") and separator.startswith("|---") and not after.startswith("|")
+    ]
+
+
+def test_an_empty_table_is_one_sentence_saying_there_is_nothing(tmp_path: Path) -> None:
+    keyed = _markdown(tmp_path / "key", {"Key": _delegating_key()})
+    assert _empty_tables(keyed) == []
+    for sentence in ("No secrets.", "No parameters.", "No runtime here declares its calls."):
+        assert f"\n{sentence}\n" in keyed
+    assert "\nNo secrets, so nobody reads one.\n" in keyed
+    nothing_priced = _markdown(tmp_path / "nothing", {"Topic": {"Type": "AWS::SNS::Topic"}})
+    assert _empty_tables(nothing_priced) == []
+    assert "\nNo KMS keys.\n" in nothing_priced
+    assert "\nNothing here has a price: 0.00 a month.\n" in nothing_priced

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from typing import Any
 from strongbox.access.proof import LIMITS
 from strongbox.report.analysis import EnvironmentReport, Report
 from strongbox.report.diagram import mermaid
+from strongbox.report.inventory import Environment
 
 CALL_PATHS_INTRO = (
     "Every AWS call a runtime declares, decided through the caller's identity policies, the "
@@ -65,51 +66,146 @@ def as_markdown(report: Report) -> str:
 
 def _environment(part: EnvironmentReport) -> list[str]:
     environment = part.environment
-    lines = [
+    return [
         f"## {environment.name}",
         "",
         f"Accounts {', '.join(environment.accounts)}; regions {', '.join(environment.regions)}.",
         "",
         "### Secrets",
         "",
-        "| secret | kind | key | replicas | rotation | resource policy |",
-        "|---|---|---|---|---|---|",
+        *_secrets(environment),
+        "",
+        "### Keys",
+        "",
+        *_keys(environment),
+        "",
+        "### Who can read",
+        "",
+        *_readers(environment),
+        "",
+        "### Parameters",
+        "",
+        *_table(
+            ("parameter", "type", "tier"),
+            [(f"`{p.name}`", p.type, p.tier) for p in environment.parameters],
+            empty="No parameters.",
+        ),
+        "",
+        "### Monthly cost estimate",
+        "",
+        *_cost(part),
+        "",
+        "### Placement advice",
+        "",
+        *(
+            [
+                f"- `{advice.name}`: saves {advice.saving_per_month} a month as a SecureString "
+                f"parameter. {advice.reason}"
+                for advice in part.advice
+            ]
+            or ["- Every secret uses something only Secrets Manager offers; no advice."]
+        ),
+        "",
+        "### Call paths",
+        "",
+        CALL_PATHS_INTRO,
+        "",
+        LIMITS,
+        "",
+        *_call_paths(part),
+        "",
+        "### Findings",
+        "",
+        *([f"- {finding}" for finding in part.findings] or ["- None."]),
+        "",
+        "### Diagram",
+        "",
+        "```mermaid",
+        mermaid(environment),
+        "```",
     ]
+
+
+def _table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    empty: str,
+    align: Sequence[str] = (),
+) -> list[str]:
+    """A Markdown table of `rows`, or the one sentence `empty` when there is no row."""
+    if not rows:
+        return [empty]
+    separator = [align[i] if i < len(align) else "---" for i in range(len(columns))]
+    return [
+        f"| {' | '.join(columns)} |",
+        f"|{'|'.join(separator)}|",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+
+
+def _secrets(environment: Environment) -> list[str]:
     names = {key.arn: key.aliases[0] for key in environment.keys if key.aliases}
+    rows = []
     for secret in environment.secrets:
         replicas = (
             "<br>".join(f"{r.region} ({names.get(r.key, r.key)})" for r in secret.replicas)
             or "none"
         )
         policy = "<br>".join(secret.resource_policy) or "none"
-        lines.append(
-            f"| `{secret.name}` | {secret.kind} | {names.get(secret.key, secret.key)} "
-            f"| {replicas} | "
-            f"{_cell(secret.rotation)} | {_cell(policy)} |"
-        )
-    lines += [
-        "",
-        "### Keys",
-        "",
-        "| key | aliases | multi-region | replica of |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {key.arn} | {', '.join(key.aliases) or 'none'} | {'yes' if key.multi_region else 'no'} "
-        f"| {key.replica_of or ''} |"
-        for key in environment.keys
-    ]
-    lines += ["", "### Who can read", ""]
-    lines += ["| secret | reader | account | conditions | flags |", "|---|---|---|---|---|"]
-    for secret in environment.secrets:
-        for reader in secret.readers:
-            lines.append(
-                f"| `{secret.name}` | {reader.principal} | {reader.account} | "
-                f"{_cell('<br>'.join(reader.conditions)) or 'none'} | "
-                f"{_cell('<br>'.join(reader.flags)) or ''} |"
+        rows.append(
+            (
+                f"`{secret.name}`",
+                secret.kind,
+                names.get(secret.key, secret.key),
+                replicas,
+                _cell(secret.rotation),
+                _cell(policy),
             )
+        )
+    return _table(
+        ("secret", "kind", "key", "replicas", "rotation", "resource policy"),
+        rows,
+        empty="No secrets.",
+    )
+
+
+def _keys(environment: Environment) -> list[str]:
+    return _table(
+        ("key", "aliases", "multi-region", "replica of"),
+        [
+            (
+                key.arn,
+                ", ".join(key.aliases) or "none",
+                "yes" if key.multi_region else "no",
+                key.replica_of or "",
+            )
+            for key in environment.keys
+        ],
+        empty="No KMS keys.",
+    )
+
+
+def _readers(environment: Environment) -> list[str]:
+    rows = []
+    for secret in environment.secrets:
+        rows += [
+            (
+                f"`{secret.name}`",
+                reader.principal,
+                reader.account,
+                _cell("<br>".join(reader.conditions)) or "none",
+                _cell("<br>".join(reader.flags)),
+            )
+            for reader in secret.readers
+        ]
         if not secret.readers:
-            lines.append(f"| `{secret.name}` | nobody in the assembly | | | |")
+            rows.append((f"`{secret.name}`", "nobody in the assembly", "", "", ""))
+    lines = _table(
+        ("secret", "reader", "account", "conditions", "flags"),
+        rows,
+        empty="No secrets, so nobody reads one.",
+    )
     delegated = sorted({a for secret in environment.secrets for a in secret.delegated_accounts})
     if delegated:
         lines += [
@@ -118,39 +214,47 @@ def _environment(part: EnvironmentReport) -> list[str]:
             f"policy delegates to IAM, in account(s) {', '.join(delegated)}, if their own identity "
             "policies allow `secretsmanager:GetSecretValue` and `kms:Decrypt`.",
         ]
-    lines += ["", "### Parameters", "", "| parameter | type | tier |", "|---|---|---|"]
-    lines += [f"| `{p.name}` | {p.type} | {p.tier} |" for p in environment.parameters]
-    lines += ["", "### Monthly cost estimate", "", "| item | quantity | unit | price | monthly |"]
-    lines.append("|---|---:|---|---:|---:|")
-    lines += [
-        f"| {line.item} | {line.quantity} | {line.unit} | {line.unit_price} | {line.monthly} |"
-        for line in part.cost.lines
-    ]
-    lines.append(f"| **total** | | | | **{part.cost.total}** |")
-    lines += ["", "Assumptions:", ""] + [f"- {text}" for text in part.cost.assumptions]
-    lines += ["", "### Placement advice", ""]
-    lines += [
-        f"- `{advice.name}`: saves {advice.saving_per_month} a month as a SecureString "
-        f"parameter. {advice.reason}"
-        for advice in part.advice
-    ] or ["- Every secret uses something only Secrets Manager offers; no advice."]
-    lines += ["", "### Call paths", "", CALL_PATHS_INTRO, "", LIMITS, ""]
-    lines += ["| runtime | call | verdict | decided by |", "|---|---|---|---|"]
+    return lines
+
+
+def _cost(part: EnvironmentReport) -> list[str]:
+    cost = part.cost
+    if cost.lines:
+        lines = _table(
+            ("item", "quantity", "unit", "price", "monthly"),
+            [
+                (line.item, str(line.quantity), line.unit, str(line.unit_price), str(line.monthly))
+                for line in cost.lines
+            ],
+            empty="",
+            align=("---", "---:", "---", "---:", "---:"),
+        )
+        lines.append(f"| **total** | | | | **{cost.total}** |")
+    else:
+        lines = [f"Nothing here has a price: {cost.total} a month."]
+    return [*lines, "", "Assumptions:", "", *(f"- {text}" for text in cost.assumptions)]
+
+
+def _call_paths(part: EnvironmentReport) -> list[str]:
+    rows = []
     for call in part.call_paths:
         through = f" through the {call.endpoint} endpoint" if call.endpoint else ""
         decided = "<br>".join(layer.describe() for layer in call.layers)
         if call.reason:
             decided += f"<br>{call.reason}"
-        lines.append(
-            f"| {_cell(call.runtime.split(': ', 1)[-1])} | `{call.action}` on "
-            f"`{call.resource}` in {call.region}{through} | {call.verdict} | {_cell(decided)} |"
+        rows.append(
+            (
+                _cell(call.runtime.split(": ", 1)[-1]),
+                f"`{call.action}` on `{call.resource}` in {call.region}{through}",
+                call.verdict,
+                _cell(decided),
+            )
         )
-    if not part.call_paths:
-        lines.append("| no runtime declares its calls here | | | |")
-    lines += ["", "### Findings", ""]
-    lines += [f"- {finding}" for finding in part.findings] or ["- None."]
-    lines += ["", "### Diagram", "", "```mermaid", mermaid(environment), "```"]
-    return lines
+    return _table(
+        ("runtime", "call", "verdict", "decided by"),
+        rows,
+        empty="No runtime here declares its calls.",
+    )
 
 
 def _cell(text: str) -> str:
