@@ -1182,3 +1182,78 @@ def test_an_empty_table_is_one_sentence_saying_there_is_nothing(tmp_path: Path) 
     assert _empty_tables(nothing_priced) == []
     assert "\nNo KMS keys.\n" in nothing_priced
     assert "\nNothing here has a price: 0.00 a month.\n" in nothing_priced
+
+
+def _cells(text: str, header: str) -> list[dict[str, str]]:
+    """The rows of the table whose header line is `header`, as column -> cell."""
+    lines = text.splitlines()
+    start = lines.index(header)
+    columns = [column.strip() for column in header.strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip("|"))]
+        rows.append(dict(zip(columns, cells, strict=True)))
+    return rows
+
+
+SECRETS_HEADER = "| secret | kind | key | replicas | rotation | resource policy |"
+
+
+def _long_statement(sid: str, effect: str = "Deny") -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": effect,
+        "Principal": "*",
+        "Action": [
+            "secretsmanager:DeleteResourcePolicy",
+            "secretsmanager:DeleteSecret",
+            "secretsmanager:PutResourcePolicy",
+            "secretsmanager:RemoveRegionsFromReplication",
+        ],
+        "Resource": "*",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": [ADMIN_ARN, READER_ARN]}},
+    }
+
+
+def test_resource_policy_cells_are_summarised_and_json_keeps_the_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    resources = {
+        **_home(),
+        "Policy": _resource_policy(
+            _long_statement("OnlyAdministratorsChangeThePolicy"),
+            _allow(
+                "secretsmanager:GetSecretValue",
+                "*",
+                Principal={"AWS": f"arn:aws:iam::{OTHER}:root"},
+            ),
+        ),
+    }
+    text = _markdown(tmp_path / "two", resources)
+    (row,) = _cells(text, SECRETS_HEADER)
+    assert row["resource policy"] == "Deny OnlyAdministratorsChangeThePolicy<br>Allow (no Sid)"
+    assert "`--format json` has every statement in full" in text
+    # The JSON keeps each statement whole.
+    assert main(["report", str(tmp_path / "two" / "out"), "--format", "json"]) == 0
+    (secret,) = json.loads(capsys.readouterr().out)["environments"][0]["environment"]["secrets"]
+    assert secret["resource_policy"][0].startswith(
+        "OnlyAdministratorsChangeThePolicy: Deny * secretsmanager:DeleteResourcePolicy, "
+    )
+    assert secret["resource_policy"][0].endswith(
+        f"when ArnNotLike aws:PrincipalArn {ADMIN_ARN}|{READER_ARN}"
+    )
+    many = _markdown(
+        tmp_path / "many",
+        {
+            **_home(),
+            "Policy": _resource_policy(
+                *(_long_statement(f"Statement{n}WithALongName") for n in range(9))
+            ),
+        },
+    )
+    (row,) = _cells(many, SECRETS_HEADER)
+    assert len(row["resource policy"]) <= 120
+    assert row["resource policy"].startswith("Deny Statement0WithALongName<br>Deny Statement1")
+    assert row["resource policy"].endswith(" more statements")

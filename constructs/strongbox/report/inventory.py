@@ -61,7 +61,8 @@ class Secret:
     replicas: tuple[Replica, ...]
     rotation: str
     rotates: bool
-    resource_policy: tuple[str, ...]
+    resource_policy: tuple[str, ...]  # each statement in full, one line each
+    resource_policy_outline: tuple[str, ...]  # each statement's effect and Sid
     readers: tuple[Reader, ...]
     delegated_accounts: tuple[str, ...]
 
@@ -388,6 +389,10 @@ def _secret(
         rotation=rotation_text,
         rotates=rotation is not None,
         resource_policy=tuple(_summary(statement) for statement in statements),
+        resource_policy_outline=tuple(
+            f"{statement.get('Effect')} {statement.get('Sid', '(no Sid)')}"
+            for statement in statements
+        ),
         readers=tuple(readers),
         delegated_accounts=delegated,
     )

@@ -21,6 +21,10 @@ CALL_PATHS_INTRO = (
 )
 
 
+# Longer cells make the Markdown table unreadable; the JSON has the rest.
+POLICY_CELL_LIMIT = 120
+
+
 def as_json(report: Report) -> str:
     """Every field of the report; counts and money as JSON numbers, written with exactly the
     digits the report computed (read them with `json.loads(text, parse_float=Decimal)` to keep
@@ -152,7 +156,7 @@ def _secrets(environment: Environment) -> list[str]:
             "<br>".join(f"{r.region} ({names.get(r.key, r.key)})" for r in secret.replicas)
             or "none"
         )
-        policy = "<br>".join(secret.resource_policy) or "none"
+        policy = _outline(secret.resource_policy_outline)
         rows.append(
             (
                 f"`{secret.name}`",
@@ -163,11 +167,29 @@ def _secrets(environment: Environment) -> list[str]:
                 _cell(policy),
             )
         )
-    return _table(
+    lines = _table(
         ("secret", "kind", "key", "replicas", "rotation", "resource policy"),
         rows,
         empty="No secrets.",
     )
+    if any(secret.resource_policy for secret in environment.secrets):
+        lines += [
+            "",
+            "A resource policy is shown as each statement's effect and Sid; `--format json` has "
+            "every statement in full.",
+        ]
+    return lines
+
+
+def _outline(statements: Sequence[str]) -> str:
+    """As many statements as fit in one readable cell, then how many more there are."""
+    for shown in range(len(statements), -1, -1):
+        hidden = len(statements) - shown
+        more = [f"and {hidden} more statement{'s' if hidden > 1 else ''}"] if hidden else []
+        text = _cell("<br>".join([*statements[:shown], *more]))
+        if len(text) <= POLICY_CELL_LIMIT or not shown:
+            return text or "none"
+    return "none"  # unreachable: the loop returns when nothing is left to hide
 
 
 def _keys(environment: Environment) -> list[str]:
