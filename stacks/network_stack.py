@@ -15,11 +15,12 @@ from stacks.config import EnvironmentConfig
 from strongbox import PrivateEndpoints, acknowledge
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
+from strongbox.fixed_zones import FixedZonesStack
 from strongbox.log_groups import encrypted_log_group
 from strongbox.trust import source_conditions
 
 
-class NetworkStack(cdk.Stack):
+class NetworkStack(FixedZonesStack):
     """A VPC with only isolated subnets (no internet path), flow logs to a CMK-encrypted log
     group, a closed default security group, and `PrivateEndpoints`. With `network.create_vpc`
     false, an existing VPC given by ids in config (no lookups) gets the flow logs and endpoints.
@@ -41,8 +42,7 @@ class NetworkStack(cdk.Stack):
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
-        self._availability_zones = list(environment.availability_zones)
-        super().__init__(scope, id_, **kwargs)
+        super().__init__(scope, id_, availability_zones=environment.availability_zones, **kwargs)
         network = environment.network
         flow_log_group = encrypted_log_group(
             self, "FlowLogs", encryption_key=encryption_key, removal_policy=removal_policy
@@ -105,12 +105,6 @@ class NetworkStack(cdk.Stack):
             parameter_path=f"/{application}/{environment.name}/",
             services=network.endpoints,
         )
-
-    @property
-    def availability_zones(self) -> list[str]:
-        """The configured zones. Without this override, ec2.Vpc checks its zones against the
-        stack's, which the CDK would look up in the account: synth must do no lookups."""
-        return self._availability_zones
 
 
 def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:

@@ -13,7 +13,6 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as sfn_tasks
 
@@ -33,6 +32,7 @@ from strongbox import (
 )
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
+from strongbox.execution_role import TaskExecutionRole
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
@@ -40,12 +40,6 @@ from strongbox.trust import source_conditions
 
 # Secrets per restart-on-rotation rule: ten complete ARNs keep its pattern well inside 2,048.
 SECRETS_PER_RESTART_RULE = 10
-
-ECR_PULL_ACTIONS = (
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-)
 
 
 # What a state machine needs to deliver its logs and traces; none of these takes a resource.
@@ -108,48 +102,26 @@ class WorkloadStack(cdk.Stack):
             self, "Repository", workload.image_repository
         )
         execution = reader_role(application, environment.name, workload.service, "execution")
-        self.execution_role = iam.Role(
+        self.execution = TaskExecutionRole(
             self,
-            "ExecutionRole",
+            "Execution",
+            consumer=self.consumer,
+            log_group=log_group,
+            repository=repository,
             role_name=execution.name,
             path=execution.path,
-            # No aws:SourceAccount / aws:SourceArn here, unlike the task role: ECS documents them
-            # for the task role only, and its page on the task execution role gives this trust
-            # policy without them. The ECS and Fargate agents assume this role to pull the image,
-            # write logs and fetch secrets before the task runs; a condition the service does not
-            # satisfy there would stop every task from starting, which no synth check can see.
-            assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
             description=f"Starts {workload.service}: pulls its image, writes its logs, reads "
             "exactly its secrets",
         )
-        self.consumer.attach_to(self.execution_role)
-        start = iam.ManagedPolicy(
-            self,
-            "ExecutionPolicy",
-            roles=[self.execution_role],
-            statements=[
-                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-                iam.PolicyStatement(
-                    actions=list(ECR_PULL_ACTIONS), resources=[repository.repository_arn]
-                ),
-                iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[f"{log_group.log_group_arn}:*"],
-                ),
-            ],
-        )
-        acknowledge(
-            start,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Only ecr:GetAuthorizationToken, which has no resource; image pulls are scoped to "
-            "the service's repository.",
-        )
-        log_group_id = self.get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
-        acknowledge(
-            start,
-            f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
-            "The log streams of the service's own log group, whose names ECS generates.",
-        )
+        # The logical ids these had before TaskExecutionRole existed: a role with a fixed name
+        # cannot move to a new logical id (CloudFormation creates the new one first and finds
+        # the name taken).
+        for resource, logical_id in (
+            (self.execution.role, "ExecutionRole605A040B"),
+            (self.execution.policy, "ExecutionPolicy85A56BE8"),
+        ):
+            resource.node.default_child.override_logical_id(logical_id)  # type: ignore[union-attr]
+        self.execution_role = self.execution.role
         self.task_role = iam.Role(
             self,
             "TaskRole",
@@ -173,7 +145,7 @@ class WorkloadStack(cdk.Stack):
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
             ),
             # Immutable for the CDK: its implicit grants (image, logs, secrets) would be wider.
-            execution_role=self.execution_role.without_policy_updates(),
+            execution_role=self.execution.role_for_task_definition,
             task_role=self.task_role,
         )
         self.task_definition.add_container(
@@ -185,7 +157,9 @@ class WorkloadStack(cdk.Stack):
             port_mappings=[ecs.PortMapping(container_port=workload.port)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=workload.service, log_group=log_group),
         )
-        self._declare_task_start(workload.service, repository, log_group)
+        self.execution.declare_task_start(
+            self.task_definition, stream_prefix=workload.service, container_name=workload.service
+        )
         cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -241,7 +215,7 @@ class WorkloadStack(cdk.Stack):
         # on their own (the CDK waits only for the task role): on a first create the first tasks
         # could start before they may pull the image, write logs or read secrets and parameters.
         self.service.node.add_dependency(
-            self.execution_role, start, *self.consumer.policies, self.task_role
+            self.execution_role, self.execution.policy, *self.consumer.policies, self.task_role
         )
         # ECS names the task it starts as the source (its guide's condition is the account's
         # ECS ARNs, arn:...:ecs:<region>:<account>:*).
@@ -511,55 +485,6 @@ class WorkloadStack(cdk.Stack):
                 for parameter in environment.parameters
                 if name in parameter.consumers
             ],
-        )
-
-    def _declare_task_start(
-        self, service: str, repository: ecr.IRepository, log_group: logs.ILogGroup
-    ) -> None:
-        """What starting a task asks of AWS with the execution role, from the task's ENI in the
-        isolated subnets (Fargate 1.4): its secrets and parameters, the image from ECR (the
-        registry token through ecr.api, the manifest and layer URLs through ecr.dkr, the layers
-        from S3 through the gateway on ECR's pre-signed URLs) and its log stream."""
-        stream = (
-            f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:"
-            f"{log_group.log_group_name}:log-stream:{service}/{service}/task-id"
-        )
-        image = f"pull {service}'s image"
-        calls = [
-            *self.consumer.declared_calls(parameter_actions=["ssm:GetParameters"]),
-            Call("ecr:GetAuthorizationToken", "*", endpoint="ecr.api", purpose=image),
-            *(
-                Call(action, repository.repository_arn, endpoint="ecr.dkr", purpose=image)
-                for action in ECR_PULL_ACTIONS
-            ),
-            Call("logs:CreateLogStream", stream, endpoint="logs", purpose="awslogs driver"),
-            Call("logs:PutLogEvents", stream, endpoint="logs", purpose="awslogs driver"),
-        ]
-        declare_runtime(
-            self.task_definition,
-            Runtime(
-                f"ECS starting {service} (execution role)",
-                "role",
-                self.execution_role.role_arn,
-                tuple(calls),
-            ),
-        )
-        declare_runtime(
-            self.task_definition,
-            Runtime(
-                # Pre-signed by ECR: S3 sees ECR's principal, not the execution role.
-                name=f"ECS fetching {service}'s image layers",
-                kind="outside",
-                principal="arn:aws:iam::aws-owned:role/ecr-layer-url",
-                calls=(
-                    Call(
-                        "s3:GetObject",
-                        f"arn:{self.partition}:s3:::prod-{self.region}-starport-layer-bucket/layer",
-                        endpoint="s3",
-                        purpose=image,
-                    ),
-                ),
-            ),
         )
 
     def _instance_consumer(

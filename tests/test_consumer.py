@@ -69,6 +69,14 @@ class Fixture:
             **kwargs,
         )
 
+    def attach(self, consumer: SecretConsumer) -> iam.Role:
+        """A role for `consumer` (synth refuses a consumer attached to none)."""
+        role = iam.Role(
+            self.stack, f"{consumer.node.id}Role", assumed_by=iam.AccountRootPrincipal()
+        )
+        consumer.attach_to(role)
+        return role
+
     def logical_id(self, construct: Any) -> str:
         return self.stack.get_logical_id(construct.node.default_child)
 
@@ -98,6 +106,7 @@ def test_statements_are_consolidated_and_exact() -> None:
             ParameterUse("COOKIE_SALT", fixture.tree, "session/cookie-salt"),
         ],
     )
+    fixture.attach(consumer)
     policy_id = fixture.stack.get_logical_id(consumer.policies[0].node.default_child)  # type: ignore[arg-type]
     statements = policies_of(Template.from_stack(fixture.stack))[policy_id]["Properties"][
         "PolicyDocument"
@@ -179,6 +188,7 @@ def test_policy_size_for_many_secrets(count: int, policies: int) -> None:
         "Api",
         secrets=[SecretUse(f"PARTNER_{index:03d}", s) for index, s in enumerate(secrets)],
     )
+    fixture.attach(consumer)
     sizes = rendered_sizes(fixture, consumer)
     print(f"{count} secrets: {len(sizes)} managed policies of {sizes} characters")
     assert len(consumer.policies) == policies

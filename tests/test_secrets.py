@@ -366,7 +366,8 @@ REFUSALS: list[tuple[str, Callable[[Fixture], dict[str, Any]], str]] = [
     (
         "rotation reason too short",
         lambda f: {"rotation_disabled_reason": "later"},
-        "must explain why it does not apply",
+        r"Secrets/StripeApiKey: rotation_disabled_reason must say why this secret does not rotate "
+        r"\(at least 20 characters\)",
     ),
 ]
 

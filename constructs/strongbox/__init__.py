@@ -10,7 +10,11 @@ if TYPE_CHECKING:
     from strongbox.compliance import acknowledge, acknowledge_all, add_compliance_plugins
     from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
     from strongbox.endpoints import PrivateEndpoints
-    from strongbox.keys import KeyAccess, SecretsKey, SecretsReplicaKey
+    from strongbox.errors import StrongboxError
+    from strongbox.execution_role import TaskExecutionRole
+    from strongbox.fixed_zones import FixedZonesStack
+    from strongbox.keys import KeyAccess, KeyLike, SecretsKey, SecretsReplicaKey
+    from strongbox.log_groups import encrypted_log_group
     from strongbox.parameter_tree import ParameterTree
     from strongbox.private_function import PrivateFunction
     from strongbox.reading_function import SecretReadingFunction
@@ -36,7 +40,12 @@ _MODULES = {
     "SecretConsumer": "consumer",
     "SecretUse": "consumer",
     "PrivateEndpoints": "endpoints",
+    "StrongboxError": "errors",
+    "TaskExecutionRole": "execution_role",
+    "FixedZonesStack": "fixed_zones",
     "KeyAccess": "keys",
+    "KeyLike": "keys",
+    "encrypted_log_group": "log_groups",
     "SecretsKey": "keys",
     "SecretsReplicaKey": "keys",
     "ParameterTree": "parameter_tree",
@@ -55,9 +64,11 @@ _MODULES = {
 __all__ = [
     "SECRET_KINDS",
     "DatabaseFields",
+    "FixedZonesStack",
     "Generation",
     "JsonFields",
     "KeyAccess",
+    "KeyLike",
     "ManagedSecret",
     "ParameterTree",
     "ParameterUse",
@@ -72,9 +83,12 @@ __all__ = [
     "SecretUse",
     "SecretsKey",
     "SecretsReplicaKey",
+    "StrongboxError",
+    "TaskExecutionRole",
     "acknowledge",
     "acknowledge_all",
     "add_compliance_plugins",
+    "encrypted_log_group",
 ]
 
 

@@ -18,14 +18,16 @@ from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 from strongbox.access.calls import Call, Runtime
 from strongbox.access.declare import declare_runtime
-from strongbox.keys import key_reference
+from strongbox.keys import KeyLike, as_key, key_reference
 from strongbox.naming import pascal_case
 from strongbox.rotation_function import RotationFunction
+from strongbox.signature import shows_init_signature
 
 ROTATION_FAILURE_EVENTS = ("RotationFailed", "RotationAbandoned")
 READ_EVENTS = ("GetSecretValue", "BatchGetSecretValue")
 
 
+@shows_init_signature
 class RotationAlerts(Construct):
     """EventBridge rules and alarms that notify an SNS topic encrypted with the key.
 
@@ -49,7 +51,7 @@ class RotationAlerts(Construct):
         scope: Construct,
         id_: str,
         *,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
         secret_name_prefix: str,
         allowed_reader_arns: Sequence[str],
         rotation_functions: Sequence[RotationFunction] = (),
@@ -67,6 +69,7 @@ class RotationAlerts(Construct):
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
+        encryption_key = as_key(encryption_key)
         self.topic = sns.Topic(
             self,
             "Topic",

@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+import jsii
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 
-from constructs import Construct
+from constructs import Construct, IValidation
 from strongbox.access.calls import Call, parameter_read, secret_read
+from strongbox.errors import StrongboxError
 from strongbox.parameter_tree import ParameterTree
 from strongbox.secrets import ManagedSecret
+from strongbox.signature import shows_init_signature
 
 # IAM's limit for a customer-managed policy (characters, whitespace excluded).
 MANAGED_POLICY_LIMIT = 6144
@@ -50,6 +53,7 @@ class ParameterUse:
     name: str
 
 
+@shows_init_signature
 class SecretConsumer(Construct):
     """Customer-managed policies that let a role read exactly the secrets and parameters a
     workload uses, in the primary region, and nothing else:
@@ -147,10 +151,34 @@ class SecretConsumer(Construct):
             iam.ManagedPolicy(self, f"Policy{index}" if index else "Policy", statements=batch)
             for index, batch in enumerate(_batches(statements))
         ]
+        self._attached = False
+        self.node.add_validation(_AttachedToARole(self))
 
     def attach_to(self, role: iam.IRole) -> None:
+        """Attach the policies to `role`, the role that reads the values: an ECS task's execution
+        role, a function's role, an instance role. A role created in this app lists them; any
+        other (its `without_policy_updates()` view, an imported role of this account), which
+        would drop them silently, is named in each policy's `Roles` instead. Until this is
+        called, synth fails: policies attached to nothing grant nothing."""
+        role_account = role.principal_account
+        account = cdk.Stack.of(self).account
+        if (
+            role_account
+            and not cdk.Token.is_unresolved(role_account)
+            and not cdk.Token.is_unresolved(account)
+            and role_account != account
+        ):
+            raise StrongboxError(
+                self,
+                f"attach_to: the role is in account {role_account}, not {account}; a role in "
+                "another account reads through cross_account_readers and its own policies",
+            )
         for policy in self.policies:
-            role.add_managed_policy(policy)
+            if isinstance(role, iam.Role):
+                role.add_managed_policy(policy)
+            else:
+                policy.attach_to_role(role)
+        self._attached = True
 
     def declared_calls(
         self, *, parameter_actions: Sequence[str], endpoints: bool = True
@@ -247,6 +275,22 @@ class SecretConsumer(Construct):
                 "that lists them"
             )
         return variables
+
+
+@jsii.implements(IValidation)
+class _AttachedToARole:
+    def __init__(self, consumer: SecretConsumer) -> None:
+        self._consumer = consumer
+
+    def validate(self) -> list[str]:
+        consumer = self._consumer
+        if consumer._attached or not consumer.policies:
+            return []
+        return [
+            "SecretConsumer is attached to no role, so the workload could not read its values: "
+            "call attach_to(role) with the role that reads them (for ECS, TaskExecutionRole "
+            "does it)"
+        ]
 
 
 def _deploy_after(consumer: Construct, tree: ParameterTree) -> None:

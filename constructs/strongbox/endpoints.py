@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct
 from strongbox.naming import pascal_case
+from strongbox.signature import shows_init_signature
 
 INTERFACE_SERVICES: Mapping[str, ec2.InterfaceVpcEndpointAwsService] = {
     "secretsmanager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -38,6 +39,7 @@ PARAMETER_ACTIONS = (
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*")
 
 
+@shows_init_signature
 class PrivateEndpoints(Construct):
     """Interface endpoints (private DNS on) for the chosen services plus the S3 gateway, behind
     one security group that admits HTTPS from the VPC's CIDR only, each with a policy:

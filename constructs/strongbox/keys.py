@@ -13,7 +13,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import region_info
 
 from constructs import Construct
-from strongbox.naming import pascal_case
+from strongbox.errors import StrongboxError
+from strongbox.naming import claim_name, pascal_case
+from strongbox.signature import shows_init_signature
 
 MIN_ROTATION_DAYS, MAX_ROTATION_DAYS = 90, 2560
 MIN_PENDING_DAYS, MAX_PENDING_DAYS = 7, 30
@@ -309,14 +311,20 @@ def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:
         )
 
 
+@shows_init_signature
 class SecretsKey(Construct):
     """A symmetric CMK with rotation on, alias `alias/<application>/<environment>/<purpose>`, and a
     key policy built from `KeyAccess`. Multi-region when `access.regions` names replica regions.
+
+    Pass it wherever a Strongbox construct takes a key (`encryption_key=`); constructs that
+    name things (`ManagedSecret`, `ParameterTree`) then take the application and environment
+    from it.
 
     Attributes:
         key: the `kms.Key`.
         alias_name: the alias, the same in the primary and every replica region.
         access: the `KeyAccess` the policy was built from (replica keys reuse it).
+        application, environment_name: as given.
     """
 
     def __init__(
@@ -364,7 +372,10 @@ class SecretsKey(Construct):
                 f"got {', '.join(access.regions)}"
             )
         self.access = access
+        self.application = application
+        self.environment_name = environment_name
         self.alias_name = f"alias/{application}/{environment_name}/{purpose}"
+        claim_name(self, "KMS alias", self.alias_name, account=access.account, region=region)
         self.description = f"Encrypts {application} {environment_name} {purpose} (Strongbox)"
         self.pending_window = pending_window
         self.key = kms.Key(
@@ -408,6 +419,7 @@ class SecretsKey(Construct):
         )
 
 
+@shows_init_signature
 class SecretsReplicaKey(Construct):
     """The replica of a multi-region `SecretsKey` in another region, with the same policy model.
 
@@ -451,6 +463,34 @@ class SecretsReplicaKey(Construct):
             self, "Alias", alias_name=primary.alias_name, target_key_id=self.replica.attr_key_id
         )
         self.key = kms.Key.from_key_arn(self, "Imported", self.replica.attr_arn)
+
+
+# What a Strongbox construct accepts as its key: the CDK key, or the Strongbox construct owning it.
+KeyLike = kms.IKey | SecretsKey | SecretsReplicaKey
+
+
+def as_key(key: KeyLike) -> kms.IKey:
+    """The `kms.IKey` of `key` (a `SecretsKey`'s or `SecretsReplicaKey`'s `.key`)."""
+    return key.key if isinstance(key, SecretsKey | SecretsReplicaKey) else key
+
+
+def names_from_key(
+    scope: Construct, key: KeyLike, application: str | None, environment_name: str | None
+) -> tuple[str, str]:
+    """`application` and `environment_name`, each defaulting to the `SecretsKey`'s."""
+    named = key if isinstance(key, SecretsKey) else None
+    chosen: list[str] = []
+    for argument, given, default in (
+        ("application", application, named.application if named else None),
+        ("environment_name", environment_name, named.environment_name if named else None),
+    ):
+        value = given or default
+        if not value:
+            raise StrongboxError(
+                scope, f"{argument} is required unless encryption_key is a SecretsKey"
+            )
+        chosen.append(value)
+    return chosen[0], chosen[1]
 
 
 def _require_days(name: str, duration: cdk.Duration, low: int, high: int) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from strongbox.access.calls import Call, Runtime
 from strongbox.access.declare import declare_runtime
-from strongbox.keys import key_reference
+from strongbox.keys import KeyLike, as_key, key_reference
 
 # A year covers the retention the HIPAA, NIST 800-53 and PCI DSS packs look for.
 AUDIT_RETENTION = logs.RetentionDays.ONE_YEAR
@@ -19,13 +18,14 @@ def encrypted_log_group(
     scope: Construct,
     id_: str,
     *,
-    encryption_key: kms.IKey,
+    encryption_key: KeyLike,
     removal_policy: cdk.RemovalPolicy,
     log_group_name: str | None = None,
 ) -> logs.LogGroup:
     """A log group encrypted with `encryption_key` (whose policy must let CloudWatch Logs use it:
     `KeyAccess(encrypts_log_groups=True)`), kept for a year. `log_group_name`: for a group a
     service writes to by name (created here first, so it is encrypted and kept)."""
+    encryption_key = as_key(encryption_key)
     group = logs.LogGroup(
         scope,
         id_,

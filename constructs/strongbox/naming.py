@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from constructs import IConstruct
+from strongbox.errors import StrongboxError
+
 
 def pascal_case(text: str) -> str:
     """`db-credentials` -> `DbCredentials`, `ecr.dkr` -> `EcrDkr`: alphanumeric runs, capitalised.
@@ -12,3 +15,25 @@ def pascal_case(text: str) -> str:
     resources.
     """
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", text) if part)
+
+
+def claim_name(scope: IConstruct, kind: str, name: str, *, account: str, region: str) -> None:
+    """Record that `scope` creates the `kind` named `name` in `account` and `region`; a second
+    construct of the app claiming the same one is refused, naming both. Two of them would
+    synthesize cleanly and fail at deploy (the second create finds the name taken)."""
+    root = scope.node.root
+    claimed: dict[tuple[str, str, str, str], str] | None = getattr(root, _CLAIMS, None)
+    if claimed is None:
+        claimed = {}
+        setattr(root, _CLAIMS, claimed)
+    owner = claimed.setdefault((kind, account, region, name), scope.node.path)
+    if owner != scope.node.path:
+        raise StrongboxError(
+            scope,
+            f"{kind} {name!r} is already created by {owner} in {account}/{region}; "
+            "names must be unique per account and region",
+        )
+
+
+# An attribute of the app's root construct: the claims live and die with the app.
+_CLAIMS = "_strongbox_claimed_names"

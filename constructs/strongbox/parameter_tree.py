@@ -12,7 +12,6 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 
 from constructs import Construct
@@ -20,6 +19,7 @@ from strongbox.access.calls import PARAMETER_CONTEXT, Call, Runtime, handler_cal
 from strongbox.access.declare import declare_runtime
 from strongbox.compliance import acknowledge
 from strongbox.credentials import credential_reason
+from strongbox.keys import KeyLike, as_key, names_from_key
 from strongbox.naming import pascal_case
 from strongbox.parameters.calls import CALLS as PROVIDER_CALLS
 from strongbox.private_function import PrivateFunction, bundled_code
@@ -30,6 +30,7 @@ from strongbox.secrets import (
     ManagedSecret,
     deploy_role_arn_of,
 )
+from strongbox.signature import shows_init_signature
 
 PROVIDER_DIRECTORY = Path(__file__).parent / "parameters"
 PROVIDER_SERVICE_TIMEOUT = cdk.Duration.minutes(20)
@@ -41,6 +42,7 @@ _NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*$")
 SECRET_REFERENCE_PREFIX = "/aws/reference/secretsmanager/"  # noqa: S105 - a path
 
 
+@shows_init_signature
 class ParameterTree(Construct):
     """Parameters under `/<application>/<environment>/`: String and StringList written by
     CloudFormation, SecureString written by a custom resource whose value is generated in its
@@ -61,26 +63,31 @@ class ParameterTree(Construct):
         scope: Construct,
         id_: str,
         *,
-        application: str,
-        environment_name: str,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
         vpc: ec2.IVpc,
         vpc_subnets: ec2.SubnetSelection,
         vpc_cidr: str,
+        application: str | None = None,
+        environment_name: str | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         """
         Args:
-            application, environment_name: the hierarchy's first two levels.
-            encryption_key: encrypts SecureStrings and the provider's logs.
+            encryption_key: a `SecretsKey` or another customer-managed key; encrypts
+                SecureStrings and the provider's logs.
+            application, environment_name: the hierarchy's first two levels. Default: the
+                `SecretsKey`'s; required with any other key.
             vpc, vpc_subnets, vpc_cidr: where the SecureString provider Lambda runs (it reaches
                 SSM, Secrets Manager and CloudFormation's response bucket through endpoints).
             removal_policy: for SecureStrings (deleted or kept with the stack). Default: RETAIN.
         """
         super().__init__(scope, id_)
+        application, environment_name = names_from_key(
+            self, encryption_key, application, environment_name
+        )
         self.path = f"/{application}/{environment_name}/"
         self.parameters: dict[str, cdk.CfnResource] = {}
-        self.encryption_key = encryption_key
+        self.encryption_key = as_key(encryption_key)
         self._network = (vpc, vpc_subnets, vpc_cidr)
         self._removal_policy = removal_policy
         self._secure_strings: set[str] = set()

@@ -8,7 +8,6 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 
@@ -16,7 +15,9 @@ from constructs import Construct
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.compliance import acknowledge
+from strongbox.keys import KeyLike, as_key
 from strongbox.log_groups import encrypted_log_group
+from strongbox.signature import shows_init_signature
 
 # Creating, describing and deleting its network interfaces is what a Lambda in a VPC must be able
 # to do; EC2 does not support resource-level permissions for these actions.
@@ -38,6 +39,7 @@ def bundled_code(directory: Path) -> lambda_.Code:
     return lambda_.Code.from_asset(str(directory), exclude=["__pycache__", "*.pyc", "calls.py"])
 
 
+@shows_init_signature
 class PrivateFunction(Construct):
     """Python 3.13 on arm64 in isolated subnets whose only egress is HTTPS to the VPC (AWS
     endpoints), with a dead-letter queue (SQS-managed encryption, TLS only), reserved
@@ -60,7 +62,7 @@ class PrivateFunction(Construct):
         vpc: ec2.IVpc,
         vpc_subnets: ec2.SubnetSelection,
         vpc_cidr: str,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
         unscoped_actions: Sequence[str] = (),
         unscoped_reason: str = "",
         reserved_concurrency: int = 2,
@@ -89,6 +91,7 @@ class PrivateFunction(Construct):
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
+        encryption_key = as_key(encryption_key)
         self.log_group = encrypted_log_group(
             self, "Logs", encryption_key=encryption_key, removal_policy=removal_policy
         )

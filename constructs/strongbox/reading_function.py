@@ -6,15 +6,16 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from strongbox.access.calls import Runtime
 from strongbox.access.declare import declare_runtime
 from strongbox.consumer import SecretConsumer
+from strongbox.keys import KeyLike
 from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.reader.calls import CALLS
+from strongbox.signature import shows_init_signature
 
 HANDLER_DIRECTORY = Path(__file__).parent / "reader"
 # The newest extension version whose per-region layer ARNs aws-cdk-lib's region table lists.
@@ -22,6 +23,7 @@ EXTENSION_VERSION = lambda_.ParamsAndSecretsVersions.V1_0_103
 MAX_CACHE_TTL = cdk.Duration.minutes(5)  # the extension's upper bound for both TTLs
 
 
+@shows_init_signature
 class SecretReadingFunction(PrivateFunction):
     """A `PrivateFunction` whose role holds exactly `consumer`'s policies and which reads its
     values through the AWS Parameters and Secrets Lambda Extension: a layer (ARN per region from
@@ -48,7 +50,7 @@ class SecretReadingFunction(PrivateFunction):
         vpc: ec2.IVpc,
         vpc_subnets: ec2.SubnetSelection,
         vpc_cidr: str,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
         code: lambda_.Code | None = None,
         cache_ttl: cdk.Duration = MAX_CACHE_TTL,
         role_name: str | None = None,

@@ -6,19 +6,21 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from strongbox.access.calls import Call, Runtime
 from strongbox.access.declare import declare_runtime
+from strongbox.keys import KeyLike
 from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.rotation.calls import CALLS
 from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
+from strongbox.signature import shows_init_signature
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
 
 
+@shows_init_signature
 class RotationFunction(PrivateFunction):
     """The four-step rotation Lambda (createSecret, setSecret, testSecret, finishSecret), a
     `PrivateFunction` whose policy can rotate exactly the secrets given to `rotate` (plus
@@ -38,7 +40,7 @@ class RotationFunction(PrivateFunction):
         vpc: ec2.IVpc,
         vpc_subnets: ec2.SubnetSelection,
         vpc_cidr: str,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
         generation: Generation | None = None,
         json_field: str | None = None,
         strategy: str = "token",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 
-from constructs import Construct, IValidation
+from constructs import Construct, IConstruct, IValidation
 from strongbox.access.calls import (
     SECRET_CONTEXT,
     Call,
@@ -25,8 +26,18 @@ from strongbox.access.calls import (
     secret_read,
 )
 from strongbox.access.declare import declare_runtime
-from strongbox.compliance import ROTATION_FINDINGS, acknowledge_all
-from strongbox.keys import consumer_principal, key_reference, via_services
+from strongbox.compliance import MIN_REASON_LENGTH, ROTATION_FINDINGS, acknowledge_all
+from strongbox.errors import StrongboxError
+from strongbox.keys import (
+    KeyLike,
+    as_key,
+    consumer_principal,
+    key_reference,
+    names_from_key,
+    via_services,
+)
+from strongbox.naming import claim_name
+from strongbox.signature import shows_init_signature
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
@@ -75,6 +86,7 @@ DATABASE_EXCLUDED_CHARACTERS = "/@\"' \\`"
 DEFAULT_LENGTHS: Mapping[str, int] = {"database": 32, "api-key": 40, "json": 40}
 MIN_LENGTH, MAX_LENGTH = 16, 4096
 VERSION_STAGE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
+AWS_VERSION_STAGES = ("AWSCURRENT", "AWSPENDING", "AWSPREVIOUS")
 
 READ_ACTIONS = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
 # Actions that destroy the secret, a replica, or the policy that protects them.
@@ -186,6 +198,7 @@ class JsonFields:
     generate_key: str = "value"
 
 
+@shows_init_signature
 class ManagedSecret(Construct):
     """A secret named `<environment>/<application>/<purpose>` whose value is generated, never
     written: CMK-encrypted, replicated with replica keys, guarded by a resource policy.
@@ -205,13 +218,13 @@ class ManagedSecret(Construct):
         scope: Construct,
         id_: str,
         *,
-        application: str,
-        environment_name: str,
         purpose: str,
         kind: SecretKind,
         description: str,
         owner: str,
-        encryption_key: kms.IKey,
+        encryption_key: KeyLike,
+        application: str | None = None,
+        environment_name: str | None = None,
         rotation_disabled_reason: str | None = None,
         replica_regions: Sequence[secretsmanager.ReplicaRegion] = (),
         generation: Generation | None = None,
@@ -227,15 +240,18 @@ class ManagedSecret(Construct):
     ) -> None:
         """
         Args:
-            application: application name (tag Application, name segment).
-            environment_name: environment name (tag Environment, name prefix).
             purpose: what the secret is for, e.g. "db-credentials" (name suffix).
             kind: "database" (JSON with username, password, engine, host, port, dbname),
                 "api-key" (a generated token) or "json" (`json_fields`' template plus one
                 generated field).
             description: required; shown in the console and in audits.
             owner: team accountable for the secret (tag Owner).
-            encryption_key: a customer-managed key; the AWS-managed key is refused.
+            encryption_key: a `SecretsKey` or another customer-managed key; the AWS-managed key
+                is refused.
+            application: application name (tag Application, name segment). Default: the
+                `SecretsKey`'s; required with any other key.
+            environment_name: environment name (tag Environment, name prefix). Default: the
+                `SecretsKey`'s; required with any other key.
             rotation_disabled_reason: why this secret does not rotate; it becomes the
                 acknowledgment of the compliance packs' rotation findings. Without it, the secret
                 must get a rotation (`add_rotation_schedule`, `rotate_hosted` or
@@ -263,6 +279,10 @@ class ManagedSecret(Construct):
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
+        application, environment_name = names_from_key(
+            self, encryption_key, application, environment_name
+        )
+        encryption_key = as_key(encryption_key)
         if kind not in SECRET_KINDS:
             raise ValueError(f"kind must be one of {', '.join(SECRET_KINDS)}, got {kind!r}")
         for name, value in (("description", description), ("owner", owner)):
@@ -291,6 +311,7 @@ class ManagedSecret(Construct):
         self.rotation_disabled_reason = rotation_disabled_reason
         self.rotation_schedule: secretsmanager.CfnRotationSchedule | None = None
         self.secret_name = f"{environment_name}/{application}/{purpose}"
+        claim_name(self, "secret", self.secret_name, account=stack.account, region=stack.region)
         self.regions = (stack.region, *(replica.region for replica in replica_regions))
         self.keys = (
             encryption_key,
@@ -299,7 +320,7 @@ class ManagedSecret(Construct):
         template, generate_key, self.fields = _value_shape(kind, database, json_fields)
         self.generation = (generation or Generation()).resolved(kind)
         self.generated_field = generate_key
-        self.secret = secretsmanager.Secret(
+        self.secret: secretsmanager.Secret = _SecretReadThroughItsKey(
             self,
             "Secret",
             secret_name=self.secret_name,
@@ -340,6 +361,13 @@ class ManagedSecret(Construct):
         }.items():
             tags_of_secret.add(key, value)
         if rotation_disabled_reason is not None:
+            if len(rotation_disabled_reason.strip()) < MIN_REASON_LENGTH:
+                raise StrongboxError(
+                    self,
+                    "rotation_disabled_reason must say why this secret does not rotate (at least "
+                    f"{MIN_REASON_LENGTH} characters); a reviewer reads it as the compliance "
+                    f"packs' acknowledgment, got {rotation_disabled_reason!r}",
+                )
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
             acknowledge_all(self.secret, ROTATION_FINDINGS, rotation_disabled_reason)
         self.node.add_validation(_RotatesOrSaysWhyNot(self))
@@ -595,9 +623,45 @@ class ManagedSecret(Construct):
         `:<field>:<stage>:`; SDK: `VersionStage=`); a request that names none is denied. IAM cannot
         narrow a grant to one JSON field; `field` is checked against the secret's fields so a
         consumer's typo fails at synth, not at container start.
+
+        `self.secret.grant_read(grantee)`, which CDK code such as
+        `ecs.Secret.from_secrets_manager(self.secret)` calls, grants the same (without `field`).
+        Another account's principal is refused: list it in `cross_account_readers`.
         """
+        self.check_field(field)
+        return self._grant(grantee, (version_stage,) if version_stage else ())
+
+    def read_statements(
+        self, field: str | None = None, version_stage: str | None = None
+    ) -> list[iam.PolicyStatement]:
+        """The statements `grant_read` writes, for a caller that keeps them in its own policy."""
+        self.check_field(field)
+        return self._read_statements((version_stage,) if version_stage else ())
+
+    def check_field(self, field: str | None) -> None:
+        """Refuses a JSON `field` this secret does not have."""
+        if field is not None and field not in self.fields:
+            allowed = ", ".join(self.fields) or "none: an api-key secret is a plain string"
+            raise StrongboxError(
+                self, f"field {field!r} is not in {self.secret_name}; fields: {allowed}"
+            )
+
+    def _grant(self, grantee: iam.IGrantable, version_stages: Sequence[str]) -> iam.Grant:
+        principal_account = grantee.grant_principal.principal_account
+        account = cdk.Stack.of(self).account
+        if (
+            principal_account
+            and not cdk.Token.is_unresolved(principal_account)
+            and not cdk.Token.is_unresolved(account)
+            and principal_account != account
+        ):
+            raise StrongboxError(
+                self,
+                f"grant_read cannot grant {principal_account}, another account: list it in "
+                "cross_account_readers (and the key's cross_account_consumers)",
+            )
         grant: iam.Grant | None = None
-        for statement in self.read_statements(field=field, version_stage=version_stage):
+        for statement in self._read_statements(version_stages):
             added = iam.Grant.add_to_principal(
                 grantee=grantee,
                 actions=statement.actions,
@@ -608,24 +672,21 @@ class ManagedSecret(Construct):
         assert grant is not None
         return grant
 
-    def read_statements(
-        self, field: str | None = None, version_stage: str | None = None
-    ) -> list[iam.PolicyStatement]:
-        """The statements `grant_read` writes, for a caller that keeps them in its own policy."""
-        if field is not None and field not in self.fields:
-            allowed = ", ".join(self.fields) or "none: an api-key secret is a plain string"
-            raise ValueError(f"field {field!r} is not in {self.secret_name}; fields: {allowed}")
+    def _read_statements(self, version_stages: Sequence[str]) -> list[iam.PolicyStatement]:
+        for stage in version_stages:
+            check_version_stage(self, "version_stage", stage)
         arns = self.secret_arns()
-        if version_stage is None:
+        if not version_stages:
             statements = [iam.PolicyStatement(actions=list(READ_ACTIONS), resources=arns)]
         else:
-            if not VERSION_STAGE.match(version_stage):
-                raise ValueError(f"version_stage {version_stage!r} is not a staging label")
+            stages: str | list[str] = (
+                version_stages[0] if len(version_stages) == 1 else list(version_stages)
+            )
             statements = [
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"],
                     resources=arns,
-                    conditions={"StringEquals": {"secretsmanager:VersionStage": version_stage}},
+                    conditions={"StringEquals": {"secretsmanager:VersionStage": stages}},
                 ),
                 iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=arns),
             ]
@@ -676,6 +737,38 @@ class ManagedSecret(Construct):
                 },
             ),
         ]
+
+
+class _SecretReadThroughItsKey(secretsmanager.Secret):
+    """The L2 secret, whose `grant_read` (which CDK code such as `ecs.Secret.from_secrets_manager`
+    calls from jsii) is `ManagedSecret.grant_read`: the L2's own would grant no kms:Decrypt,
+    because the key is referenced by ARN (`key_reference`), so every read would be denied."""
+
+    def __init__(self, scope: ManagedSecret, id_: str, **kwargs: Any) -> None:
+        super().__init__(scope, id_, **kwargs)
+        self._managed = scope
+
+    def grant_read(
+        self, grantee: iam.IGrantable, version_stages: Sequence[str] | None = None
+    ) -> iam.Grant:
+        return self._managed._grant(grantee, tuple(version_stages or ()))
+
+
+def check_version_stage(scope: IConstruct, argument: str, stage: str) -> None:
+    """Refuses a staging label that is not one, or that is a near-miss of AWS's own
+    (`AWSCURENT`): it would be a valid custom label that no version ever carries, so every
+    read of it would fail at run time."""
+    if not VERSION_STAGE.match(stage):
+        raise StrongboxError(scope, f"{argument} {stage!r} is not a staging label")
+    if stage in AWS_VERSION_STAGES:
+        return
+    near = difflib.get_close_matches(stage.upper(), AWS_VERSION_STAGES, n=1, cutoff=0.8)
+    if near:
+        raise StrongboxError(
+            scope,
+            f"{argument} {stage!r} is not one of AWS's stages; did you mean {near[0]}? "
+            f"(allowed: {', '.join(AWS_VERSION_STAGES)} or a custom label unlike them)",
+        )
 
 
 @jsii.implements(IValidation)
