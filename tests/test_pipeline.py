@@ -228,9 +228,9 @@ def test_bootstrap_commands_trust_the_pipeline_account_in_every_region() -> None
         f"cdk bootstrap aws://333333333333/eu-central-1 {trust}"
         "arn:aws:iam::333333333333:policy/strongbox-deploy",
     ]
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "operations.md").read_text()
     for command in commands:
-        assert command in readme, f"README does not document: {command}"
+        assert command in readme, f"docs/operations.md does not document: {command}"
 
 
 def _pipeline_error(**pipeline: Any) -> str:
