@@ -805,9 +805,15 @@ def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path
     assert "## Strongbox-Prod" in text
     assert "```mermaid\nflowchart LR" in text
     assert "| **total** |" in text
+    assert MADE_UP_KEY_ARN.findall(text) == []
+    assert (
+        "| `<key alias/payments/prod/secrets in eu-central-1>` | alias/payments/prod/secrets |"
+        in text
+    )
     assert (
         main(["report", str(synthesized.outdir), "--format", "json", "--output", str(output)]) == 0
     )
+    assert MADE_UP_KEY_ARN.findall(output.read_text()) == []
     document = json.loads(output.read_text(), parse_float=Decimal)
     names = [part["environment"]["name"] for part in document["environments"]]
     assert names == ["Strongbox-Dev", "Strongbox-Staging", "Strongbox-Prod"]
@@ -1257,3 +1263,57 @@ def test_resource_policy_cells_are_summarised_and_json_keeps_the_policy(
     assert len(row["resource policy"]) <= 120
     assert row["resource policy"].startswith("Deny Statement0WithALongName<br>Deny Statement1")
     assert row["resource policy"].endswith(" more statements")
+
+
+# A key ARN as the resolver makes it up: the key id KMS picks at deploy time is unknown.
+MADE_UP_KEY_ARN = re.compile(r"arn:aws:kms:[^:\s]*:[^:\s]*:key/[^\s`|<]*\.")
+
+
+def test_a_key_arn_the_templates_cannot_tell_is_shown_as_a_symbol(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The secret's key lives in another stack and has no alias: its ARN is not printed."""
+    directory = _write_assembly(
+        tmp_path / "out",
+        {
+            "Keys": (HOME, {"Key": _delegating_key()}),
+            "Home": (
+                HOME,
+                {
+                    "Secret": _secret(KmsKeyId={"Fn::ImportValue": "KeyArn"}),
+                    "Reader": _role(
+                        "reader",
+                        [
+                            _allow("secretsmanager:GetSecretValue", {"Ref": "Secret"}),
+                            _allow("kms:Decrypt", {"Fn::ImportValue": "KeyArn"}),
+                        ],
+                    ),
+                },
+            ),
+        },
+    )
+    keys = json.loads((directory / "Keys.template.json").read_text())
+    keys["Outputs"] = {
+        "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}, "Export": {"Name": "KeyArn"}}
+    }
+    (directory / "Keys.template.json").write_text(json.dumps(keys))
+    # The proof and the readers still see the key the resolver names.
+    (environment,) = environments(Resolver(read_assembly(directory)))
+    (secret,) = environment.secrets
+    assert secret.key == f"arn:aws:kms:{REGION}:{HOME}:key/Keys.Key"
+    assert _readers(secret) == {READER_ARN: ()}
+
+    assert main(["report", str(directory)]) == 0
+    text = capsys.readouterr().out
+    assert MADE_UP_KEY_ARN.findall(text) == []
+    symbol = f"`<key Key of stack Keys in {REGION}>`"
+    (row,) = _cells(text, SECRETS_HEADER)
+    assert row["key"] == symbol
+    (key,) = _cells(text, "| key | aliases | multi-region | replica of |")
+    assert key["key"] == symbol
+    assert main(["report", str(directory), "--format", "json"]) == 0
+    document = capsys.readouterr().out
+    assert MADE_UP_KEY_ARN.findall(document) == []
+    assert json.loads(document)["environments"][0]["environment"]["secrets"][0]["key"] == (
+        f"<key Key of stack Keys in {REGION}>"
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from strongbox.report.inventory import Environment
+from strongbox.report.key_labels import KeyLabels
 
 Shape = Literal["key", "secret", "replica", "endpoint", "consumer"]
 _MERMAID_SHAPES = {
@@ -47,11 +48,15 @@ class Graph:
             labels.append(label)
 
 
-def graph(environment: Environment) -> Graph:
-    """The environment's keys, secrets, replicas, endpoints and the roles that read secrets."""
+def graph(environment: Environment, labels: KeyLabels | None = None) -> Graph:
+    """The environment's keys, secrets, replicas, endpoints and the roles that read secrets.
+
+    A key is labelled by its alias and region, or by `labels` (default: the environment's keys)
+    when the templates cannot tell its ARN."""
     result = Graph()
+    labels = labels or KeyLabels(environment.keys)
     aliases = {
-        key.arn: f"{key.aliases[0] if key.aliases else key.arn.rsplit('/', 1)[-1]} ({key.region})"
+        key.arn: f"{key.aliases[0]} ({key.region})" if key.aliases else labels.text(key.arn)
         for key in environment.keys
     }
     endpoints = {
@@ -64,7 +69,7 @@ def graph(environment: Environment) -> Graph:
         if endpoint.service == "secretsmanager"
     }
     for secret in environment.secrets:
-        key = result.node(secret.key, aliases.get(secret.key, secret.key), "key")
+        key = result.node(secret.key, aliases.get(secret.key, labels.text(secret.key)), "key")
         node = result.node(secret.arn, secret.name, "secret")
         result.edge(key, node, "encrypts")
         for replica in secret.replicas:
@@ -72,7 +77,9 @@ def graph(environment: Environment) -> Graph:
                 f"{secret.arn}@{replica.region}", f"{secret.name} @ {replica.region}", "replica"
             )
             result.edge(node, copy, "replicates")
-            replica_key = result.node(replica.key, aliases.get(replica.key, replica.key), "key")
+            replica_key = result.node(
+                replica.key, aliases.get(replica.key, labels.text(replica.key)), "key"
+            )
             result.edge(replica_key, copy, "encrypts")
         through = endpoints.get((secret.region, "secretsmanager"))
         if through is not None:
@@ -92,15 +99,15 @@ def _short(principal: str) -> str:
     return principal.rsplit("/", 1)[-1]
 
 
-def mermaid(environment: Environment) -> str:
+def mermaid(environment: Environment, labels: KeyLabels | None = None) -> str:
     """A Mermaid flowchart of the environment."""
-    drawn = graph(environment)
+    drawn = graph(environment, labels)
     lines = ["flowchart LR"]
     for node_id, (label, shape) in drawn.nodes.items():
         opening, closing = _MERMAID_SHAPES[shape]
         lines.append(f"  {node_id}{opening}{_mermaid_text(label)}{closing}")
-    for (source, target), labels in drawn.edges.items():
-        text = f"|{_mermaid_text(', '.join(labels))}|" if labels else ""
+    for (source, target), edge_labels in drawn.edges.items():
+        text = f"|{_mermaid_text(', '.join(edge_labels))}|" if edge_labels else ""
         lines.append(f"  {source} -->{text} {target}")
     return "\n".join(lines)
 

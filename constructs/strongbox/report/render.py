@@ -13,6 +13,7 @@ from strongbox.access.proof import LIMITS
 from strongbox.report.analysis import EnvironmentReport, Report
 from strongbox.report.diagram import mermaid
 from strongbox.report.inventory import Environment
+from strongbox.report.key_labels import KeyLabels
 
 CALL_PATHS_INTRO = (
     "Every AWS call a runtime declares, decided through the caller's identity policies, the "
@@ -28,23 +29,30 @@ POLICY_CELL_LIMIT = 120
 def as_json(report: Report) -> str:
     """Every field of the report; counts and money as JSON numbers, written with exactly the
     digits the report computed (read them with `json.loads(text, parse_float=Decimal)` to keep
-    them exact)."""
-    return json.dumps(_plain(report), indent=2, sort_keys=False) + "\n"
+    them exact); a key ARN the templates cannot tell as its `<key ...>` label."""
+    return json.dumps(_plain(report, _key_labels(report)), indent=2, sort_keys=False) + "\n"
 
 
-def _plain(value: Any) -> Any:
+def _key_labels(report: Report) -> KeyLabels:
+    return KeyLabels(key for part in report.environments for key in part.environment.keys)
+
+
+def _plain(value: Any, labels: KeyLabels) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            field.name: _plain(getattr(value, field.name)) for field in dataclasses.fields(value)
+            field.name: _plain(getattr(value, field.name), labels)
+            for field in dataclasses.fields(value)
         }
     if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {labels.text(str(key)): _plain(item, labels) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [_plain(item, labels) for item in value]
     if isinstance(value, Decimal):
         return _number(value)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, str):
+        return labels.text(value)
     return value
 
 
@@ -63,14 +71,15 @@ def as_markdown(report: Report) -> str:
         f"Cloud assembly `{report.assembly}`; {len(report.environments)} environment(s). "
         f"Prices: {prices.currency}, {prices.region_basis} list prices as of {prices.as_of}.",
     ]
+    labels = _key_labels(report)
     for environment in report.environments:
-        lines += ["", *_environment(environment)]
+        lines += ["", *_environment(environment, labels)]
     return "\n".join(lines) + "\n"
 
 
-def _environment(part: EnvironmentReport) -> list[str]:
+def _environment(part: EnvironmentReport, labels: KeyLabels) -> list[str]:
     environment = part.environment
-    return [
+    body = [
         f"## {environment.name}",
         "",
         f"Accounts {', '.join(environment.accounts)}; regions {', '.join(environment.regions)}.",
@@ -121,11 +130,14 @@ def _environment(part: EnvironmentReport) -> list[str]:
         "### Findings",
         "",
         *([f"- {finding}" for finding in part.findings] or ["- None."]),
+    ]
+    return [
+        *(labels.markdown(line) for line in body),
         "",
         "### Diagram",
         "",
         "```mermaid",
-        mermaid(environment),
+        mermaid(environment, labels),
         "```",
     ]
 
