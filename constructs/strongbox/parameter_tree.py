@@ -287,11 +287,13 @@ class ParameterTree(Construct):
         )
 
     def is_secure_string(self, name: str) -> bool:
+        """Whether parameter `name` (below `path`) is a SecureString; refuses an unknown name."""
         if name not in self.parameters:
             raise ValueError(f"{name!r} is not a parameter of {self.path}")
         return name in self._secure_strings
 
     def parameter_arn(self, name: str) -> str:
+        """The ARN of parameter `name` (below `path`), for IAM policies."""
         stack = cdk.Stack.of(self)
         return (
             f"arn:{stack.partition}:ssm:{stack.region}:{stack.account}:parameter"
