@@ -27,6 +27,10 @@ _FINDING_ID = re.compile(
     # CDK's CloudFormationValidatePlugin (cfn-lint rules), e.g. W3010.
     r"|^[EWI]\d{4}$"
 )
+_TEMPLATE_VALIDATION_ID = re.compile(r"^[EWI]\d{4}$")
+# CDK files a bare id under "Annotation::", which cdk-nag honours but CloudFormationValidatePlugin
+# does not: its findings are acknowledged under the plugin's own namespace.
+_TEMPLATE_VALIDATION_NAMESPACE = "CloudFormation-Validate::"
 MIN_REASON_LENGTH = 20
 
 
@@ -89,4 +93,6 @@ def acknowledge_all(scope: IConstruct, findings: Sequence[str], reason: str) -> 
             )
     validations = cdk.Validations.of(scope)
     for finding in findings:
+        if _TEMPLATE_VALIDATION_ID.match(finding):
+            finding = _TEMPLATE_VALIDATION_NAMESPACE + finding
         validations.acknowledge(cdk.Acknowledgment(id=finding, reason=reason.strip()))
