@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import stat
 import subprocess
 import sys
 import zipfile
@@ -117,3 +119,62 @@ def _run_installed(target: Path, code: str) -> str:
         text=True,
     )
     return completed.stdout.strip()
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under `root` with its size and modification time."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+    }
+
+
+def _set_writable(root: Path, *, writable: bool) -> None:
+    """chmod -R a-w (or u+w) `root`: as root the bits do not stop a write, the tree check does."""
+    for path in [root, *root.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(
+            mode | stat.S_IWUSR
+            if writable
+            else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+        )
+
+
+def test_building_a_wheel_writes_nothing_into_the_checkout(tmp_path: Path) -> None:
+    """A read-only checkout (a CI cache, a vendored copy) builds: no build/ or egg-info in it."""
+    checkout = tmp_path / "checkout"
+    git = shutil.which("git") or "git"
+    tracked = subprocess.run(
+        [git, "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, checkout / name)
+    _set_writable(checkout, writable=False)
+    before = _tree(checkout)
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(tmp_path / "dist"),
+                str(checkout),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        after = _tree(checkout)
+    finally:
+        _set_writable(checkout, writable=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(list((tmp_path / "dist").glob("cdk_strongbox-*.whl"))) == 1
+    assert sorted(set(after) - set(before)) == [], "the build wrote into the checkout"
+    assert after == before
