@@ -6,18 +6,13 @@ from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from strongbox import PrivateEndpoints, acknowledge
-from strongbox.access.calls import Call, Runtime, assumed_by
-from strongbox.access.declare import declare_runtime
 from strongbox.fixed_zones import FixedZonesStack
-from strongbox.log_groups import encrypted_log_group
-from strongbox.trust import source_conditions
+from strongbox.log_groups import encrypted_log_group, flow_log_destination
 
 
 class NetworkStack(FixedZonesStack):
@@ -47,9 +42,7 @@ class NetworkStack(FixedZonesStack):
         flow_log_group = encrypted_log_group(
             self, "FlowLogs", encryption_key=encryption_key, removal_policy=removal_policy
         )
-        flow_logs = ec2.FlowLogDestination.to_cloud_watch_logs(
-            flow_log_group, _flow_log_role(self, flow_log_group)
-        )
+        flow_logs = flow_log_destination(self, flow_log_group)
         if network.create_vpc:
             self.vpc: ec2.IVpc = ec2.Vpc(
                 self,
@@ -105,73 +98,3 @@ class NetworkStack(FixedZonesStack):
             parameter_path=f"/{application}/{environment.name}/",
             services=network.endpoints,
         )
-
-
-def _flow_log_role(scope: Construct, log_group: logs.ILogGroup) -> iam.IRole:
-    """The role VPC Flow Logs assumes, with a customer-managed policy (no inline policy)."""
-    stack = cdk.Stack.of(scope)
-    role = iam.Role(
-        scope,
-        "FlowLogRole",
-        # Confused deputy: only for this account's flow logs (VPC user guide, "IAM role for
-        # publishing flow logs to CloudWatch Logs"). The flow log's id is generated and the flow
-        # log names this role, so the id is a wildcard, as that guide allows.
-        assumed_by=iam.ServicePrincipal(
-            "vpc-flow-logs.amazonaws.com",
-            conditions=source_conditions(
-                stack.account,
-                f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/*",
-            ),
-        ),
-        description="Writes this VPC's flow logs to its log group",
-    )
-    policy = iam.ManagedPolicy(
-        scope,
-        "FlowLogPolicy",
-        roles=[role],
-        statements=[
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
-            )
-        ],
-    )
-    log_group_id = cdk.Stack.of(scope).get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
-    acknowledge(
-        policy,
-        f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
-        "The log streams of this VPC's own flow-log group, whose names VPC Flow Logs generates.",
-    )
-    flow_log = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/fl-id"
-    declare_runtime(
-        role,
-        assumed_by(
-            "vpc-flow-logs.amazonaws.com",
-            role.role_arn,
-            name="VPC Flow Logs",
-            source_arn=flow_log,
-            source_account=stack.account,
-        ),
-    )
-    stream = (
-        f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
-        f"{log_group.log_group_name}:log-stream:eni-id-all"
-    )
-    declare_runtime(
-        role,
-        Runtime(
-            name="VPC Flow Logs writing",
-            kind="role",
-            principal=role.role_arn,
-            calls=tuple(
-                Call(action, stream, purpose="flow log records")
-                for action in (
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                )
-            ),
-        ),
-    )
-    # The flow log would add the same grants inline; the managed policy above holds them.
-    return role.without_policy_updates()

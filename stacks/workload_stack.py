@@ -157,9 +157,6 @@ class WorkloadStack(cdk.Stack):
             port_mappings=[ecs.PortMapping(container_port=workload.port)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=workload.service, log_group=log_group),
         )
-        self.execution.declare_task_start(
-            self.task_definition, stream_prefix=workload.service, container_name=workload.service
-        )
         cluster = ecs.Cluster(
             self,
             "Cluster",
@@ -211,28 +208,24 @@ class WorkloadStack(cdk.Stack):
             min_healthy_percent=100,
             max_healthy_percent=200,
         )
-        # ECS starts tasks as soon as the service exists, and these policies attach to the roles
-        # on their own (the CDK waits only for the task role): on a first create the first tasks
-        # could start before they may pull the image, write logs or read secrets and parameters.
-        self.service.node.add_dependency(
-            self.execution_role, self.execution.policy, *self.consumer.policies, self.task_role
+        self.execution.starts(
+            self.service, stream_prefix=workload.service, container_name=workload.service
         )
-        # ECS names the task it starts as the source (its guide's condition is the account's
-        # ECS ARNs, arn:...:ecs:<region>:<account>:*).
+        # Like the execution role's policies (see TaskExecutionRole.starts).
+        self.service.node.add_dependency(self.task_role)
         task = self.format_arn(
             service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/task-id"
         )
-        for role_name, assumed in (("execution", self.execution_role), ("task", self.task_role)):
-            declare_runtime(
-                self.service,
-                assumed_by(
-                    "ecs-tasks.amazonaws.com",
-                    assumed.role_arn,
-                    name=f"ECS ({workload.service}'s {role_name} role)",
-                    source_arn=task,
-                    source_account=self.account,
-                ),
-            )
+        declare_runtime(
+            self.service,
+            assumed_by(
+                "ecs-tasks.amazonaws.com",
+                self.task_role.role_arn,
+                name=f"ECS ({workload.service}'s task role)",
+                source_arn=task,
+                source_account=self.account,
+            ),
+        )
         rotating: list[ManagedSecret] = []
         for use in self.consumer.secrets:
             if use.secret.rotation_schedule is not None and use.secret not in rotating:

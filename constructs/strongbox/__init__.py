@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from strongbox.execution_role import TaskExecutionRole
     from strongbox.fixed_zones import FixedZonesStack
     from strongbox.keys import KeyAccess, KeyLike, SecretsKey, SecretsReplicaKey
-    from strongbox.log_groups import encrypted_log_group
+    from strongbox.log_groups import encrypted_log_group, flow_log_destination
     from strongbox.parameter_tree import ParameterTree
     from strongbox.private_function import PrivateFunction
     from strongbox.reading_function import SecretReadingFunction
@@ -46,6 +46,7 @@ _MODULES = {
     "KeyAccess": "keys",
     "KeyLike": "keys",
     "encrypted_log_group": "log_groups",
+    "flow_log_destination": "log_groups",
     "SecretsKey": "keys",
     "SecretsReplicaKey": "keys",
     "ParameterTree": "parameter_tree",
@@ -89,6 +90,7 @@ __all__ = [
     "acknowledge_all",
     "add_compliance_plugins",
     "encrypted_log_group",
+    "flow_log_destination",
 ]
 
 

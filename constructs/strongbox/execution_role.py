@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from strongbox.access.calls import Call, Runtime
+from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.compliance import acknowledge
 from strongbox.consumer import SecretConsumer
@@ -32,7 +32,7 @@ class TaskExecutionRole(Construct):
 
     Give the task definition `role_for_task_definition`: the CDK's implicit grants (image,
     logs, `ecs.Secret`) are wider and are not added to it; everything the task needs to start
-    is here already.
+    is here already. Then call `starts(service, ...)` for the service that runs it.
 
     Attributes:
         role: the `iam.Role` (trusted by ecs-tasks.amazonaws.com).
@@ -115,14 +115,44 @@ class TaskExecutionRole(Construct):
         )
         self.role_for_task_definition = self.role.without_policy_updates()
 
-    def declare_task_start(
+    def starts(self, service: ecs.BaseService, *, stream_prefix: str, container_name: str) -> None:
+        """`service` runs tasks of the task definition this role was given to:
+
+        - the service waits for the role's policies (ECS starts tasks as soon as the service
+          exists, and the policies attach on their own: the first tasks could otherwise start
+          before they may pull the image, write logs or read their secrets);
+        - for the call-path proof (`strongbox check`), ECS assuming the role and what starting a
+          task then asks of AWS are declared: `container_name`'s image, its secrets and
+          parameters, and its log stream `<stream_prefix>/<container_name>/<task id>`.
+        """
+        service.node.add_dependency(self.role, self.policy, *self.consumer.policies)
+        stack = cdk.Stack.of(self)
+        # ECS names the task it starts as the source (its guide's condition is the account's
+        # ECS ARNs, arn:...:ecs:<region>:<account>:*).
+        task = stack.format_arn(
+            service="ecs", resource="task", resource_name=f"{service.cluster.cluster_name}/task-id"
+        )
+        declare_runtime(
+            service,
+            assumed_by(
+                "ecs-tasks.amazonaws.com",
+                self.role.role_arn,
+                name=f"ECS ({container_name}'s execution role)",
+                source_arn=task,
+                source_account=stack.account,
+            ),
+        )
+        self._declare_task_start(
+            service.task_definition, stream_prefix=stream_prefix, container_name=container_name
+        )
+
+    def _declare_task_start(
         self, task_definition: ecs.TaskDefinition, *, stream_prefix: str, container_name: str
     ) -> None:
-        """Declare, for the call-path proof (`strongbox check`), what starting a task of
-        `task_definition` asks of AWS with this role, from the task's ENI (Fargate 1.4): its
-        secrets and parameters, the image from ECR (the registry token through ecr.api, the
+        """What starting a task asks of AWS with this role, from the task's ENI (Fargate 1.4):
+        its secrets and parameters, the image from ECR (the registry token through ecr.api, the
         manifest and layer URLs through ecr.dkr, the layers from S3 on ECR's pre-signed URLs)
-        and its log stream (`<stream_prefix>/<container_name>/<task id>`)."""
+        and its log stream."""
         stack = cdk.Stack.of(self)
         stream = (
             f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"

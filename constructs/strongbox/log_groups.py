@@ -1,14 +1,19 @@
-"""Log groups for audit data: encrypted with the environment's key and kept for a year."""
+"""Log groups for audit data, encrypted with the environment's key and kept for a year, and the
+VPC flow logs written to one."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
-from strongbox.access.calls import Call, Runtime
+from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
+from strongbox.compliance import acknowledge
 from strongbox.keys import KeyLike, as_key, key_reference
+from strongbox.trust import source_conditions
 
 # A year covers the retention the HIPAA, NIST 800-53 and PCI DSS packs look for.
 AUDIT_RETENTION = logs.RetentionDays.ONE_YEAR
@@ -57,3 +62,76 @@ def encrypted_log_group(
         ),
     )
     return group
+
+
+def flow_log_destination(scope: Construct, log_group: logs.ILogGroup) -> ec2.FlowLogDestination:
+    """VPC flow logs to `log_group` (e.g. an `encrypted_log_group`), written by a role of their
+    own (created in `scope` as FlowLogRole and FlowLogPolicy) whose customer-managed policy
+    reaches that group only, trusted by VPC Flow Logs for this account's flow logs only. The
+    CDK's default role carries an inline policy, which three compliance packs refuse."""
+    stack = cdk.Stack.of(scope)
+    role = iam.Role(
+        scope,
+        "FlowLogRole",
+        # Confused deputy: only for this account's flow logs (VPC user guide, "IAM role for
+        # publishing flow logs to CloudWatch Logs"). The flow log's id is generated and the flow
+        # log names this role, so the id is a wildcard, as that guide allows.
+        assumed_by=iam.ServicePrincipal(
+            "vpc-flow-logs.amazonaws.com",
+            conditions=source_conditions(
+                stack.account,
+                f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/*",
+            ),
+        ),
+        description="Writes this VPC's flow logs to its log group",
+    )
+    policy = iam.ManagedPolicy(
+        scope,
+        "FlowLogPolicy",
+        roles=[role],
+        statements=[
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn, f"{log_group.log_group_arn}:*"],
+            )
+        ],
+    )
+    log_group_id = cdk.Stack.of(scope).get_logical_id(log_group.node.default_child)  # type: ignore[arg-type]
+    acknowledge(
+        policy,
+        f"AwsSolutions-IAM5[Resource::<{log_group_id}.Arn>:*]",
+        "The log streams of this VPC's own flow-log group, whose names VPC Flow Logs generates.",
+    )
+    flow_log = f"arn:{stack.partition}:ec2:{stack.region}:{stack.account}:vpc-flow-log/fl-id"
+    declare_runtime(
+        role,
+        assumed_by(
+            "vpc-flow-logs.amazonaws.com",
+            role.role_arn,
+            name="VPC Flow Logs",
+            source_arn=flow_log,
+            source_account=stack.account,
+        ),
+    )
+    stream = (
+        f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
+        f"{log_group.log_group_name}:log-stream:eni-id-all"
+    )
+    declare_runtime(
+        role,
+        Runtime(
+            name="VPC Flow Logs writing",
+            kind="role",
+            principal=role.role_arn,
+            calls=tuple(
+                Call(action, stream, purpose="flow log records")
+                for action in (
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                )
+            ),
+        ),
+    )
+    # The flow log would add the same grants inline; the managed policy above holds them.
+    return ec2.FlowLogDestination.to_cloud_watch_logs(log_group, role.without_policy_updates())
