@@ -821,6 +821,13 @@ def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path
     prod = document["environments"][2]
     lines = prod["cost"]["lines"]
     assert prod["cost"]["total"] == sum(line["monthly"] for line in lines)
+    # Each line is billed where it is: prod's replicas and their key in eu-central-1.
+    assert {(line["item"], line["region"]) for line in lines} >= {
+        ("Secrets Manager secrets", "eu-west-1"),
+        ("Interface endpoint hours", "eu-west-1"),
+        ("Secrets Manager replicas", "eu-central-1"),
+        ("KMS replica keys", "eu-central-1"),
+    }
 
 
 def test_docs_excerpt_is_what_the_report_prints(
@@ -1317,3 +1324,20 @@ def test_a_key_arn_the_templates_cannot_tell_is_shown_as_a_symbol(
     assert json.loads(document)["environments"][0]["environment"]["secrets"][0]["key"] == (
         f"<key Key of stack Keys in {REGION}>"
     )
+
+
+COST_HEADER = "| item | region | quantity | unit | price | monthly |"
+
+
+def test_each_line_is_priced_in_its_own_region_and_an_assumed_price_says_so(
+    tmp_path: Path,
+) -> None:
+    text = _markdown(tmp_path, _home())
+    rows = {row["item"]: row for row in _cells(text, COST_HEADER)}
+    assert {row["region"] for item, row in rows.items() if item != "**total**"} == {REGION}
+    # No eu-west-1 price of a secret was found published: the us-east-1 one, marked.
+    assert rows["Secrets Manager secrets"]["price"] == "0.40 (assumed: us-east-1 price)"
+    # AWS states a key's price for every region.
+    assert rows["KMS keys"]["price"] == "1.00"
+    assert f"no {REGION} price for it was found published" in text
+    assert "(at assumed us-east-1 prices) as a SecureString parameter." in text

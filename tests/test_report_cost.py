@@ -12,6 +12,7 @@ import pytest
 
 from strongbox.credentials import looks_like_credential
 from strongbox.report.cost import (
+    PRICE_KEYS,
     Advice,
     Assumptions,
     CostLine,
@@ -20,6 +21,7 @@ from strongbox.report.cost import (
     Prices,
     SecretTraits,
     estimate,
+    estimate_by_region,
     load_prices,
     secure_string_advice,
 )
@@ -44,13 +46,23 @@ def footprint(**counts: Any) -> Footprint:
     return Footprint(**(zero | counts))
 
 
+US_EAST_1 = "us-east-1"
+
+
+def us_prices() -> Prices:
+    """The packaged us-east-1 prices: every one recorded, none assumed."""
+    return load_prices().for_region(US_EAST_1)
+
+
+def line(item: str, quantity: D, unit: str, unit_price: D, monthly: D) -> CostLine:
+    """A line billed in us-east-1 at its own price."""
+    return CostLine(item, quantity, unit, unit_price, monthly, US_EAST_1, US_EAST_1)
+
+
 # Deliberately awkward prices, so rounding is exercised and nothing depends on prices.json.
 ODD_PRICES = Prices(
-    as_of="2000-01-01",
+    region="test-region-1",
     currency="USD",
-    region_basis="test-region-1",
-    note="Made up for the test.",
-    sources={"test": "https://example.com/"},
     hours_per_month=720,
     secret_per_month=D("0.335"),
     replica_per_month=D("0.3349"),
@@ -64,6 +76,7 @@ ODD_PRICES = Prices(
     advanced_parameter_per_month=D("0.0625"),
     standard_parameter_api_per_10000=D("0"),
     higher_throughput_api_per_10000=D("0.045"),
+    fallback_region="test-region-1",
 )
 
 
@@ -76,26 +89,26 @@ def test_issue_example_at_packaged_prices() -> None:
     result = estimate(
         footprint(secrets=10, replicas=20, keys=1, replica_keys=2, endpoints=endpoints),
         Assumptions(),
-        load_prices(),
+        us_prices(),
     )
 
     assert result.lines == (
         # 10 * 0.40 = 4.00
-        CostLine("Secrets Manager secrets", D(10), "secret-month", D("0.40"), D("4.00")),
+        line("Secrets Manager secrets", D(10), "secret-month", D("0.40"), D("4.00")),
         # 20 * 0.40 = 8.00
-        CostLine("Secrets Manager replicas", D(20), "replica-month", D("0.40"), D("8.00")),
+        line("Secrets Manager replicas", D(20), "replica-month", D("0.40"), D("8.00")),
         # 10 secrets * 10,000 reads / 10,000 = 10; 10 * 0.05 = 0.50 (replicas are not read)
-        CostLine("Secrets Manager API calls", D(10), "10,000 calls", D("0.05"), D("0.50")),
+        line("Secrets Manager API calls", D(10), "10,000 calls", D("0.05"), D("0.50")),
         # 1 * 1.00 = 1.00
-        CostLine("KMS keys", D(1), "key-month", D("1.00"), D("1.00")),
+        line("KMS keys", D(1), "key-month", D("1.00"), D("1.00")),
         # 2 * 1.00 = 2.00
-        CostLine("KMS replica keys", D(2), "key-month", D("1.00"), D("2.00")),
+        line("KMS replica keys", D(2), "key-month", D("1.00"), D("2.00")),
         # one Decrypt per read: 100,000 / 10,000 = 10; 10 * 0.03 = 0.30
-        CostLine("KMS requests", D(10), "10,000 requests", D("0.03"), D("0.30")),
+        line("KMS requests", D(10), "10,000 requests", D("0.03"), D("0.30")),
         # 6 endpoints * 2 AZs * 730 hours = 8,760; 8,760 * 0.01 = 87.60
-        CostLine("Interface endpoint hours", D(8760), "endpoint-AZ-hour", D("0.01"), D("87.60")),
+        line("Interface endpoint hours", D(8760), "endpoint-AZ-hour", D("0.01"), D("87.60")),
         # 6 endpoints * 1 GB = 6; 6 * 0.01 = 0.06
-        CostLine("Interface endpoint data processed", D(6), "GB", D("0.01"), D("0.06")),
+        line("Interface endpoint data processed", D(6), "GB", D("0.01"), D("0.06")),
     )
     # 4.00 + 8.00 + 0.50 + 1.00 + 2.00 + 0.30 + 87.60 + 0.06
     assert result.total == D("103.46")
@@ -104,12 +117,16 @@ def test_issue_example_at_packaged_prices() -> None:
 
 def test_assumptions_name_the_price_date_basis_and_usage() -> None:
     result = estimate(
-        footprint(secrets=1, endpoints=(Endpoint("kms", 3),)), Assumptions(), load_prices()
+        footprint(secrets=1, endpoints=(Endpoint("kms", 3),)), Assumptions(), us_prices()
     )
     sentences = result.assumptions
 
-    assert sentences[0] == "Prices are USD list prices for us-east-1 as of 2026-11-24."
-    assert sentences[1].startswith("List prices recorded by hand")
+    assert sentences[0] == (
+        "Prices are USD list prices for us-east-1, each line at its own region's price, "
+        "recorded by hand from AWS's pricing pages (prices.json gives each one's page and the "
+        "date it was read) and not fetched: the report runs offline."
+    )
+    assert not any("assumed" in sentence for sentence in sentences)  # us-east-1 has every price
     assert "A month is 730 hours." in sentences
     text = " ".join(sentences)
     assert "read 10,000 times a month (GetSecretValue)" in text
@@ -152,7 +169,7 @@ def test_odd_prices_round_each_line_half_up_and_total_the_rounded_lines() -> Non
     # 1.01 + 0.33 + 0.06 + 1.01 + 0.99 + 0.16 + 28.73 + 0.00 = 32.29, whereas the unrounded
     # sum 32.2826 would round to 32.28: the total matches the lines the reader sees.
     assert result.total == D("32.29")
-    assert "Prices are USD list prices for test-region-1 as of 2000-01-01." in result.assumptions
+    assert result.assumptions[0].startswith("Prices are USD list prices for test-region-1, ")
     assert "A month is 720 hours." in result.assumptions
 
 
@@ -160,17 +177,17 @@ PARAMETERS = {"standard_parameters": 20, "advanced_parameters": 5, "secure_strin
 
 
 def test_parameters_at_standard_throughput_cost_only_advanced_tier_and_decrypts() -> None:
-    result = estimate(footprint(**PARAMETERS), Assumptions(), load_prices())
+    result = estimate(footprint(**PARAMETERS), Assumptions(), us_prices())
 
     assert result.lines == (
         # 8 SecureStrings * 10,000 reads / 10,000 = 8; 8 * 0.03 = 0.24
-        CostLine("KMS requests", D(8), "10,000 requests", D("0.03"), D("0.24")),
+        line("KMS requests", D(8), "10,000 requests", D("0.03"), D("0.24")),
         # 20 * 0.00 = 0.00: counted and free
-        CostLine("Standard parameters", D(20), "parameter-month", D("0.00"), D("0.00")),
+        line("Standard parameters", D(20), "parameter-month", D("0.00"), D("0.00")),
         # 5 * 0.05 = 0.25
-        CostLine("Advanced parameters", D(5), "parameter-month", D("0.05"), D("0.25")),
+        line("Advanced parameters", D(5), "parameter-month", D("0.05"), D("0.25")),
         # 25 parameters * 10,000 / 10,000 = 25; 25 * 0.00 = 0.00 at standard throughput
-        CostLine(
+        line(
             "Parameter Store API calls (standard throughput)",
             D(25),
             "10,000 calls",
@@ -183,9 +200,9 @@ def test_parameters_at_standard_throughput_cost_only_advanced_tier_and_decrypts(
 
 
 def test_parameters_at_higher_throughput_pay_for_every_call() -> None:
-    result = estimate(footprint(**PARAMETERS), Assumptions(higher_throughput=True), load_prices())
+    result = estimate(footprint(**PARAMETERS), Assumptions(higher_throughput=True), us_prices())
 
-    assert result.lines[-1] == CostLine(
+    assert result.lines[-1] == line(
         # 25 parameters * 10,000 / 10,000 = 25; 25 * 0.05 = 1.25
         "Parameter Store API calls (higher throughput)",
         D(25),
@@ -220,7 +237,7 @@ def test_odd_parameter_prices_round_half_up() -> None:
 
 
 def test_nothing_deployed_has_no_lines_and_a_zero_total() -> None:
-    result = estimate(footprint(), Assumptions(), load_prices())
+    result = estimate(footprint(), Assumptions(), us_prices())
 
     assert result.lines == ()
     assert result.total == D("0")
@@ -233,7 +250,7 @@ def test_zero_quantity_lines_are_omitted() -> None:
     result = estimate(
         footprint(secrets=2, endpoints=(Endpoint("secretsmanager", 1),)),
         Assumptions(reads_per_secret_per_month=0, endpoint_gb_per_month=D("0")),
-        load_prices(),
+        us_prices(),
     )
 
     assert [(line.item, line.monthly) for line in result.lines] == [
@@ -267,7 +284,7 @@ def test_advice_for_secrets_that_use_nothing_only_secrets_manager_offers() -> No
         plain("webhook-secret"),
     ]
 
-    advice = secure_string_advice(secrets, Assumptions(), load_prices())
+    advice = secure_string_advice(secrets, Assumptions(), us_prices())
 
     # Input order, qualifying secrets only. Saving: 0.40 storage + 10,000 / 10,000 * 0.05 API
     # = 0.45 as a secret, against 0.00 storage + free standard-throughput calls as a parameter.
@@ -285,7 +302,7 @@ def test_advice_for_secrets_that_use_nothing_only_secrets_manager_offers() -> No
 
 def test_advice_saving_counts_higher_throughput_calls_against_the_parameter() -> None:
     advice = secure_string_advice(
-        [plain("api-token")], Assumptions(higher_throughput=True), load_prices()
+        [plain("api-token")], Assumptions(higher_throughput=True), us_prices()
     )
 
     # 0.40 + 1 * 0.05 as a secret, minus 0.00 + 1 * 0.05 as a parameter = 0.40
@@ -295,7 +312,7 @@ def test_advice_saving_counts_higher_throughput_calls_against_the_parameter() ->
 def test_advice_saving_rounds_half_up_and_skips_when_nothing_is_saved() -> None:
     # 0.40 + 25,000 / 10,000 * 0.05 = 0.525 -> 0.53
     advice = secure_string_advice(
-        [plain("api-token")], Assumptions(reads_per_secret_per_month=25_000), load_prices()
+        [plain("api-token")], Assumptions(reads_per_secret_per_month=25_000), us_prices()
     )
     assert advice[0].saving_per_month == D("0.53")
 
@@ -310,41 +327,85 @@ def packaged_document() -> dict[str, Any]:
     return document
 
 
+US = ("regions", "us-east-1")
+EU = ("regions", "eu-west-1")
+
+
+def _at(document: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        document = document[key]
+    return document
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         (
-            lambda d: d["kms"].pop("key_per_month"),
-            "prices.json: kms.key_per_month: missing",
+            lambda d: _at(d, *US, "kms", "prices").pop("key_per_month"),
+            "prices.json: regions.us-east-1.kms.prices.key_per_month: missing",
         ),
         (
-            lambda d: d["kms"].update(key_per_month="x"),
-            "prices.json: kms.key_per_month: expected a decimal string, got 'x'",
+            lambda d: _at(d, *US, "kms", "prices").update(key_per_month="x"),
+            "prices.json: regions.us-east-1.kms.prices.key_per_month: expected a decimal string, "
+            "got 'x'",
         ),
         (
             # A JSON number would reach Decimal through a float.
-            lambda d: d["secrets_manager"].update(secret_per_month=0.4),
-            "prices.json: secrets_manager.secret_per_month: expected a decimal string, got 0.4",
+            lambda d: _at(d, *US, "secrets_manager", "prices").update(secret_per_month=0.4),
+            "prices.json: regions.us-east-1.secrets_manager.prices.secret_per_month: expected a "
+            "decimal string, got 0.4",
         ),
         (
-            lambda d: d["vpc_interface_endpoint"].update(per_az_hour="NaN"),
-            "prices.json: vpc_interface_endpoint.per_az_hour: expected a decimal string, got 'NaN'",
+            lambda d: _at(d, *EU, "vpc_interface_endpoint", "prices").update(per_az_hour="NaN"),
+            "prices.json: regions.eu-west-1.vpc_interface_endpoint.prices.per_az_hour: expected "
+            "a decimal string, got 'NaN'",
         ),
         (
-            lambda d: d["ssm_parameter_store"].update(advanced_per_month="-0.05"),
-            "prices.json: ssm_parameter_store.advanced_per_month: expected a decimal string, "
-            "got '-0.05'",
+            lambda d: _at(d, *EU, "ssm_parameter_store", "prices").update(
+                advanced_per_month="-0.05"
+            ),
+            "prices.json: regions.eu-west-1.ssm_parameter_store.prices.advanced_per_month: "
+            "expected a decimal string, got '-0.05'",
         ),
-        (lambda d: d.pop("kms"), "prices.json: kms: missing"),
-        (lambda d: d.update(kms=[]), "prices.json: kms: expected an object, got []"),
+        (
+            lambda d: _at(d, *EU, "kms", "prices").update(key_per_year="12.00"),
+            "prices.json: regions.eu-west-1.kms.prices.key_per_year: not a price (allowed: "
+            "key_per_month, replica_key_per_month, requests_per_10000), got 'key_per_year'",
+        ),
+        (
+            lambda d: _at(d, *EU).update(lambda_functions={}),
+            "prices.json: regions.eu-west-1.lambda_functions: not a priced service (allowed: "
+            "secrets_manager, kms, vpc_interface_endpoint, ssm_parameter_store), got "
+            "'lambda_functions'",
+        ),
+        # The fallback region stands in for every other: it must have every price.
+        (lambda d: _at(d, *US).pop("kms"), "prices.json: regions.us-east-1.kms: missing"),
+        (
+            lambda d: _at(d, *US).update(kms=[]),
+            "prices.json: regions.us-east-1.kms: expected an object, got []",
+        ),
+        (
+            lambda d: d.update(fallback_region="eu-south-2"),
+            "prices.json: regions.eu-south-2: missing (the fallback_region)",
+        ),
         (lambda d: d.pop("as_of"), "prices.json: as_of: missing"),
         (
             lambda d: d.update(hours_per_month="730"),
             "prices.json: hours_per_month: expected a positive integer, got '730'",
         ),
+        # A price without the page it was read from is not a recorded price.
         (
-            lambda d: d["sources"].pop("kms"),
-            "prices.json: sources.kms: missing",
+            lambda d: _at(d, *EU, "kms").pop("sources"),
+            "prices.json: regions.eu-west-1.kms.sources: missing",
+        ),
+        (
+            lambda d: _at(d, *EU, "kms").update(sources=["http://example.com/"]),
+            "prices.json: regions.eu-west-1.kms.sources: expected a list of https URLs, got "
+            "['http://example.com/']",
+        ),
+        (
+            lambda d: _at(d, *EU, "kms").pop("read"),
+            "prices.json: regions.eu-west-1.kms.read: missing",
         ),
     ],
 )
@@ -361,54 +422,106 @@ def test_load_prices_names_the_key_at_fault(tmp_path: Path, change: Any, message
 
 def test_load_prices_reads_an_explicit_path(tmp_path: Path) -> None:
     document = packaged_document()
-    document["kms"]["key_per_month"] = "1.25"
-    path = tmp_path / "eu-west-1.json"
+    _at(document, *US, "kms", "prices")["key_per_month"] = "1.25"
+    path = tmp_path / "prices.json"
     path.write_text(json.dumps(document))
 
-    assert load_prices(path).key_per_month == D("1.25")
+    assert load_prices(path).for_region(US_EAST_1).key_per_month == D("1.25")
 
 
 def test_packaged_prices_are_dated_sourced_and_parse() -> None:
     document = packaged_document()
-    prices = load_prices()
+    book = load_prices()
 
-    assert prices.as_of == document["as_of"] == "2026-11-24"
-    assert (prices.currency, prices.region_basis, prices.hours_per_month) == (
-        "USD",
-        "us-east-1",
-        730,
-    )
-    assert dict(prices.sources) == {
+    assert book.as_of == document["as_of"] == "2026-11-24"
+    assert (book.currency, book.fallback_region, book.hours_per_month) == ("USD", US_EAST_1, 730)
+    us_east_1 = book.regions[US_EAST_1]
+    assert {service: record.sources[0] for service, record in us_east_1.items()} == {
         "secrets_manager": "https://aws.amazon.com/secrets-manager/pricing/",
         "kms": "https://aws.amazon.com/kms/pricing/",
         "vpc_interface_endpoint": "https://aws.amazon.com/privatelink/pricing/",
         "ssm_parameter_store": "https://aws.amazon.com/systems-manager/pricing/",
     }
-    # Every price in the file is a string that is an exact decimal.
-    for service in prices.sources:
-        for key, value in document[service].items():
-            assert isinstance(value, str), f"{service}.{key}"
-            assert D(value).is_finite(), f"{service}.{key}"
-    assert (
-        prices.secret_per_month,
-        prices.replica_per_month,
-        prices.secret_api_per_10000,
-        prices.key_per_month,
-        prices.replica_key_per_month,
-        prices.kms_requests_per_10000,
-        prices.endpoint_per_az_hour,
-        prices.endpoint_per_gb,
-        prices.standard_parameter_per_month,
-        prices.advanced_parameter_per_month,
-        prices.standard_parameter_api_per_10000,
-        prices.higher_throughput_api_per_10000,
-    ) == tuple(
+    # Every price in the file is a string that is an exact decimal, with a page and a date.
+    for region, services in document["regions"].items():
+        for service, record in services.items():
+            assert record["sources"] and record["read"], f"{region}.{service}"
+            for key, value in record["prices"].items():
+                assert isinstance(value, str), f"{region}.{service}.{key}"
+                assert D(value).is_finite(), f"{region}.{service}.{key}"
+    prices = us_prices()
+    assert prices.assumed == frozenset()
+    assert tuple(getattr(prices, name) for name, _, _ in PRICE_KEYS) == tuple(
         D(price)
         for price in (
             "0.40", "0.40", "0.05", "1.00", "1.00", "0.03",
             "0.01", "0.01", "0.00", "0.05", "0.00", "0.05",
         )
     )  # fmt: skip
+
+
+def test_every_region_of_the_shipped_app_has_its_recorded_prices() -> None:
+    """eu-west-1 (every environment) and eu-central-1 (prod's replicas), from cdk.json."""
+    config = json.loads((PACKAGED.parents[3] / "cdk.json").read_text())["context"]["strongbox"]
+    regions = {
+        region
+        for environment in config["environments"].values()
+        for region in [environment["region"], *environment["replica_regions"]]
+    }
+    book = load_prices()
+    assert regions == {"eu-west-1", "eu-central-1"}
+    for region in regions:
+        prices = book.for_region(region)
+        # AWS states these for every region; the rest are in per-region tables not found.
+        assert {name for name, _, _ in PRICE_KEYS} - prices.assumed == {
+            "key_per_month",
+            "replica_key_per_month",
+            "endpoint_per_gb",
+            "standard_parameter_per_month",
+            "standard_parameter_api_per_10000",
+        }, region
+        assert book.regions[region]["kms"].how.startswith("The page says each KMS key costs")
+
+
+def test_a_region_is_priced_at_its_own_recorded_prices_and_the_rest_is_assumed(
+    tmp_path: Path,
+) -> None:
+    document = packaged_document()
+    _at(document, *EU, "vpc_interface_endpoint", "prices")["per_az_hour"] = "0.011"
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(document))
+    book = load_prices(path)
+    endpoints = footprint(secrets=1, endpoints=(Endpoint("kms", 2),))
+    result = estimate_by_region(
+        {"eu-west-1": endpoints, "ap-south-2": footprint(replicas=1)}, Assumptions(), book
+    )
+
+    assert [
+        (item.item, item.region, item.unit_price, item.price_region) for item in result.lines
+    ] == [
+        ("Secrets Manager secrets", "eu-west-1", D("0.40"), US_EAST_1),
+        ("Secrets Manager API calls", "eu-west-1", D("0.05"), US_EAST_1),
+        ("KMS requests", "eu-west-1", D("0.03"), US_EAST_1),
+        # 2 AZs * 730 hours at eu-west-1's own 0.011 = 16.06
+        ("Interface endpoint hours", "eu-west-1", D("0.011"), "eu-west-1"),
+        ("Interface endpoint data processed", "eu-west-1", D("0.01"), "eu-west-1"),
+        # Nothing is recorded for ap-south-2: every price there is us-east-1's.
+        ("Secrets Manager replicas", "ap-south-2", D("0.40"), US_EAST_1),
+    ]
+    assert result.lines[3].monthly == D("16.06")
+    assert result.total == D("0.40") + D("0.05") + D("0.03") + D("16.06") + D("0.01") + D("0.40")
+    assert (
+        "A price marked 'assumed: us-east-1 price' is us-east-1's: no eu-west-1 or ap-south-2 "
+        "price for it was found published, so the real one may differ"
+    ) in " ".join(result.assumptions)
+    (advice,) = secure_string_advice(
+        [plain("api-token")], Assumptions(), book.for_region("eu-west-1")
+    )
+    assert advice.assumed_from == US_EAST_1
+    assert (
+        secure_string_advice([plain("api-token")], Assumptions(), us_prices())[0].assumed_from
+        is None
+    )
 
 
 @pytest.mark.parametrize(

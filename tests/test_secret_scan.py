@@ -100,9 +100,6 @@ DOCUMENTED_FALSE_POSITIVES = {
         "maps hosted rotation's secretsmanager actions to what they act on ('secret')"
     ),
     ("tests/aws_calls.py", KEYWORD): "maps a declared resource kind to a request field name",
-    ("constructs/strongbox/report/prices.json", KEYWORD): (
-        "the price table's secret_per_month entry, a price in dollars"
-    ),
     ("tests/test_report.py", KEYWORD): "a hand-built identity policy granting a secret's ARN",
     ("tests/test_report_cost.py", KEYWORD): "the pricing page URL of Secrets Manager",
     ("tests/stateful_resources.json", KEYWORD): "maps pinned logical ids to resource types",

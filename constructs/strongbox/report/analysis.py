@@ -13,9 +13,9 @@ from strongbox.report.cost import (
     Assumptions,
     CostEstimate,
     Footprint,
-    Prices,
+    PriceBook,
     SecretTraits,
-    estimate,
+    estimate_by_region,
     secure_string_advice,
 )
 from strongbox.report.cost import Endpoint as PricedEndpoint
@@ -34,11 +34,11 @@ class EnvironmentReport:
 @dataclass(frozen=True)
 class Report:
     assembly: str
-    prices: Prices
+    prices: PriceBook
     environments: tuple[EnvironmentReport, ...]
 
 
-def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report:
+def analyse(directory: Path, assumptions: Assumptions, prices: PriceBook) -> Report:
     """The report for the cloud assembly in `directory`; AssemblyError if it is unreadable."""
     resolver = Resolver(read_assembly(directory))
     proof = prove(resolver)
@@ -48,19 +48,22 @@ def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report
         environments=tuple(
             EnvironmentReport(
                 environment=environment,
-                cost=estimate(footprint(environment), assumptions, prices),
-                advice=secure_string_advice(
-                    [
-                        SecretTraits(
-                            name=secret.name,
-                            rotates=secret.rotates,
-                            replicas=len(secret.replicas),
-                            cross_account_readers=secret.cross_account_readers,
-                        )
-                        for secret in environment.secrets
-                    ],
-                    assumptions,
-                    prices,
+                cost=estimate_by_region(footprints(environment), assumptions, prices),
+                advice=tuple(
+                    advice
+                    for secret in environment.secrets
+                    for advice in secure_string_advice(
+                        [
+                            SecretTraits(
+                                name=secret.name,
+                                rotates=secret.rotates,
+                                replicas=len(secret.replicas),
+                                cross_account_readers=secret.cross_account_readers,
+                            )
+                        ],
+                        assumptions,
+                        prices.for_region(secret.region),
+                    )
                 ),
                 findings=tuple(findings(environment))
                 + tuple(
@@ -77,17 +80,41 @@ def analyse(directory: Path, assumptions: Assumptions, prices: Prices) -> Report
     )
 
 
-def footprint(environment: Environment) -> Footprint:
-    """What the environment deploys that has a price, counted from its templates."""
-    parameters = environment.parameters
+def footprints(environment: Environment) -> dict[str, Footprint]:
+    """What the environment deploys that has a price, counted from its templates, by the region
+    it is billed in: a replica and its key in the replica's region, the rest where its stack is.
+    Regions come in the order the environment's secrets, keys, endpoints and parameters name
+    them."""
+    regions = dict.fromkeys(
+        [
+            *(secret.region for secret in environment.secrets),
+            *(replica.region for secret in environment.secrets for replica in secret.replicas),
+            *(key.region for key in environment.keys),
+            *(endpoint.region for endpoint in environment.endpoints),
+            *(parameter.region for parameter in environment.parameters),
+        ]
+    )
+    return {region: _footprint(environment, region) for region in regions}
+
+
+def _footprint(environment: Environment, region: str) -> Footprint:
+    secrets = [secret for secret in environment.secrets if secret.region == region]
+    keys = [key for key in environment.keys if key.region == region]
+    parameters = [p for p in environment.parameters if p.region == region]
     return Footprint(
-        secrets=len(environment.secrets),
-        replicas=sum(len(secret.replicas) for secret in environment.secrets),
-        keys=sum(1 for key in environment.keys if key.replica_of is None),
-        replica_keys=sum(1 for key in environment.keys if key.replica_of is not None),
+        secrets=len(secrets),
+        replicas=sum(
+            1
+            for secret in environment.secrets
+            for replica in secret.replicas
+            if replica.region == region
+        ),
+        keys=sum(1 for key in keys if key.replica_of is None),
+        replica_keys=sum(1 for key in keys if key.replica_of is not None),
         endpoints=tuple(
             PricedEndpoint(service=endpoint.service, availability_zones=endpoint.availability_zones)
             for endpoint in environment.endpoints
+            if endpoint.region == region
         ),
         standard_parameters=sum(1 for p in parameters if p.tier != "Advanced"),
         advanced_parameters=sum(1 for p in parameters if p.tier == "Advanced"),

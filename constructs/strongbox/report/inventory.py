@@ -77,6 +77,7 @@ class Secret:
 class Parameter:
     environment: str
     stack: str
+    region: str
     name: str
     type: str
     tier: str
@@ -664,6 +665,7 @@ def _parameters(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Paramet
             yield Parameter(
                 environment=stack.environment,
                 stack=stack.display_name,
+                region=stack.region,
                 name=resolver.text(stack, {"Ref": logical_id}),
                 type=resolver.text(stack, properties.get("Type", "String")),
                 tier=resolver.text(stack, properties.get("Tier", "Standard")),
@@ -673,6 +675,7 @@ def _parameters(resolver: Resolver, stacks: Sequence[Stack]) -> Iterator[Paramet
             yield Parameter(
                 environment=stack.environment,
                 stack=stack.display_name,
+                region=stack.region,
                 name=resolver.text(stack, properties.get("ParameterName")),
                 type="SecureString",
                 tier=resolver.text(stack, properties.get("Tier", "Standard")),

@@ -69,7 +69,9 @@ def as_markdown(report: Report) -> str:
         "# Strongbox report",
         "",
         f"Cloud assembly `{report.assembly}`; {len(report.environments)} environment(s). "
-        f"Prices: {prices.currency}, {prices.region_basis} list prices as of {prices.as_of}.",
+        f"Prices: {prices.currency} list prices of each line's own region; one marked "
+        f"'assumed: {prices.fallback_region} price' is {prices.fallback_region}'s, as none was "
+        "found published for its region.",
     ]
     labels = _key_labels(report)
     for environment in report.environments:
@@ -112,8 +114,9 @@ def _environment(part: EnvironmentReport, labels: KeyLabels) -> list[str]:
         "",
         *(
             [
-                f"- `{advice.name}`: saves {advice.saving_per_month} a month as a SecureString "
-                f"parameter. {advice.reason}"
+                f"- `{advice.name}`: saves {advice.saving_per_month} a month"
+                + (f" (at assumed {advice.assumed_from} prices)" if advice.assumed_from else "")
+                + f" as a SecureString parameter. {advice.reason}"
                 for advice in part.advice
             ]
             or ["- Every secret uses something only Secrets Manager offers; no advice."]
@@ -255,15 +258,24 @@ def _cost(part: EnvironmentReport) -> list[str]:
     cost = part.cost
     if cost.lines:
         lines = _table(
-            ("item", "quantity", "unit", "price", "monthly"),
+            ("item", "region", "quantity", "unit", "price", "monthly"),
             [
-                (line.item, str(line.quantity), line.unit, str(line.unit_price), str(line.monthly))
+                (
+                    line.item,
+                    line.region,
+                    str(line.quantity),
+                    line.unit,
+                    f"{line.unit_price} (assumed: {line.price_region} price)"
+                    if line.assumed
+                    else str(line.unit_price),
+                    str(line.monthly),
+                )
                 for line in cost.lines
             ],
             empty="",
-            align=("---", "---:", "---", "---:", "---:"),
+            align=("---", "---", "---:", "---", "---:", "---:"),
         )
-        lines.append(f"| **total** | | | | **{cost.total}** |")
+        lines.append(f"| **total** | | | | | **{cost.total}** |")
     else:
         lines = [f"Nothing here has a price: {cost.total} a month."]
     return [*lines, "", "Assumptions:", "", *(f"- {text}" for text in cost.assumptions)]
