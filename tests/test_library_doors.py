@@ -388,3 +388,22 @@ def test_every_public_method_of_a_construct_says_what_it_does() -> None:
         if callable(member) and not name.startswith("_") and not member.__doc__
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        (None, r"strategy 'vendor:Rotate' needs strategy_modules, the directory holding vendor\.py"),
+        ("empty", r"strategy_modules .* has no vendor\.py for strategy 'vendor:Rotate'"),
+    ],
+)
+def test_a_custom_strategy_whose_module_would_be_missing_is_refused(
+    modules: str | None, message: str, tmp_path: Path
+) -> None:
+    built = App()
+    with pytest.raises(StrongboxError, match=message):
+        RotationFunction(
+            built.stack, "Rotation", vpc=imported_isolated_vpc(built.stack), vpc_subnets=ISOLATED,
+            vpc_cidr="10.0.0.0/16", encryption_key=built.key, strategy="vendor:Rotate",
+            strategy_modules=tmp_path if modules else None,
+        )  # fmt: skip

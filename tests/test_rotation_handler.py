@@ -28,7 +28,7 @@ from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
 from strongbox.rotation import calls as rotation_calls
 from strongbox.rotation import handler as rotation
 from tests.aws_calls import AwsCall, assert_declaration_change_fails, assert_declared, recording
-from tests.conftest import mocked_aws, run_in_isolation
+from tests.conftest import ROOT, mocked_aws, run_in_isolation
 
 REGION = "eu-west-1"
 RUNTIME = "rotation handler"
@@ -755,6 +755,25 @@ def test_strategy_factory_in_a_module_shipped_next_to_the_handler(
     calls = sys.modules[module].CALLS
     assert calls == [("set", expected, PLAIN_VALUE), ("test", expected)]
     monkeypatch.delitem(sys.modules, module)
+
+
+def test_the_custom_rotation_example_keeps_the_key_it_replaces(
+    service: RotationService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/custom_rotation's strategy through the four steps, twice."""
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "custom_rotation" / "strategies"))
+    monkeypatch.delitem(sys.modules, "rolling_signing_key", raising=False)
+    monkeypatch.setenv("ROTATION_STRATEGY", "rolling_signing_key:RollingSigningKey")
+    first = json.dumps({"key": "k" * 64, "previous_key": ""})
+    arn = service.create_secret("shop/dev/webhook-signing-key", first)
+
+    second = assert_rotated(service, arn, service.rotate(arn), first)
+    third = assert_rotated(service, arn, service.rotate(arn), second)
+
+    assert json.loads(second)["previous_key"] == "k" * 64
+    assert json.loads(third)["previous_key"] == json.loads(second)["key"]
+    assert len(json.loads(third)["key"]) == 64
+    monkeypatch.delitem(sys.modules, "rolling_signing_key")
 
 
 @pytest.mark.parametrize(

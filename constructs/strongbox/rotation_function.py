@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -11,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from strongbox.access.calls import Call, Runtime
 from strongbox.access.declare import declare_runtime
+from strongbox.errors import StrongboxError
 from strongbox.keys import KeyLike
 from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.rotation.calls import CALLS
@@ -44,6 +47,7 @@ class RotationFunction(PrivateFunction):
         generation: Generation | None = None,
         json_field: str | None = None,
         strategy: str = "token",
+        strategy_modules: Path | None = None,
         code: lambda_.Code | None = None,
         reserved_concurrency: int = 2,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
@@ -59,12 +63,18 @@ class RotationFunction(PrivateFunction):
                 (`ManagedSecret.generation`). Default: 40 letters and digits.
             json_field: for json secrets, the field that is regenerated. Default: the whole
                 secret string is the token.
-            strategy: "token" or "module:attribute" of a strategy shipped in `code`.
+            strategy: "token" or "module:attribute" of a strategy in `strategy_modules`.
                 Default: "token".
-            code: the Lambda code. Default: Strongbox's handler.
+            strategy_modules: a directory of your Python modules, shipped beside Strongbox's
+                handler; `strategy`'s module must be one of them (`my_vendor:VendorKeyStrategy`
+                -> `<directory>/my_vendor.py`). Default: none.
+            code: the whole Lambda code instead, handler included (`handler.lambda_handler`).
+                Default: Strongbox's handler, with `strategy_modules` when given.
             reserved_concurrency: Default: 2 (rotations of one secret run one step at a time).
             removal_policy: for the log group. Default: RETAIN.
         """
+        if code is None:
+            code = _handler_code(scope, id_, strategy, strategy_modules)
         generation = (generation or Generation()).resolved("api-key")
         region = cdk.Stack.of(scope).region
         url_suffix = cdk.Stack.of(scope).url_suffix
@@ -74,7 +84,7 @@ class RotationFunction(PrivateFunction):
             scope,
             id_,
             description="Strongbox four-step secret rotation",
-            code=code or bundled_code(HANDLER_DIRECTORY),
+            code=code,
             environment={
                 # Private DNS on the interface endpoint resolves this name inside the VPC.
                 "SECRETS_MANAGER_ENDPOINT": f"https://secretsmanager.{region}.{url_suffix}",
@@ -149,3 +159,31 @@ class RotationFunction(PrivateFunction):
                 },
             ),
         )
+
+
+def _handler_code(
+    scope: Construct, id_: str, strategy: str, strategy_modules: Path | None
+) -> lambda_.Code:
+    """Strongbox's handler, with the modules of `strategy_modules` beside it when given.
+
+    Refuses a strategy whose module would be missing: the handler would import it only when a
+    rotation runs, and fail every rotation."""
+    module = strategy.partition(":")[0]
+    if strategy_modules is None:
+        if strategy != "token":
+            raise StrongboxError(
+                scope,
+                f"{id_}: strategy {strategy!r} needs strategy_modules, the directory holding "
+                f"{module}.py (or code with the whole handler)",
+            )
+        return bundled_code(HANDLER_DIRECTORY)
+    top = module.split(".")[0]
+    if not ((strategy_modules / f"{top}.py").is_file() or (strategy_modules / top).is_dir()):
+        raise StrongboxError(
+            scope,
+            f"{id_}: strategy_modules {strategy_modules} has no {top}.py for strategy {strategy!r}",
+        )
+    staged = Path(tempfile.mkdtemp(prefix="strongbox-rotation-"))
+    shutil.copytree(HANDLER_DIRECTORY, staged, dirs_exist_ok=True)
+    shutil.copytree(strategy_modules, staged, dirs_exist_ok=True)
+    return bundled_code(staged)
