@@ -393,7 +393,7 @@ def test_every_public_method_of_a_construct_says_what_it_does() -> None:
 @pytest.mark.parametrize(
     ("modules", "message"),
     [
-        (None, r"strategy 'vendor:Rotate' needs strategy_modules, the directory holding vendor\.py"),
+        (None, r"strategy 'vendor:Rotate' needs strategy_modules, the directory holding vendor"),
         ("empty", r"strategy_modules .* has no vendor\.py for strategy 'vendor:Rotate'"),
     ],
 )
