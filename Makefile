@@ -13,39 +13,53 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-suite benchmark-proof clean
+.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-suite benchmark-proof benchmark-test-time clean
 
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+# Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
+# skipped when its stamp is newer than its inputs. The installers run quietly: uv's own output is
+# a list of every package it installed (about 100 lines), npm's a tree of warnings.
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
-	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version) if sys.version_info < (3, 11) else None'
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r requirements.lock
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --editable .
-	touch $@
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required, found " + sys.version) if sys.version_info < (3, 11) else None'
+	@test -x $(VENV)/bin/python || { \
+		echo "strongbox: creating $(VENV) (Python $$($(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")'))"; \
+		$(PYTHON) -m venv $(VENV); }
+	@echo "strongbox: installing Python packages into $(VENV) (uv, about 25 s on a fresh clone)"
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r requirements.lock
+	@$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --editable .
+	@touch $@
 
+# Only the tests run checkov (tests/test_checkov.py runs .venv-checkov/bin/checkov): synth does
+# not wait for it.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock $(VENV)/.installed
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock
-	touch $@
+	@echo "strongbox: installing checkov into $(CHECKOV_VENV), for the tests only (uv, about 15 s on a fresh clone)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock
+	@touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "strongbox: installing the pinned Node and CDK CLI into node_modules (npm ci, about 10 s on a fresh clone)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # '**' selects the stacks inside the stages. A bare `cdk synth` selects only top-level stacks,
 # of which this app has none, so the CLI would validate nothing and report success.
 synth: setup
-	cdk synth --quiet '**'
+	@echo "strongbox: synthesizing every environment into cdk.out (cdk synth, about 20 s)"
+	@cdk synth --quiet '**'
 
 lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+	@echo "strongbox: linting (ruff)"
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@echo "strongbox: type-checking (mypy, about 60 s on a fresh clone)"
+	@$(VENV)/bin/mypy
 
-unit: setup
-	$(VENV)/bin/pytest
+unit: setup $(CHECKOV_VENV)/.installed
+	@echo "strongbox: running the tests (pytest)"
+	@$(VENV)/bin/pytest
 
 test: lint unit
 
@@ -71,6 +85,10 @@ benchmark-suite: setup
 # What the call-path proof (declarations and check) adds to synth, shipped app and 1,000 secrets.
 benchmark-proof: setup
 	$(VENV)/bin/python benchmarks/proof_cost.py
+
+# `make test` warm (here, after a first run) and on a fresh clone of HEAD, against the targets.
+benchmark-test-time: setup
+	$(VENV)/bin/python benchmarks/test_time.py
 
 # Records the Secrets stack of every new secret in secret-placement.json (never moves one).
 place: setup
