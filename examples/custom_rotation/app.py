@@ -27,6 +27,7 @@ from strongbox import (
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
 STRATEGIES = Path(__file__).parent / "strategies"
+NAME_PREFIX = "dev/shop/"  # the secrets the endpoint admits: <environment>/<application>/...
 ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
 app = cdk.App()
@@ -50,7 +51,7 @@ PrivateEndpoints(
     subnets=ISOLATED,
     vpc_cidr="10.30.0.0/16",
     account=ACCOUNT,
-    secret_name_prefix="dev/shop/",  # noqa: S106 - a name prefix
+    secret_name_prefix=NAME_PREFIX,
     parameter_path="/shop/dev/",
     services=["secretsmanager"],
 )

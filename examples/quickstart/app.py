@@ -35,6 +35,8 @@ ACCOUNT = "123456789012"  # your account: policies name it, so synth needs no lo
 REGION = "eu-west-1"
 ZONES = ["eu-west-1a", "eu-west-1b"]
 CIDR = "10.20.0.0/16"
+# Secrets are named <environment>/<application>/<purpose>; the endpoint policy admits these only.
+NAME_PREFIX = "dev/shop/"
 ISOLATED = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
 
 
@@ -154,7 +156,7 @@ class ShopSecrets(FixedZonesStack):
             subnets=ISOLATED,
             vpc_cidr=CIDR,
             account=ACCOUNT,
-            secret_name_prefix="dev/shop/",  # noqa: S106 - a name prefix
+            secret_name_prefix=NAME_PREFIX,
             parameter_path="/shop/dev/",
         )
         return vpc
