@@ -92,7 +92,8 @@ def test_python_block_runs(block: Block) -> None:
     if example:
         source = ROOT / example.group(1)
         assert source.is_file(), f"{block.where}: {example.group(1)} does not exist"
-        assert block.code.strip() in source.read_text(encoding="utf-8"), (
+        excerpt = block.code.split("\n", 1)[1].strip()  # without the line naming the file
+        assert excerpt and excerpt in source.read_text(encoding="utf-8"), (
             f"{block.where}: the block is not an excerpt of {example.group(1)}"
         )
         return
