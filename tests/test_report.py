@@ -1195,6 +1195,7 @@ def test_an_empty_table_is_one_sentence_saying_there_is_nothing(tmp_path: Path) 
     assert _empty_tables(nothing_priced) == []
     assert "\nNo KMS keys.\n" in nothing_priced
     assert "\nNothing here has a price: 0.00 a month.\n" in nothing_priced
+    assert f"\n- Prices are USD list prices for {REGION}, each line at its own " in nothing_priced
 
 
 def _cells(text: str, header: str) -> list[dict[str, str]]:

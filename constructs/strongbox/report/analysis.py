@@ -84,7 +84,7 @@ def footprints(environment: Environment) -> dict[str, Footprint]:
     """What the environment deploys that has a price, counted from its templates, by the region
     it is billed in: a replica and its key in the replica's region, the rest where its stack is.
     Regions come in the order the environment's secrets, keys, endpoints and parameters name
-    them."""
+    them, then any other region of its stacks (with nothing priced there)."""
     regions = dict.fromkeys(
         [
             *(secret.region for secret in environment.secrets),
@@ -92,6 +92,7 @@ def footprints(environment: Environment) -> dict[str, Footprint]:
             *(key.region for key in environment.keys),
             *(endpoint.region for endpoint in environment.endpoints),
             *(parameter.region for parameter in environment.parameters),
+            *environment.regions,
         ]
     )
     return {region: _footprint(environment, region) for region in regions}

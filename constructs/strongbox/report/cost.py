@@ -358,6 +358,8 @@ def estimate_by_region(
 
 
 def _estimate(priced: Sequence[tuple[Footprint, Prices]], assumptions: Assumptions) -> CostEstimate:
+    if not priced:
+        raise ValueError("estimate: no region to price")
     lines = tuple(
         line for footprint, prices in priced for line in _lines(footprint, assumptions, prices)
     )
@@ -465,9 +467,8 @@ def _assumption_sentences(
         if assumptions.higher_throughput
         else "standard throughput"
     )
-    regions = _listed([prices.region for _, prices in priced], "and") or "no region"
-    currency = priced[0][1].currency if priced else "USD"
-    hours = priced[0][1].hours_per_month if priced else 730
+    regions = _listed([prices.region for _, prices in priced], "and")
+    currency, hours = priced[0][1].currency, priced[0][1].hours_per_month
     sentences = [
         f"Prices are {currency} list prices for {regions}, each line at its own region's price, "
         "recorded by hand from AWS's pricing pages (prices.json gives each one's page and the "
