@@ -806,6 +806,12 @@ def test_markdown_and_json_of_the_default_app(synthesized: Synthesized, tmp_path
     assert "```mermaid\nflowchart LR" in text
     assert "| **total** |" in text
     assert MADE_UP_KEY_ARN.findall(text) == []
+    prod_text = text[text.index("## Strongbox-Prod") :]
+    policies = [row["resource policy"] for row in _cells(prod_text, SECRETS_HEADER)]
+    assert len(policies) == 5 and max(len(policy) for policy in policies) <= 120
+    assert policies[-1] == (
+        "Deny OnlyAdministratorsDeleteOrChangePolicy<br>Allow CrossAccountRead444444444444"
+    )
     assert (
         "| `<key alias/payments/prod/secrets in eu-central-1>` | alias/payments/prod/secrets |"
         in text
