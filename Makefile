@@ -16,8 +16,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 .PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-suite benchmark-proof benchmark-test-time clean
 
 # Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
-# skipped when its stamp is newer than its inputs. The installers run quietly: uv's own output is
-# a list of every package it installed (about 100 lines), npm's a tree of warnings.
+# skipped when its stamp is newer than its inputs. The installers run quietly (errors still show):
+# uv's own progress is, in a log, a list of every package it installed (about 100 lines), and
+# npm's is a summary line; the step's line says up front how long it takes.
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -25,7 +26,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(VENV)/bin/python || { \
 		echo "strongbox: creating $(VENV) (Python $$($(PYTHON) -c 'import sys; print(*sys.version_info[:2], sep=".")'))"; \
 		$(PYTHON) -m venv $(VENV); }
-	@echo "strongbox: installing Python packages into $(VENV) (uv, about 25 s on a fresh clone)"
+	@echo "strongbox: installing Python packages into $(VENV) (uv, about 40 s on a fresh clone)"
 	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(VENV)/bin/python -r requirements.lock
 	@$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --no-deps --editable .
@@ -34,14 +35,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 # Only the tests run checkov (tests/test_checkov.py runs .venv-checkov/bin/checkov): synth does
 # not wait for it.
 $(CHECKOV_VENV)/.installed: requirements-checkov.lock $(VENV)/.installed
-	@echo "strongbox: installing checkov into $(CHECKOV_VENV), for the tests only (uv, about 15 s on a fresh clone)"
+	@echo "strongbox: installing checkov into $(CHECKOV_VENV), for the tests only (uv, about 25 s on a fresh clone)"
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	@$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.lock
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
 	@echo "strongbox: installing the pinned Node and CDK CLI into node_modules (npm ci, about 10 s on a fresh clone)"
-	@npm ci --no-audit --no-fund --loglevel=error
+	@npm ci --no-audit --no-fund --loglevel=error > /dev/null
 	@touch $@
 
 # '**' selects the stacks inside the stages. A bare `cdk synth` selects only top-level stacks,
@@ -54,7 +55,7 @@ lint: setup
 	@echo "strongbox: linting (ruff)"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@echo "strongbox: type-checking (mypy, about 60 s on a fresh clone)"
+	@echo "strongbox: type-checking (mypy, about 2 min on a fresh clone, seconds after)"
 	@$(VENV)/bin/mypy
 
 unit: setup $(CHECKOV_VENV)/.installed
