@@ -103,8 +103,8 @@ def test_python_block_runs(block: Block) -> None:
         assert "app.synth()" in block.code or "Template.from_stack(" in block.code, (
             f"{block.where}: an app in a snippet must be synthesized"
         )
-    for stack in re.finditer(r"cdk\.Stack\((.*)", block.code):
-        assert "env=" in stack.group(1), (
+    for stack in re.finditer(r"(?:cdk\.Stack|FixedZonesStack)\(", block.code):
+        assert "env=" in _call_arguments(block.code, stack.end()), (
             f"{block.where}: give every stack an explicit env (account and region)"
         )
     namespace: dict[str, Any] = {"__name__": "__doc_snippet__"}
@@ -150,3 +150,13 @@ def test_links_resolve(page: Path) -> None:
         elif anchor and linked.suffix == ".md" and anchor not in _anchors(linked):
             broken.append(f"{target}: no heading with that anchor")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+def _call_arguments(code: str, start: int) -> str:
+    """The text of a call's arguments, from just after its "(" to the matching ")"."""
+    depth = 1
+    for end in range(start, len(code)):
+        depth += {"(": 1, ")": -1}.get(code[end], 0)
+        if depth == 0:
+            return code[start:end]
+    return code[start:]
