@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk.cloud_assembly_schema import Manifest
 from jsii.errors import JSIIError
 
 from stacks import placement
@@ -18,7 +17,7 @@ from stacks.config import ConfigError, check_cdk_json, parse_config
 from stacks.pipeline_stack import build_pipeline
 from stacks.stage import EnvironmentStage
 from strongbox import add_compliance_plugins
-from strongbox.access.proof import check, remove_assembly
+from strongbox.synth import FAIL_SYNTH_ON_VALIDATION_ERRORS, synthesize
 
 
 def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[EnvironmentStage]:
@@ -50,12 +49,6 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     return stages
 
 
-# CDK's own reporting prints a multi-line report per finding and raises through jsii (a
-# traceback) on errors only; main() reports every finding itself, one line each.
-FAIL_SYNTH_ON_VALIDATION_ERRORS = "@aws-cdk/core:failSynthOnValidationErrors"
-VALIDATION_REPORT = "validation-report.json"
-
-
 def app_context(cdk_json: Path = Path("cdk.json")) -> dict[str, Any]:
     """The context `cdk synth` would pass: the CLI's own when it runs the app, else cdk.json's
     (so that `python app.py` builds what `cdk synth` builds)."""
@@ -70,23 +63,6 @@ def app_context(cdk_json: Path = Path("cdk.json")) -> dict[str, Any]:
     return context
 
 
-def unacknowledged_findings(directory: Path) -> list[str]:
-    """`<rule id> <construct path>: <message>` for each finding no acknowledgment covers, warnings
-    included: the project's rule is fix or acknowledge with a reason."""
-    report_file = directory / VALIDATION_REPORT
-    if not report_file.exists():
-        return []
-    report = Manifest.load_validation_report(str(report_file))
-    return [
-        f"{violation.rule_name} {construct.construct_path}: "
-        f"{(violation.description.strip().splitlines() or [''])[0]}"
-        for plugin in report.plugin_reports
-        for violation in plugin.violations
-        if violation.severity != "info"
-        for construct in violation.violating_constructs
-    ]
-
-
 def main() -> int:
     app = cdk.App(context=app_context())
     try:
@@ -98,35 +74,9 @@ def main() -> int:
         # A construct refused what it was given; its message says what, without a traceback.
         print(f"strongbox: cannot build the app: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
-    try:
-        directory = Path(app.synth().directory)
-        findings = unacknowledged_findings(directory)
-    except RuntimeError as error:  # CDK raises itself when its reporting is turned back on
-        if not str(error).startswith("ValidationFailed"):
-            raise
-        directory = Path(app.outdir)
-        findings = unacknowledged_findings(directory) or [str(error).splitlines()[0]]
-    # An unacknowledged finding, or a denied or unknown call in the call-path proof over what
-    # synth wrote, fails synth, and the assembly is removed so that nothing deploys from it.
-    if findings:
-        for line in findings:
-            print(f"strongbox: {line}", file=sys.stderr)
-        print(
-            f"strongbox: {len(findings)} unacknowledged finding{'s'[: len(findings) - 1]}: fix "
-            "each, or acknowledge it with the reason it does not apply (strongbox.acknowledge); "
-            "no assembly was written",
-            file=sys.stderr,
-        )
-        remove_assembly(directory)
-        return 1
-    proof = check(directory)
-    if not proof.ok:
-        for line in proof.failures():
-            print(f"strongbox: call path: {line}", file=sys.stderr)
-        print(f"strongbox: {proof.summary()}", file=sys.stderr)
-        remove_assembly(directory)
-        return 1
-    return 0
+    # A construct's refusal, an unacknowledged finding, or a denied or unknown call in the
+    # call-path proof fails synth, one line each, and nothing deployable is left.
+    return synthesize(app)
 
 
 if __name__ == "__main__":

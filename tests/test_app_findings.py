@@ -12,9 +12,9 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 
-from app import FAIL_SYNTH_ON_VALIDATION_ERRORS, unacknowledged_findings
 from strongbox import acknowledge
 from strongbox.compliance import template_validation
+from strongbox.synth import FAIL_SYNTH_ON_VALIDATION_ERRORS, unacknowledged_findings
 from tests.conftest import (
     ROOT,
     cdk_json_context,

@@ -97,11 +97,6 @@ def test_acknowledgment_clears_exactly_the_named_findings(tmp_path: Path) -> Non
     ("finding", "reason", "message"),
     [
         ("SMG4", "Rotated by the provider's own API.", "is not a cdk-nag rule id"),
-        (
-            "AwsSolutions::AwsSolutions-SMG4",
-            "Rotated by the provider's own API.",
-            "is not a cdk-nag",
-        ),
         ("AwsSolutions-SMG4", "n/a", "must explain why it does not apply"),
     ],
 )

@@ -4,6 +4,7 @@ grants what a read needs, a SecretsKey goes wherever a key does, names never col
 from __future__ import annotations
 
 import inspect
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from cdk_nag import AwsSolutionsChecks
 import strongbox
 from constructs import Construct
 from strongbox import (
+    FAIL_SYNTH_ON_VALIDATION_ERRORS,
     FixedZonesStack,
     KeyAccess,
     ManagedSecret,
@@ -33,7 +35,9 @@ from strongbox import (
     SecretUse,
     StrongboxError,
     TaskExecutionRole,
+    acknowledge,
     encrypted_log_group,
+    synthesize,
 )
 from tests.conftest import as_list, feature_flag_app, imported_isolated_vpc
 
@@ -407,3 +411,79 @@ def test_a_custom_strategy_whose_module_would_be_missing_is_refused(
             vpc_cidr="10.0.0.0/16", encryption_key=built.key, strategy="vendor:Rotate",
             strategy_modules=tmp_path if modules else None,
         )  # fmt: skip
+
+
+# -- a library user's synth: one line per problem, then the proof -------------------------------
+
+
+def test_synthesize_reports_a_construct_validation_in_one_line_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    built = App()
+    built.app = feature_flag_app(outdir=str(tmp_path))
+    built.stack = cdk.Stack(built.app, "Service", env=ENV)
+    built.key = SecretsKey(
+        built.stack, "Key", application="payments", environment_name="prod",
+        access=KeyAccess(account=ACCOUNT, regions=("eu-west-1",)),
+    )  # fmt: skip
+    SecretConsumer(
+        built.stack, "Api", secrets=[SecretUse("PARTNER_TOKEN", built.api_key("partner-api-key"))]
+    )
+    stream = io.StringIO()
+
+    assert synthesize(built.app, stream=stream) == 1
+    assert stream.getvalue().splitlines()[0] == (
+        "strongbox: [Service/Api] SecretConsumer is attached to no role, so the workload could "
+        "not read its values: call attach_to(role) with the role that reads them (for ECS, "
+        "TaskExecutionRole does it)"
+    )
+    assert "Traceback" not in stream.getvalue()
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_synthesize_runs_the_call_path_proof(tmp_path: Path) -> None:
+    """A reading function in subnets with no Secrets Manager endpoint synthesizes, and the
+    proof refuses it: its reads would have no route."""
+    built = App()
+    built.app = feature_flag_app(outdir=str(tmp_path))
+    built.app.node.set_context(FAIL_SYNTH_ON_VALIDATION_ERRORS, False)
+    built.stack = cdk.Stack(built.app, "Service", env=ENV)
+    built.key = SecretsKey(
+        built.stack, "Key", application="payments", environment_name="prod",
+        access=KeyAccess(account=ACCOUNT, regions=("eu-west-1",), encrypts_log_groups=True),
+    )  # fmt: skip
+    consumer = SecretConsumer(
+        built.stack, "Reads", secrets=[SecretUse("PARTNER_TOKEN", built.api_key("partner-token"))]
+    )
+    SecretReadingFunction(
+        built.stack, "Reader", consumer=consumer, description="reads the partner token",
+        vpc=ec2.Vpc.from_vpc_attributes(
+            built.stack, "Vpc", vpc_id="vpc-0a1b2c3d4e5f60718", availability_zones=["eu-west-1a"],
+            isolated_subnet_ids=["subnet-0a1b2c3d4e5f60718"],
+            isolated_subnet_route_table_ids=["rtb-0a1b2c3d4e5f60718"],
+        ),
+        vpc_subnets=ISOLATED, vpc_cidr="10.0.0.0/16", encryption_key=built.key,
+    )  # fmt: skip
+    stream = io.StringIO()
+
+    assert synthesize(built.app, stream=stream) == 1
+    lines = stream.getvalue().splitlines()
+    assert any(
+        line.startswith("strongbox: call path: Service: reading function (reads the partner")
+        and "secretsmanager:GetSecretValue" in line
+        and "denied: the network denies (no secretsmanager endpoint in eu-west-1" in line
+        for line in lines
+    ), lines
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_the_printed_form_of_a_finding_is_acknowledged_as_its_rule() -> None:
+    app = feature_flag_app()
+    stack = cdk.Stack(app, "Service", env=ENV)
+    cluster = ecs.Cluster(stack, "Cluster", vpc=imported_isolated_vpc(stack))
+    acknowledge(
+        cluster, "AwsSolutions::AwsSolutions-ECS4", "Container Insights are on in the account."
+    )
+    findings = AwsSolutionsChecks(app).validate_scope(app)
+
+    assert "AwsSolutions-ECS4" not in {violation.rule_name for violation in findings.violations}

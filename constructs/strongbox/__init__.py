@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RotationSchedule,
         SecretKind,
     )
+    from strongbox.synth import FAIL_SYNTH_ON_VALIDATION_ERRORS, synthesize
 
 # Loaded on first use: importing aws-cdk-lib starts a Node process, which `strongbox report`
 # (plain JSON reading) must not pay for or need.
@@ -60,9 +61,12 @@ _MODULES = {
     "ManagedSecret": "secrets",
     "RotationSchedule": "secrets",
     "SecretKind": "secrets",
+    "FAIL_SYNTH_ON_VALIDATION_ERRORS": "synth",
+    "synthesize": "synth",
 }
 
 __all__ = [
+    "FAIL_SYNTH_ON_VALIDATION_ERRORS",
     "SECRET_KINDS",
     "DatabaseFields",
     "FixedZonesStack",
@@ -91,6 +95,7 @@ __all__ = [
     "add_compliance_plugins",
     "encrypted_log_group",
     "flow_log_destination",
+    "synthesize",
 ]
 
 

@@ -28,6 +28,11 @@ _FINDING_ID = re.compile(
     r"|^[EWI]\d{4}$"
 )
 _TEMPLATE_VALIDATION_ID = re.compile(r"^[EWI]\d{4}$")
+# The form a failed synth prints ("Acknowledge with 'AwsSolutions::AwsSolutions-ECS4'"): the
+# pack's name, then the rule id, which is what an acknowledgment takes.
+_PRINTED_FORM = re.compile(
+    r"^(?:AwsSolutions|HIPAA\.Security|NIST\.800\.53\.R5|PCI\.DSS\.321|CloudFormation-Validate)::"
+)
 # CDK files a bare id under "Annotation::", which cdk-nag honours but CloudFormationValidatePlugin
 # does not: its findings are acknowledged under the plugin's own namespace.
 _TEMPLATE_VALIDATION_NAMESPACE = "CloudFormation-Validate::"
@@ -79,6 +84,7 @@ def acknowledge_all(scope: IConstruct, findings: Sequence[str], reason: str) -> 
     Every finding is checked before any is recorded."""
     if isinstance(findings, str) or not findings:
         raise ValueError(f"findings must be a non-empty list of rule ids, got {findings!r}")
+    findings = [_PRINTED_FORM.sub("", finding) for finding in findings]
     if len(reason.strip()) < MIN_REASON_LENGTH:
         raise ValueError(
             f"the reason for acknowledging {', '.join(findings)} must explain why it does not "

@@ -24,12 +24,13 @@ def encrypted_log_group(
     id_: str,
     *,
     encryption_key: KeyLike,
-    removal_policy: cdk.RemovalPolicy,
+    removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     log_group_name: str | None = None,
 ) -> logs.LogGroup:
     """A log group encrypted with `encryption_key` (whose policy must let CloudWatch Logs use it:
-    `KeyAccess(encrypts_log_groups=True)`), kept for a year. `log_group_name`: for a group a
-    service writes to by name (created here first, so it is encrypted and kept)."""
+    `KeyAccess(encrypts_log_groups=True)`; a `SecretsKey` or its `kms.IKey`), kept for a year,
+    retained on stack deletion unless `removal_policy` says otherwise. `log_group_name`: for a
+    group a service writes to by name (created here first, so it is encrypted and kept)."""
     encryption_key = as_key(encryption_key)
     group = logs.LogGroup(
         scope,
