@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -136,10 +137,13 @@ def test_acknowledge_all_acknowledges_nothing_when_one_finding_is_bad() -> None:
     assert _acknowledged(stack) == []
 
 
-def cfn_lint_findings(synthesized: Synthesized) -> list[str]:
-    """cfn-lint over every template of the assembly, each with its own region."""
+def cfn_lint_findings(synthesized: Synthesized, stacks: Iterable[str] | None = None) -> list[str]:
+    """cfn-lint over every template of the assembly (or of `stacks`), each with its region."""
     templates_by_region: dict[str, list[str]] = defaultdict(list)
+    chosen = set(synthesized.stacks if stacks is None else stacks)
     for stack in synthesized.stacks.values():
+        if stack.name not in chosen:
+            continue
         (template,) = synthesized.outdir.rglob(f"{stack.artifact_id}.template.json")
         templates_by_region[stack.region].append(str(template))
 
