@@ -32,7 +32,7 @@ from strongbox import (
 )
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
-from strongbox.execution_role import TaskExecutionRole
+from strongbox.execution_role import TaskExecutionRole, declare_ecs_assumes
 from strongbox.log_groups import encrypted_log_group
 from strongbox.naming import pascal_case
 from strongbox.reading_function import SecretReadingFunction
@@ -213,18 +213,8 @@ class WorkloadStack(cdk.Stack):
         )
         # Like the execution role's policies (see TaskExecutionRole.starts).
         self.service.node.add_dependency(self.task_role)
-        task = self.format_arn(
-            service="ecs", resource="task", resource_name=f"{cluster.cluster_name}/task-id"
-        )
-        declare_runtime(
-            self.service,
-            assumed_by(
-                "ecs-tasks.amazonaws.com",
-                self.task_role.role_arn,
-                name=f"ECS ({workload.service}'s task role)",
-                source_arn=task,
-                source_account=self.account,
-            ),
+        declare_ecs_assumes(
+            self.service, self.task_role, name=f"ECS ({workload.service}'s task role)"
         )
         rotating: list[ManagedSecret] = []
         for use in self.consumer.secrets:

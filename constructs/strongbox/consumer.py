@@ -15,6 +15,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IValidation
 from strongbox.access.calls import Call, parameter_read, secret_read
 from strongbox.errors import StrongboxError
+from strongbox.keys import in_another_account
 from strongbox.parameter_tree import ParameterTree
 from strongbox.secrets import ManagedSecret
 from strongbox.signature import shows_init_signature
@@ -160,18 +161,12 @@ class SecretConsumer(Construct):
         other (its `without_policy_updates()` view, an imported role of this account), which
         would drop them silently, is named in each policy's `Roles` instead. Until this is
         called, synth fails: policies attached to nothing grant nothing."""
-        role_account = role.principal_account
-        account = cdk.Stack.of(self).account
-        if (
-            role_account
-            and not cdk.Token.is_unresolved(role_account)
-            and not cdk.Token.is_unresolved(account)
-            and role_account != account
-        ):
+        if in_another_account(self, role.principal_account):
             raise StrongboxError(
                 self,
-                f"attach_to: the role is in account {role_account}, not {account}; a role in "
-                "another account reads through cross_account_readers and its own policies",
+                f"attach_to: the role is in account {role.principal_account}, not "
+                f"{cdk.Stack.of(self).account}; a role in another account reads through "
+                "cross_account_readers and its own policies",
             )
         for policy in self.policies:
             if isinstance(role, iam.Role):

@@ -126,22 +126,7 @@ class TaskExecutionRole(Construct):
           parameters, and its log stream `<stream_prefix>/<container_name>/<task id>`.
         """
         service.node.add_dependency(self.role, self.policy, *self.consumer.policies)
-        stack = cdk.Stack.of(self)
-        # ECS names the task it starts as the source (its guide's condition is the account's
-        # ECS ARNs, arn:...:ecs:<region>:<account>:*).
-        task = stack.format_arn(
-            service="ecs", resource="task", resource_name=f"{service.cluster.cluster_name}/task-id"
-        )
-        declare_runtime(
-            service,
-            assumed_by(
-                "ecs-tasks.amazonaws.com",
-                self.role.role_arn,
-                name=f"ECS ({container_name}'s execution role)",
-                source_arn=task,
-                source_account=stack.account,
-            ),
-        )
+        declare_ecs_assumes(service, self.role, name=f"ECS ({container_name}'s execution role)")
         self._declare_task_start(
             service.task_definition, stream_prefix=stream_prefix, container_name=container_name
         )
@@ -200,3 +185,23 @@ class TaskExecutionRole(Construct):
                     ),
                 ),
             )
+
+
+def declare_ecs_assumes(service: ecs.BaseService, role: iam.IRole, *, name: str) -> None:
+    """Declare, for the call-path proof, ECS assuming `role` for `service`'s tasks: the trust
+    policy is checked with the source ECS sends, the task it starts (its guide's condition is
+    the account's ECS ARNs, arn:...:ecs:<region>:<account>:*)."""
+    stack = cdk.Stack.of(service)
+    task = stack.format_arn(
+        service="ecs", resource="task", resource_name=f"{service.cluster.cluster_name}/task-id"
+    )
+    declare_runtime(
+        service,
+        assumed_by(
+            "ecs-tasks.amazonaws.com",
+            role.role_arn,
+            name=name,
+            source_arn=task,
+            source_account=stack.account,
+        ),
+    )

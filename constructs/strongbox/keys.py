@@ -273,6 +273,17 @@ def consumer_account(consumer: str) -> str:
     return match.group(1)
 
 
+def in_another_account(scope: Construct, account: str | None) -> bool:
+    """Whether `account` (a principal's) is known and is not the account of `scope`'s stack."""
+    own = cdk.Stack.of(scope).account
+    return bool(
+        account
+        and not cdk.Token.is_unresolved(account)
+        and not cdk.Token.is_unresolved(own)
+        and account != own
+    )
+
+
 def consumer_principal(consumer: str) -> tuple[iam.IPrincipal, str]:
     """The principal of an account id or role ARN, and a unique alphanumeric name for its Sid.
 

@@ -32,6 +32,7 @@ from strongbox.keys import (
     KeyLike,
     as_key,
     consumer_principal,
+    in_another_account,
     key_reference,
     names_from_key,
     via_services,
@@ -648,13 +649,7 @@ class ManagedSecret(Construct):
 
     def _grant(self, grantee: iam.IGrantable, version_stages: Sequence[str]) -> iam.Grant:
         principal_account = grantee.grant_principal.principal_account
-        account = cdk.Stack.of(self).account
-        if (
-            principal_account
-            and not cdk.Token.is_unresolved(principal_account)
-            and not cdk.Token.is_unresolved(account)
-            and principal_account != account
-        ):
+        if in_another_account(self, principal_account):
             raise StrongboxError(
                 self,
                 f"grant_read cannot grant {principal_account}, another account: list it in "
