@@ -59,6 +59,8 @@ def load_skips(path: Path = SKIPS_FILE) -> list[Skip]:
 
 def run_checkov(outdir: Path) -> list[Finding]:
     """checkov's failed checks over every template under `outdir`, offline."""
+    if not CHECKOV.exists():
+        pytest.fail(f"{CHECKOV} is missing: `make unit` (or `make test`) sets checkov's venv up")
     result = subprocess.run(
         [
             str(CHECKOV),
