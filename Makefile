@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-suite benchmark-proof benchmark-test-time clean
+.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-proof benchmark-test-time clean
 
 # Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
 # skipped when its stamp is newer than its inputs. The installers run quietly (errors still show):
@@ -79,9 +79,6 @@ benchmark: setup
 
 benchmark-scale: setup
 	$(VENV)/bin/python benchmarks/scale.py
-
-benchmark-suite: setup
-	$(VENV)/bin/python benchmarks/suite_ratio.py
 
 # What the call-path proof (declarations and check) adds to synth, shipped app and 1,000 secrets.
 benchmark-proof: setup
