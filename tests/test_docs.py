@@ -160,3 +160,32 @@ def _call_arguments(code: str, start: int) -> str:
         if depth == 0:
             return code[start:end]
     return code[start:]
+
+
+def test_design_s_workload_table_lists_what_each_consumer_reads_in_prod() -> None:
+    """docs/design.md's "what runs where": each consumer's row names exactly the secrets and
+    parameters the shipped prod config gives it."""
+    from stacks.config import parse_config
+    from tests.conftest import default_strongbox_config
+
+    prod = parse_config(default_strongbox_config()).environment("prod")
+    cells = {
+        parts[1].strip(): parts[4]
+        for row in (ROOT / "docs" / "design.md").read_text(encoding="utf-8").splitlines()
+        if len(parts := row.split("|")) == 7
+    }
+    for consumer, row in (
+        ("api", "`api` container on Fargate"),
+        ("reconciler", "`reconciler` Lambda"),
+        ("batch", "instances from the `batch` launch template"),
+    ):
+        fields_dropped = re.sub(r"\([^)]*\)", "", cells[row])
+        named = {
+            item.strip().removeprefix("parameters ").strip()
+            for item in re.split(r"[,;]", fields_dropped)
+            if item.strip()
+        }
+        expected = {s.purpose for s in prod.secrets if consumer in s.consumers} | {
+            p.name for p in prod.parameters if consumer in p.consumers
+        }
+        assert named == expected, (row, sorted(named ^ expected))
