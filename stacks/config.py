@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -523,15 +524,105 @@ def _rotation_schedule(value: Any, path: str) -> str:
         return schedule
     cron = _CRON.match(schedule)
     if cron:
-        if len(cron.group(1).split()) != 6:
+        fields = cron.group(1).split()
+        if len(fields) != 6:
             raise ConfigError(
                 path, f"{schedule!r}: a cron expression has 6 fields (min hour dom month dow year)"
             )
+        _check_cron(schedule, fields, path)
         return schedule
     raise ConfigError(
         path,
         f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or 'cron(...)'",
     )
+
+
+# Secrets Manager's cron fields (user guide, "Rotation schedules"): minutes must be 0 (windows
+# open on the hour) and the year * (no schedule more than a year apart); one of the two day
+# fields must be ?, as in every AWS cron expression.
+_CRON_FIELD = {
+    "hours": (
+        re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*\Z"),
+        0,
+        23,
+    ),
+    "day-of-month": (
+        re.compile(r"^(\?|L|\*(/\d{1,2})?|\d{1,2}(-\d{1,2})?(/\d{1,2})?(,\d{1,2}(-\d{1,2})?)*)\Z"),
+        1,
+        31,
+    ),
+    "month": (
+        re.compile(
+            r"^(\*|([0-9]{1,2}|[A-Z]{3})(-([0-9]{1,2}|[A-Z]{3}))?)(/\d{1,2})?(,([0-9]{1,2}|[A-Z]{3})(-([0-9]{1,2}|[A-Z]{3}))?)*\Z"
+        ),
+        1,
+        12,
+    ),
+    "day-of-week": (
+        re.compile(
+            r"^(\?|\*|([1-7]|[A-Z]{3})(L|#[1-5])?(-([1-7]|[A-Z]{3}))?(,([1-7]|[A-Z]{3})(-([1-7]|[A-Z]{3}))?)*)\Z"
+        ),
+        1,
+        7,
+    ),
+}
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _check_cron(schedule: str, fields: Sequence[str], path: str) -> None:
+    """What Secrets Manager refuses in a cron schedule, named by field, before CloudFormation
+    does at deploy time."""
+    minutes, *named, year = fields
+    if minutes != "0":
+        raise ConfigError(
+            path,
+            f"{schedule!r}: minutes must be 0 (Secrets Manager opens rotation windows on the hour)",
+        )
+    if year != "*":
+        raise ConfigError(
+            path, f"{schedule!r}: year must be * (Secrets Manager rotates at least once a year)"
+        )
+    day_of_month, day_of_week = named[1], named[3]
+    if (day_of_month == "?") == (day_of_week == "?"):
+        raise ConfigError(
+            path, f"{schedule!r}: exactly one of day-of-month and day-of-week must be '?'"
+        )
+    for name, value in zip(_CRON_FIELD, named, strict=True):
+        pattern, low, high = _CRON_FIELD[name]
+        names = _MONTHS if name == "month" else _DAYS if name == "day-of-week" else ()
+        numbers = [int(n) for n in re.findall(r"(?<![#/])\b\d+\b", value)]
+        words = re.findall(r"[A-Z]{3}", value)
+        if (
+            not pattern.match(value)
+            or any(not low <= n <= high for n in numbers)
+            or any(w not in names for w in words)
+        ):
+            raise ConfigError(
+                path,
+                f"{schedule!r}: {name} {value!r} is not allowed; expected {low}-{high}"
+                + (f" or {names[0]}-{names[-1]}" if names else "")
+                + " with , - * / (and ? L in the day fields)",
+            )
+
+
+def _cron_start_hours(hours: str) -> list[int] | None:
+    """The hours a cron schedule's windows open at, or None if the field is not a plain list of
+    hours, ranges and steps."""
+    starts: set[int] = set()
+    for part in hours.split(","):
+        match = re.match(r"^(\*|\d{1,2})(?:-(\d{1,2}))?(?:/(\d{1,2}))?\Z", part)
+        if not match:
+            return None
+        first = 0 if match.group(1) == "*" else int(match.group(1))
+        last = (
+            int(match.group(2))
+            if match.group(2)
+            else (23 if match.group(1) == "*" or match.group(3) else first)
+        )
+        step = int(match.group(3)) if match.group(3) else 1
+        starts.update(range(first, last + 1, step))
+    return sorted(starts)
 
 
 def _window(value: Any, path: str) -> str:
@@ -575,6 +666,17 @@ def _rotation(value: Any, path: str) -> RotationConfig:
         raise ConfigError(
             _join(path, "window"), f"{window!r} must be shorter than the schedule {schedule!r}"
         )
+    cron = _CRON.match(schedule) if schedule else None
+    starts = _cron_start_hours(cron.group(1).split()[1]) if cron else None
+    if window is not None and starts:
+        hours = int(window[:-1])
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+        if starts[-1] + hours > 24 or any(hours > gap for gap in gaps):
+            raise ConfigError(
+                _join(path, "window"),
+                f"{window!r} would run past midnight UTC or into the next window of {schedule!r}; "
+                "Secrets Manager refuses a window that does (start hour + window <= 24)",
+            )
     if (schedule is None) == (reason is None):
         raise ConfigError(
             path, "set exactly one of 'schedule' (rotation on) or 'disabled_reason' (why it is off)"

@@ -270,6 +270,46 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "6 fields (min hour dom month dow year)",
     ),
     (
+        "cron naming both day fields",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(0 4 * * SUN *)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(0 4 * * SUN *)': exactly one of "
+        "day-of-month and day-of-week must be '?'",
+    ),
+    (
+        "cron minutes not 0",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(30 4 ? * SUN *)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(30 4 ? * SUN *)': minutes must be "
+        "0 (Secrets Manager opens rotation windows on the hour)",
+    ),
+    (
+        "cron year not *",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(0 4 ? * SUN 2027)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(0 4 ? * SUN 2027)': year must be * "
+        "(Secrets Manager rotates at least once a year)",
+    ),
+    (
+        "cron hour out of range",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(0 24 ? * SUN *)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(0 24 ? * SUN *)': hours '24' is not "
+        "allowed; expected 0-23 with , - * / (and ? L in the day fields)",
+    ),
+    (
+        "cron day of week unknown",
+        _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "cron(0 4 ? * SUNDAY *)"}),
+        "environments.prod.secrets[0].rotation.schedule: 'cron(0 4 ? * SUNDAY *)': day-of-week "
+        "'SUNDAY' is not allowed; expected 1-7 or SUN-SAT with , - * / (and ? L in the day fields)",
+    ),
+    (
+        "rotation window past midnight",
+        _set(
+            [*E, "prod", "secrets", 0, "rotation"],
+            {"schedule": "cron(0 22 ? * SUN *)", "window": "4h"},
+        ),
+        "environments.prod.secrets[0].rotation.window: '4h' would run past midnight UTC or into "
+        "the next window of 'cron(0 22 ? * SUN *)'; Secrets Manager refuses a window that does "
+        "(start hour + window <= 24)",
+    ),
+    (
         "not a schedule",
         _set([*E, "prod", "secrets", 0, "rotation"], {"schedule": "monthly"}),
         "environments.prod.secrets[0].rotation.schedule: 'monthly' is not a schedule; expected "
