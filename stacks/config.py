@@ -824,6 +824,8 @@ def _tags(value: Any, path: str) -> Mapping[str, str]:
     for key in tags:
         if key in MANDATORY_TAGS:
             raise ConfigError(_join(path, key), "is set by Strongbox; it cannot be overridden")
+        if key.lower().startswith("aws:"):
+            raise ConfigError(_join(path, key), "tag keys starting 'aws:' are reserved for AWS")
     return tags
 
 
@@ -891,6 +893,13 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
         if not obj.has("value"):
             raise ConfigError(_join(path, "value"), f"is required for a {kind}")
     text = obj.get("value", _string, None)
+    if text is not None and "{{resolve:" in text:
+        raise ConfigError(
+            _join(path, "value"),
+            "a dynamic reference ({{resolve:...}}) would be resolved by CloudFormation and stored "
+            f"in plaintext in this {kind}; use a SecureString copied from the secret "
+            '(source: {"secret": ..., "field": ...})',
+        )
     if text is not None:
         reason = credential_reason(name, text)
         if reason:

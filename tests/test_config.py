@@ -425,6 +425,21 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environments.prod.secrets[1].tags.Owner: is set by Strongbox; it cannot be overridden",
     ),
     (
+        "tag key reserved for AWS",
+        _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
+        "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",
+    ),
+    (
+        "String parameter holding a dynamic reference",
+        _set(
+            [*E, "prod", "parameters", 1, "value"],
+            "{{resolve:secretsmanager:prod/payments/stripe-api-key}}",
+        ),
+        "environments.prod.parameters[1].value: a dynamic reference ({{resolve:...}}) would be "
+        "resolved by CloudFormation and stored in plaintext in this String; use a SecureString "
+        'copied from the secret (source: {"secret": ..., "field": ...})',
+    ),
+    (
         "secret shared with an account the key does not trust",
         _set([*E, "prod", "secrets", 4, "cross_account_readers"], ["555555555555"]),
         "environments.prod.secrets[4].cross_account_readers[0]: '555555555555' is not in "

@@ -13,9 +13,15 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 
-from strongbox import DatabaseFields, JsonFields, KeyAccess, ManagedSecret, SecretsKey
+from strongbox import DatabaseFields, Generation, JsonFields, KeyAccess, ManagedSecret, SecretsKey
 from strongbox.keys import consumer_principal
-from strongbox.secrets import PROTECTED_ACTIONS, READ_ACTIONS, VALUE_ACTIONS, _resource_policy
+from strongbox.secrets import (
+    DATABASE_EXCLUDED_CHARACTERS,
+    PROTECTED_ACTIONS,
+    READ_ACTIONS,
+    VALUE_ACTIONS,
+    _resource_policy,
+)
 from tests.conftest import feature_flag_app
 
 ACCOUNT = "333333333333"
@@ -449,3 +455,13 @@ def test_resource_policy_json_renders_as_the_policy_document_did(
     )
     oracle = _policy_document_oracle(exempt, readers, endpoints)
     assert stack.resolve(written) == stack.resolve(oracle)
+
+
+def test_a_database_secret_s_exclusions_add_to_what_rds_refuses() -> None:
+    """A database secret's exclude_characters used to replace the defaults, so a password could
+    contain / @ " or a space, which RDS refuses as a master password."""
+    generation = Generation(exclude_characters="%#").resolved("database")
+
+    assert generation.exclude_characters == DATABASE_EXCLUDED_CHARACTERS + "%#"
+    assert Generation().resolved("database").exclude_characters == DATABASE_EXCLUDED_CHARACTERS
+    assert Generation(exclude_characters="%#").resolved("api-key").exclude_characters == "%#"

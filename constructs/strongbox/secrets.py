@@ -113,7 +113,8 @@ class Generation:
 
     Attributes:
         length: characters, 16-4096. Default: 32 for database, 40 otherwise.
-        exclude_characters: never used. Default: engine-unsafe characters for database, none else.
+        exclude_characters: never used. For a database secret, added to the characters RDS and
+            connection strings refuse (always excluded). Default: none beyond those.
         exclude_punctuation: letters and digits only. Default: True for api-key, False otherwise.
     """
 
@@ -127,9 +128,12 @@ class Generation:
         length = self.length or DEFAULT_LENGTHS[kind]
         if not MIN_LENGTH <= length <= MAX_LENGTH:
             raise ValueError(f"generation.length must be {MIN_LENGTH}-{MAX_LENGTH}, got {length}")
-        excluded = self.exclude_characters
-        if excluded is None:
-            excluded = DATABASE_EXCLUDED_CHARACTERS if kind == "database" else ""
+        excluded = self.exclude_characters or ""
+        if kind == "database":
+            # Added to, never replaced: RDS refuses a master password with / @ " or a space.
+            excluded = DATABASE_EXCLUDED_CHARACTERS + "".join(
+                dict.fromkeys(c for c in excluded if c not in DATABASE_EXCLUDED_CHARACTERS)
+            )
         punctuation = self.exclude_punctuation
         if punctuation is None:
             punctuation = kind == "api-key"
