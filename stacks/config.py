@@ -65,6 +65,95 @@ _JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z", re.ASCII)
 # Keys that would put a secret value into cdk.json and from there into the template.
 _LITERAL_VALUE_KEYS = ("value", "secret_string", "password", "secret")
 
+RDS_PORTS = (1150, 65535)
+# PostgreSQL's reserved key words (its grammar's RESERVED_KEYWORD list) and the names RDS and
+# PostgreSQL already use: RDS refuses each as a master user name or database name.
+POSTGRES_RESERVED_NAMES = frozenset(
+    [
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "select",
+        "session_user",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+        "rdsadmin",
+        "rds_superuser",
+        "template0",
+        "template1",
+    ]
+)
 MIN_ROTATION_HOURS = 4
 MAX_ROTATION_DAYS = 1000
 
@@ -712,12 +801,22 @@ def _generation(value: Any, path: str) -> GenerationConfig:
 
 def _secret_database(value: Any, path: str) -> SecretDatabaseConfig:
     obj = _Object(value, path, required=(), optional=("engine", "username", "dbname", "port"))
-    return SecretDatabaseConfig(
+    database = SecretDatabaseConfig(
         engine=obj.get("engine", _one_of(tuple(SECRET_DATABASE_ENGINES)), "postgres"),
         username=obj.get("username", _matching(_DATABASE_USER, "a database user name"), "app"),
         dbname=obj.get("dbname", _matching(_DATABASE_USER, "a database name"), None),
-        port=obj.get("port", _integer(1, 65535), None),
+        # RDS accepts 1150-65535 for every engine (CreateDBInstance, Port).
+        port=obj.get("port", _integer(RDS_PORTS[0], RDS_PORTS[1]), None),
     )
+    if database.engine == "postgres":
+        for key, name in (("username", database.username), ("dbname", database.dbname)):
+            if name is not None and name.lower() in POSTGRES_RESERVED_NAMES:
+                raise ConfigError(
+                    _join(path, key),
+                    f"{name!r} is a word PostgreSQL reserves (or RDS uses itself), which RDS "
+                    "refuses as a master user or database name; choose another",
+                )
+    return database
 
 
 def _template(value: Any, path: str) -> Mapping[str, str | int | bool]:

@@ -425,6 +425,23 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environments.prod.secrets[1].tags.Owner: is set by Strongbox; it cannot be overridden",
     ),
     (
+        "database user name PostgreSQL reserves",
+        _set([*E, "prod", "secrets", 0, "database", "username"], "user"),
+        "environments.prod.secrets[0].database.username: 'user' is a word PostgreSQL reserves (or "
+        "RDS uses itself), which RDS refuses as a master user or database name; choose another",
+    ),
+    (
+        "database name RDS uses itself",
+        _set([*E, "prod", "secrets", 0, "database", "dbname"], "rdsadmin"),
+        "environments.prod.secrets[0].database.dbname: 'rdsadmin' is a word PostgreSQL reserves "
+        "(or RDS uses itself), which RDS refuses as a master user or database name; choose another",
+    ),
+    (
+        "database port RDS refuses",
+        _set([*E, "prod", "secrets", 0, "database", "port"], 80),
+        "environments.prod.secrets[0].database.port: 80 is out of range; allowed: 1150 to 65535",
+    ),
+    (
         "tag key reserved for AWS",
         _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
         "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",
