@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from strongbox.credentials import credential_reason
+from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
 from strongbox.secrets import MANDATORY_TAGS, MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
@@ -1320,6 +1321,20 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
             )
     workload: WorkloadConfig | None = obj.get("workload", _workload, None)
     _check_consumers(path, secrets, parameters, workload)
+    administrators: tuple[str, ...] = obj.get("key_administrators", _list(administrator), ())
+    policy_size = key_policy_size(
+        partition="aws",  # _region refuses every other partition
+        regions=(region, *replica_regions),
+        administrators=administrators,
+        cross_account_consumers=readers,
+    )
+    if policy_size > KEY_POLICY_LIMIT:
+        raise ConfigError(
+            _join(path, "cross_account_readers"),
+            f"{len(readers)} readers make the key policy about {policy_size:,} bytes, over KMS's "
+            f"limit of {KEY_POLICY_LIMIT:,}; share these secrets with fewer accounts or roles "
+            "(an account id covers all of its roles)",
+        )
     return EnvironmentConfig(
         name=name,
         account=account,
@@ -1331,7 +1346,7 @@ def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
         network=network,
         workload=workload,
         alerts=obj.get("alerts", _alerts, AlertsConfig()),
-        key_administrators=obj.get("key_administrators", _list(administrator), ()),
+        key_administrators=administrators,
         cross_account_readers=readers,
     )
 

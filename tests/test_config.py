@@ -442,6 +442,16 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environments.prod.secrets[0].database.port: 80 is out of range; allowed: 1150 to 65535",
     ),
     (
+        "cross-account readers overflowing the key policy",
+        _set(
+            [*E, "prod", "cross_account_readers"],
+            ["444444444444", *(str(400000000000 + i) for i in range(89))],
+        ),
+        "environments.prod.cross_account_readers: 90 readers make the key policy about 33,213 "
+        "bytes, over KMS's limit of 32,768; share these secrets with fewer accounts or roles (an "
+        "account id covers all of its roles)",
+    ),
+    (
         "tag key reserved for AWS",
         _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
         "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",

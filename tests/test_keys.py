@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -11,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
 from strongbox import KeyAccess, SecretsKey, SecretsReplicaKey
+from strongbox.keys import key_policy_size
 from tests.conftest import as_list, feature_flag_app
 
 ACCOUNT = "333333333333"
@@ -412,3 +414,46 @@ def test_replica_key_copies_the_primary_settings() -> None:
     template.has_resource_properties(
         "AWS::KMS::Alias", {"AliasName": "alias/payments/prod/secrets"}
     )
+
+
+def _deployed(value: Any) -> Any:
+    """A resolved template value as CloudFormation hands it to KMS: partition joins as text."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Join"}:
+            separator, parts = value["Fn::Join"]
+            return separator.join("aws" if p == {"Ref": "AWS::Partition"} else p for p in parts)
+        return {key: _deployed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deployed(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("readers", [0, 1, 30, 89])
+@pytest.mark.parametrize("roles", [False, True])
+@pytest.mark.parametrize("regions", [("eu-west-1",), ("eu-west-1", "eu-central-1", "us-east-1")])
+def test_key_policy_size_bounds_the_policy_kms_receives(
+    readers: int, roles: bool, regions: tuple[str, ...]
+) -> None:
+    """The estimate config uses to refuse too many cross-account readers is never below the
+    real policy, and not far above it."""
+    stack = cdk.Stack(cdk.App(), "Keys", env=cdk.Environment(account=ACCOUNT, region=regions[0]))
+    consumers = tuple(
+        f"arn:aws:iam::{400000000000 + i}:role/team/reporting-reader-{i}"
+        if roles
+        else str(400000000000 + i)
+        for i in range(readers)
+    )
+    administrators = (f"arn:aws:iam::{ACCOUNT}:role/strongbox-key-admin",)
+    access = KeyAccess(
+        account=ACCOUNT, regions=regions, administrators=administrators,
+        cross_account_consumers=consumers, encrypts_log_groups=True, encrypts_alerts=True,
+        encrypts_databases=True,
+    )  # fmt: skip
+    document = _deployed(stack.resolve(access.policy_document().to_json()))
+    real = len(json.dumps(document, separators=(",", ":")))
+    estimate = key_policy_size(
+        partition="aws", regions=regions, administrators=administrators,
+        cross_account_consumers=consumers,
+    )  # fmt: skip
+
+    assert real <= estimate <= real * 1.2, (real, estimate)

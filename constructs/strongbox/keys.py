@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,8 +293,55 @@ def consumer_principal(consumer: str) -> tuple[iam.IPrincipal, str]:
     """
     account = consumer_account(consumer)
     if consumer == account:
-        return iam.AccountPrincipal(account), account
-    return iam.ArnPrincipal(consumer), account + pascal_case(consumer.split("/")[-1])
+        return iam.AccountPrincipal(account), _consumer_name(consumer)
+    return iam.ArnPrincipal(consumer), _consumer_name(consumer)
+
+
+def _consumer_name(consumer: str) -> str:
+    account = consumer_account(consumer)
+    return account if consumer == account else account + pascal_case(consumer.split("/")[-1])
+
+
+# KMS's limit on a key policy (bytes).
+KEY_POLICY_LIMIT = 32768
+# What every statement but the cross-account ones takes as deployed, with every option on:
+# measured 2,013 bytes plus 212 per region, without administrators; rounded up.
+_KEY_POLICY_BASE, _KEY_POLICY_PER_REGION = 2100, 230
+
+
+def key_policy_size(
+    *,
+    partition: str,
+    regions: Sequence[str],
+    administrators: Sequence[str],
+    cross_account_consumers: Sequence[str],
+) -> int:
+    """An upper bound of the size, in bytes of compact JSON, of the key policy `KeyAccess` writes
+    for these inputs (every option on), for refusing one over `KEY_POLICY_LIMIT` before synth.
+    Each cross-account statement is rendered exactly; the rest is bounded by measurement
+    (tests/test_keys.py holds the bound to the real policy)."""
+    size = _KEY_POLICY_BASE + _KEY_POLICY_PER_REGION * len(regions)
+    size += sum(len(administrator) + 3 for administrator in administrators)
+    services = via_services(regions, ("secretsmanager",))
+    for consumer in cross_account_consumers:
+        account = consumer_account(consumer)
+        statement = {
+            "Action": list(CONSUMER_ACTIONS),
+            "Condition": {
+                "StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": services,
+                }
+            },
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": f"arn:{partition}:iam::{account}:root" if consumer == account else consumer
+            },
+            "Resource": "*",
+            "Sid": f"CrossAccountDecrypt{_consumer_name(consumer)}",
+        }
+        size += len(json.dumps(statement, separators=(",", ":"))) + 1
+    return size
 
 
 def _refuse_unsafe_statement(statement: iam.PolicyStatement) -> None:
