@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
 from strongbox.credentials import credential_reason
 from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
@@ -1489,6 +1490,50 @@ def _check_pipeline(pipeline: PipelineConfig, environments: Sequence[Environment
         )
 
 
+def _check_alert_pattern(application: str, environment: EnvironmentConfig) -> None:
+    """The unexpected-read rule names every role allowed to read; refuses a list that would pass
+    EventBridge's pattern limit."""
+    size, roles = alert_pattern_size(application, environment)
+    if size > EVENT_PATTERN_LIMIT:
+        raise ConfigError(
+            f"environments.{environment.name}.alerts.allowed_readers",
+            f"the unexpected-read rule would name {roles} roles in a pattern of about "
+            f"{size:,} characters, over EventBridge's {EVENT_PATTERN_LIMIT:,}; list fewer roles "
+            "(or raise the quota and the limit together)",
+        )
+
+
+def alert_pattern_size(application: str, environment: EnvironmentConfig) -> tuple[int, int]:
+    """The unexpected-read rule's pattern as deployed (characters of compact JSON) and how many
+    roles it names. Rotation functions' roles get generated names, counted at the longest IAM
+    allows; there is at most one function per distinct generation."""
+    account, region = environment.account, environment.region
+    role = f"arn:aws:iam::{account}:role/"
+    functions = {
+        (secret.kind, secret.generation, secret.generate_key)
+        for secret in environment.secrets
+        if secret.rotation.strategy == "token"
+    }
+    allowed = [
+        *(role + "x" * MAX_ROLE_NAME for _ in functions),
+        *(
+            f"{role}strongbox/{application}/"
+            + reader_role_name(application, environment.name, consumer, kind)
+            for _, consumer, kind in (
+                environment.workload.reading_roles if environment.workload else ()
+            )
+        ),
+        f"{role}cdk-hnb659fds-cfn-exec-role-{account}-{region}",
+        *environment.key_administrators,
+        *environment.alerts.allowed_readers,
+    ]
+    prefix = f"{environment.name}/{application}/"
+    pattern = unexpected_read_pattern(
+        prefix, f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}", allowed
+    )
+    return len(json.dumps(pattern, separators=(",", ":"))), len(allowed)
+
+
 def reader_role_name(application: str, environment: str, consumer: str, kind: str) -> str:
     """The fixed name of a workload role that reads secrets (`kind`: execution, function or
     instance). Role names are unique per account whatever their path, so the application is in
@@ -1521,6 +1566,7 @@ def parse_config(raw: Any) -> StrongboxConfig:
     if config.pipeline.enabled:
         _check_pipeline(config.pipeline, config.environments)
     for environment in config.environments:
+        _check_alert_pattern(config.application, environment)
         for key, consumer, kind in (
             environment.workload.reading_roles if environment.workload else ()
         ):

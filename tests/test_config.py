@@ -452,6 +452,16 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "account id covers all of its roles)",
     ),
     (
+        "allowed readers overflowing the alert rule's pattern",
+        _set(
+            [*E, "prod", "alerts", "allowed_readers"],
+            [f"arn:aws:iam::333333333333:role/ops/reader-{i:03d}" for i in range(23)],
+        ),
+        "environments.prod.alerts.allowed_readers: the unexpected-read rule would name 29 roles in "
+        "a pattern of about 2,056 characters, over EventBridge's 2,048; list fewer roles (or raise "
+        "the quota and the limit together)",
+    ),
+    (
         "tag key reserved for AWS",
         _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
         "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.config import EnvironmentConfig, parse_config
+from stacks.config import MAX_ROLE_NAME, EnvironmentConfig, alert_pattern_size, parse_config
 from strongbox.keys import KEY_ADMINISTRATION_ACTIONS
 from tests.conftest import (
     HANDLER_DIRECTORIES,
@@ -641,3 +643,24 @@ def test_vpc_endpoint_only_from_config_reaches_the_resource_policy(
     assert endpoint["Type"] == "AWS::EC2::VPCEndpoint"
     assert endpoint["Properties"]["ServiceName"] == "com.amazonaws.eu-west-1.secretsmanager"
     assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_config_sizes_the_unexpected_read_pattern_as_synth_writes_it(
+    synthesized: Synthesized, environment: str
+) -> None:
+    """The size config refuses an oversized allowed_readers list by is the rule's pattern as
+    deployed, a rotation function's generated role ARN counted at the longest IAM allows."""
+    config = parse_config(default_strongbox_config())
+    env = config.environment(environment)
+    stack = synthesized.stack(f"{env.stage_name}/Secrets")
+    (rule,) = [
+        r for logical_id, r in stack.resources("AWS::Events::Rule").items()
+        if logical_id.startswith("AlertsUnexpectedReads")
+    ]  # fmt: skip
+    longest = f"arn:aws:iam::{env.account}:role/" + "x" * MAX_ROLE_NAME
+    text = json.dumps(rule["Properties"]["EventPattern"], separators=(",", ":"))
+    deployed = re.sub(r'\{"Fn::GetAtt":\["\w+","Arn"\]\}', f'"{longest}"', text)
+
+    assert "Fn::" not in deployed
+    assert alert_pattern_size(config.application, env)[0] == len(deployed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -25,6 +26,37 @@ from strongbox.signature import shows_init_signature
 
 ROTATION_FAILURE_EVENTS = ("RotationFailed", "RotationAbandoned")
 READ_EVENTS = ("GetSecretValue", "BatchGetSecretValue")
+# EventBridge's default limit on an event pattern (characters; adjustable by a quota request).
+EVENT_PATTERN_LIMIT = 2048
+
+
+def unexpected_read_pattern(
+    secret_name_prefix: str, arn_prefix: str, allowed_reader_arns: Sequence[str]
+) -> dict[str, Any]:
+    """The event pattern of reads of secrets under `secret_name_prefix` (by name or by ARN,
+    `arn_prefix`) by a role outside `allowed_reader_arns`, an IAM user or the root user."""
+    return {
+        "source": ["aws.secretsmanager"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["secretsmanager.amazonaws.com"],
+            "eventName": list(READ_EVENTS),
+            "requestParameters": {
+                "secretId": [{"prefix": secret_name_prefix}, {"prefix": arn_prefix}]
+            },
+            # A role outside the list, or an IAM user or the root user (no session issuer).
+            "$or": [
+                {
+                    "userIdentity": {
+                        "sessionContext": {
+                            "sessionIssuer": {"arn": [{"anything-but": list(allowed_reader_arns)}]}
+                        }
+                    }
+                },
+                {"userIdentity": {"type": ["IAMUser", "Root"]}},
+            ],
+        },
+    }
 
 
 @shows_init_signature
@@ -100,33 +132,15 @@ class RotationAlerts(Construct):
             ),
             targets=[target],
         )
+        pattern = unexpected_read_pattern(secret_name_prefix, arn_prefix, allowed_reader_arns)
         reads = events.Rule(
             self,
             "UnexpectedReads",
             description=f"A secret under {secret_name_prefix} was read by an unexpected role",
             event_pattern=events.EventPattern(
-                source=["aws.secretsmanager"],
-                detail_type=["AWS API Call via CloudTrail"],
-                detail={
-                    "eventSource": ["secretsmanager.amazonaws.com"],
-                    "eventName": list(READ_EVENTS),
-                    "requestParameters": {
-                        "secretId": [{"prefix": secret_name_prefix}, {"prefix": arn_prefix}]
-                    },
-                    # A role outside the list, or an IAM user or the root user (no session issuer).
-                    "$or": [
-                        {
-                            "userIdentity": {
-                                "sessionContext": {
-                                    "sessionIssuer": {
-                                        "arn": [{"anything-but": list(allowed_reader_arns)}]
-                                    }
-                                }
-                            }
-                        },
-                        {"userIdentity": {"type": ["IAMUser", "Root"]}},
-                    ],
-                },
+                source=pattern["source"],
+                detail_type=pattern["detail-type"],
+                detail=pattern["detail"],
             ),
             targets=[target],
         )
