@@ -903,8 +903,8 @@ def _secret(value: Any, path: str) -> SecretConfig:
     return SecretConfig(
         purpose=obj.require("purpose", _matching(_PURPOSE, "lowercase letters, digits and '-'")),
         kind=kind,  # type: ignore[arg-type]
-        description=obj.require("description", _string),
-        owner=obj.require("owner", _string),
+        description=obj.require("description", _bounded(2048, "Secrets Manager")),
+        owner=obj.require("owner", _tag_value),
         rotation=rotation,
         tags=obj.get("tags", _tags, {}),
         consumers=obj.get("consumers", _list(_matching(_SERVICE, "a service name")), ()),
@@ -920,13 +920,48 @@ def _secret(value: Any, path: str) -> SecretConfig:
     )
 
 
+def _bounded(limit: int, service: str) -> Callable[[Any, str], str]:
+    def parse(value: Any, path: str) -> str:
+        text = _string(value, path)
+        if len(text) > limit:
+            raise ConfigError(
+                path, f"is {len(text):,} characters; {service} takes at most {limit:,}"
+            )
+        return text
+
+    return parse
+
+
+# What AWS takes in a tag key (128 characters at most) or value (256): letters, digits, spaces
+# and _ . : / = + - @ (the tagging APIs' pattern).
+_TAG_CHARACTERS = frozenset("_.:/=+-@")
+
+
+def _tag_text(text: str, path: str, limit: int, what: str) -> str:
+    if len(text) > limit or not all(
+        c.isalnum() or c.isspace() or c in _TAG_CHARACTERS for c in text
+    ):
+        raise ConfigError(
+            path,
+            f"{text[:40]!r} is not a tag {what}; allowed: at most {limit} letters, digits, "
+            "spaces and _ . : / = + - @",
+        )
+    return text
+
+
+def _tag_value(value: Any, path: str) -> str:
+    return _tag_text(_string(value, path), path, 256, "value")
+
+
 def _tags(value: Any, path: str) -> Mapping[str, str]:
     tags = _string_map(value, path)
-    for key in tags:
+    for key, text in tags.items():
         if key in MANDATORY_TAGS:
             raise ConfigError(_join(path, key), "is set by Strongbox; it cannot be overridden")
         if key.lower().startswith("aws:"):
             raise ConfigError(_join(path, key), "tag keys starting 'aws:' are reserved for AWS")
+        _tag_text(key, _join(path, key), 128, "key")
+        _tag_text(text, _join(path, key), 256, "value")
     return tags
 
 
@@ -1026,7 +1061,7 @@ def _parameter(value: Any, path: str) -> ParameterConfig:
         name=name,
         type=kind,
         value=text,
-        description=obj.get("description", _string, ""),
+        description=obj.get("description", _bounded(1024, "Parameter Store"), ""),
         tier=tier,
         policies=policies,
         consumers=obj.get("consumers", _list(_matching(_SERVICE, "a consumer name")), ()),

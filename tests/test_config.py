@@ -462,6 +462,30 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "the quota and the limit together)",
     ),
     (
+        "secret description longer than Secrets Manager takes",
+        _set([*E, "prod", "secrets", 1, "description"], "d" * 2049),
+        "environments.prod.secrets[1].description: is 2,049 characters; Secrets Manager takes at "
+        "most 2,048",
+    ),
+    (
+        "parameter description longer than Parameter Store takes",
+        _set([*E, "prod", "parameters", 1, "description"], "d" * 1025),
+        "environments.prod.parameters[1].description: is 1,025 characters; Parameter Store takes "
+        "at most 1,024",
+    ),
+    (
+        "owner that is not a tag value",
+        _set([*E, "prod", "secrets", 1, "owner"], "team#payments"),
+        "environments.prod.secrets[1].owner: 'team#payments' is not a tag value; allowed: at most "
+        "256 letters, digits, spaces and _ . : / = + - @",
+    ),
+    (
+        "tag key too long",
+        _set([*E, "prod", "secrets", 1, "tags"], {"k" * 129: "v"}),
+        f"environments.prod.secrets[1].tags.{'k' * 129}: '{'k' * 40}' is not a tag key; allowed: "
+        "at most 128 letters, digits, spaces and _ . : / = + - @",
+    ),
+    (
         "tag key reserved for AWS",
         _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
         "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",
