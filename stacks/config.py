@@ -1538,6 +1538,46 @@ def _check_alert_pattern(application: str, environment: EnvironmentConfig) -> No
         )
 
 
+# CloudFormation's limits on one stack: resources, and the template uploaded through the
+# bootstrap bucket (bytes).
+MAX_STACK_RESOURCES, MAX_TEMPLATE_BYTES = 500, 1_048_576
+# The Parameters stack's own resources: the SecureString provider (function, role, policy, log
+# group, queue and its policy, security group) and the CDK's metadata (counted in the shipped
+# stacks: 8 besides the parameters).
+PARAMETERS_STACK_RESOURCES = 8
+
+
+def _check_parameters_stack(application: str, environment: EnvironmentConfig) -> None:
+    """Every parameter of an environment is one resource of its Parameters stack: refuses what
+    would pass CloudFormation's limits on a stack, naming the list."""
+    parameters = environment.parameters
+    resources = PARAMETERS_STACK_RESOURCES + len(parameters)
+    path = f"environments.{environment.name}.parameters"
+    if resources > MAX_STACK_RESOURCES:
+        raise ConfigError(
+            path,
+            f"{len(parameters)} parameters make the Parameters stack {resources} resources, over "
+            f"CloudFormation's {MAX_STACK_RESOURCES} per stack (at most "
+            f"{MAX_STACK_RESOURCES - PARAMETERS_STACK_RESOURCES} parameters in one environment)",
+        )
+    # An upper bound of the template: the provider's part and, per parameter, its resource as
+    # the CDK writes it (measured at under 500 bytes besides the name, description and value).
+    size = 16_000 + sum(
+        600
+        + 2 * len(f"/{application}/{environment.name}/{parameter.name}")
+        + len(json.dumps(parameter.description))
+        + len(json.dumps(parameter.value or ""))
+        for parameter in parameters
+    )
+    if size > MAX_TEMPLATE_BYTES:
+        raise ConfigError(
+            path,
+            f"the Parameters stack's template would be about {size:,} bytes, over "
+            f"CloudFormation's {MAX_TEMPLATE_BYTES:,}; keep large values in fewer parameters or "
+            "in a secret",
+        )
+
+
 def alert_pattern_size(application: str, environment: EnvironmentConfig) -> tuple[int, int]:
     """The unexpected-read rule's pattern as deployed (characters of compact JSON) and how many
     roles it names. Rotation functions' roles get generated names, counted at the longest IAM
@@ -1602,6 +1642,7 @@ def parse_config(raw: Any) -> StrongboxConfig:
         _check_pipeline(config.pipeline, config.environments)
     for environment in config.environments:
         _check_alert_pattern(config.application, environment)
+        _check_parameters_stack(config.application, environment)
         for key, consumer, kind in (
             environment.workload.reading_roles if environment.workload else ()
         ):

@@ -486,6 +486,24 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "at most 128 letters, digits, spaces and _ . : / = + - @",
     ),
     (
+        "more parameters than one stack holds",
+        lambda raw: env(raw, "prod")["parameters"].extend(
+            {"name": f"extra/p{i:03d}", "type": "String", "value": "x"} for i in range(490)
+        ),
+        "environments.prod.parameters: 493 parameters make the Parameters stack 501 resources, "
+        "over CloudFormation's 500 per stack (at most 492 parameters in one environment)",
+    ),
+    (
+        "parameters overflowing the template",
+        lambda raw: env(raw, "prod")["parameters"].extend(
+            {"name": f"big/p{i:03d}", "type": "String", "tier": "Advanced", "value": "v" * 8000}
+            for i in range(130)
+        ),
+        "environments.prod.parameters: the Parameters stack's template would be about 1,142,656 "
+        "bytes, over CloudFormation's 1,048,576; keep large values in fewer parameters or in a "
+        "secret",
+    ),
+    (
         "tag key reserved for AWS",
         _set([*E, "prod", "secrets", 1, "tags"], {"aws:team": "payments"}),
         "environments.prod.secrets[1].tags.aws:team: tag keys starting 'aws:' are reserved for AWS",
