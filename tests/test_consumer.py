@@ -349,3 +349,18 @@ def test_reading_function_refuses_a_cache_the_extension_cannot_keep() -> None:
             encryption_key=fixture.key,
             cache_ttl=cdk.Duration.minutes(10),
         )
+
+
+def test_a_consumer_needing_more_policies_than_a_role_takes_is_refused() -> None:
+    """IAM attaches at most 10 managed policies to a role by default: a consumer that needs more
+    would synthesize and fail at deploy."""
+    fixture = Fixture()
+    long_names = [fixture.secret(f"partner-{index:03d}-{'x' * 40}") for index in range(600)]
+    consumer = SecretConsumer(
+        fixture.stack,
+        "Api",
+        secrets=[SecretUse(f"PARTNER_{index:03d}", s) for index, s in enumerate(long_names)],
+    )
+    assert len(consumer.policies) > 10
+    with pytest.raises(ValueError, match=r"^Workload/Api: attach_to: 600 secrets and 0 parameters"):
+        fixture.attach(consumer)

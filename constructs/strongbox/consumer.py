@@ -22,6 +22,8 @@ from strongbox.signature import shows_init_signature
 
 # IAM's limit for a customer-managed policy (characters, whitespace excluded).
 MANAGED_POLICY_LIMIT = 6144
+# IAM's default quota of managed policies attached to one role (20 on request).
+ROLE_MANAGED_POLICY_QUOTA = 10
 POLICY_BUDGET = MANAGED_POLICY_LIMIT - 200  # the policy document's own framing
 # What a rendered secret ARN adds beyond its name: "arn:aws:secretsmanager:<region>:<12>:secret:"
 # (at most ~60 characters), the "-XXXXXX" suffix, quotes and a comma.
@@ -167,6 +169,14 @@ class SecretConsumer(Construct):
                 f"attach_to: the role is in account {role.principal_account}, not "
                 f"{cdk.Stack.of(self).account}; a role in another account reads through "
                 "cross_account_readers and its own policies",
+            )
+        if len(self.policies) > ROLE_MANAGED_POLICY_QUOTA:
+            raise StrongboxError(
+                self,
+                f"attach_to: {len(self.secrets)} secrets and {len(self.parameters)} parameters "
+                f"need {len(self.policies)} managed policies, over the "
+                f"{ROLE_MANAGED_POLICY_QUOTA} IAM attaches to one role by default; split the "
+                "workload's values across consumers with roles of their own",
             )
         for policy in self.policies:
             if isinstance(role, iam.Role):

@@ -13,7 +13,7 @@ from constructs import Construct
 from strongbox.access.calls import Call, Runtime, assumed_by
 from strongbox.access.declare import declare_runtime
 from strongbox.compliance import acknowledge
-from strongbox.consumer import SecretConsumer
+from strongbox.consumer import ROLE_MANAGED_POLICY_QUOTA, SecretConsumer
 from strongbox.errors import StrongboxError
 from strongbox.signature import shows_init_signature
 
@@ -70,6 +70,13 @@ class TaskExecutionRole(Construct):
                 self,
                 f"log_group must be in this role's stack ({stack.node.path}), not "
                 f"{cdk.Stack.of(log_group).node.path}",
+            )
+        if len(consumer.policies) + 1 > ROLE_MANAGED_POLICY_QUOTA:
+            raise StrongboxError(
+                self,
+                f"the consumer's {len(consumer.policies)} managed policies and the image-and-logs "
+                f"policy are over the {ROLE_MANAGED_POLICY_QUOTA} IAM attaches to one role by "
+                "default; give the task fewer secrets and parameters",
             )
         self.consumer, self.log_group, self.repository = consumer, log_group, repository
         self.role = iam.Role(
