@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger report place benchmark benchmark-scale benchmark-proof benchmark-test-time clean
+.PHONY: setup synth test lint unit ledger reference report place benchmark benchmark-scale benchmark-proof benchmark-test-time clean
 
 # Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
 # skipped when its stamp is newer than its inputs. The installers run quietly (errors still show):
@@ -70,6 +70,11 @@ test: setup $(CHECKOV_VENV)/.installed
 # docs/COMPLIANCE.md from a fresh synth; tests/test_ledger.py fails when it is stale.
 ledger: synth
 	$(VENV)/bin/python -m stacks.compliance_ledger cdk.out > docs/COMPLIANCE.md
+
+# The JSON Schema (stacks/cdk.schema.json) and the key reference of docs/configuration.md, from
+# the config model; tests/test_config_schema.py fails when either is stale.
+reference: setup
+	$(VENV)/bin/python -m stacks.config_reference
 
 # Inventory, who can read, cost and advice per environment, offline from a fresh synth; with
 # Graphviz installed, an SVG diagram per environment beside it.

@@ -1,16 +1,43 @@
-"""Typed, frozen Strongbox configuration parsed from the `strongbox` block of cdk.json context."""
+"""The Strongbox configuration: the `strongbox` block of cdk.json context, declared once.
+
+Each key is a field of a frozen pydantic dataclass below. The field declares its type, its
+default and its constraint (`Matching`, `OneOf`, `Number`, `Listing`, ...); pydantic reads the
+block into these typed values, and the same declarations give the JSON Schema that editors use
+(`json_schema()`, committed as stacks/cdk.schema.json) and the key reference in
+docs/configuration.md (stacks/config_reference.py). A check that relates several keys (a window
+shorter than its schedule, a consumer that exists, a policy that fits) is the model's `_check`.
+
+Every refusal is one line naming the key path and what is allowed:
+`environments.prod.secrets[0].rotation.window: '48h' is not allowed; expected hours from '1h'
+to '24h'`. Limits AWS enforces only at deploy time (key policy size, the alert rule's pattern,
+stack size, name lengths) are checked here, so that synth refuses what deploy would.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import ipaddress
 import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, ClassVar, Self, get_args
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import ArgsKwargs, CoreSchema, core_schema
 
 from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
 from strongbox.credentials import credential_reason
@@ -18,8 +45,6 @@ from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
 from strongbox.secrets import MANDATORY_TAGS, MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
-
-T = TypeVar("T")
 
 PARAMETER_TYPES = ("String", "StringList", "SecureString")
 PARAMETER_TIERS = ("Standard", "Advanced")
@@ -169,238 +194,20 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: {message}")
 
 
+class Refusal(ValueError):  # noqa: N818 - a refusal, not a program error
+    """Raised by a constraint or a model's check: `reason` says what is wrong and what is
+    allowed; `at` is the key below the value being validated, written as in a path
+    (`window`, `[2]`, `secrets[0].x`; empty for the value itself) or, for a key that comes from
+    the JSON document and may hold any character, as a one-key tuple. `{here}` in the reason
+    becomes the path of the value, for reasons that point at a sibling key."""
+
+    def __init__(self, reason: str, at: str | tuple[str] = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.at = at
+
+
 ROTATION_STRATEGIES = ("token", "hosted")
-
-
-@dataclass(frozen=True)
-class RotationConfig:
-    """Either a schedule (`rate(...)` or `cron(...)`) or the reason rotation is off.
-
-    `strategy` is "hosted" (AWS hosted rotation, database secrets) or "token" (Strongbox's
-    RotationFunction); `master_secret` names the database secret whose user rotates this one
-    (multi-user rotation); `window` is the rotation window in hours ("3h").
-    """
-
-    schedule: str | None = None
-    disabled_reason: str | None = None
-    window: str | None = None
-    rotate_immediately: bool = True
-    strategy: str | None = None
-    master_secret: str | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.schedule is not None
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    length: int | None = None
-    exclude_characters: str | None = None
-    exclude_punctuation: bool | None = None
-
-
-@dataclass(frozen=True)
-class SecretDatabaseConfig:
-    engine: str = "postgres"
-    username: str = "app"
-    dbname: str | None = None
-    port: int | None = None
-
-
-@dataclass(frozen=True)
-class SecretConfig:
-    purpose: str
-    kind: SecretKind
-    description: str
-    owner: str
-    rotation: RotationConfig
-    tags: Mapping[str, str] = field(default_factory=dict)
-    consumers: tuple[str, ...] = ()
-    replicate: bool = True
-    generation: GenerationConfig = GenerationConfig()
-    database: SecretDatabaseConfig | None = None
-    template: Mapping[str, str | int | bool] | None = None
-    generate_key: str | None = None
-    cross_account_readers: tuple[str, ...] = ()
-    vpc_endpoint_only: bool = False
-
-
-@dataclass(frozen=True)
-class SecureStringSource:
-    """Where a SecureString's value comes from: generated, or copied from a secret's field."""
-
-    generation: GenerationConfig | None = None
-    secret: str | None = None  # the purpose of a secret of the same environment
-    field: str | None = None
-
-
-@dataclass(frozen=True)
-class ParameterConfig:
-    name: str  # below /<application>/<environment>/
-    type: str
-    value: str | None = None  # String and StringList only
-    description: str = ""
-    tier: str = "Standard"
-    policies: tuple[Mapping[str, Any], ...] = ()
-    consumers: tuple[str, ...] = ()
-    source: SecureStringSource | None = None  # SecureString only
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    create_vpc: bool = True
-    cidr: str = "10.0.0.0/16"
-    endpoints: tuple[str, ...] = ENDPOINT_SERVICES
-    # Secrets Manager interface endpoints that exist already (an imported VPC's, or another
-    # VPC's); secrets with vpc_endpoint_only accept value requests only through these and the
-    # `secretsmanager` endpoint of `endpoints`, when the Network stack creates it.
-    vpc_endpoint_ids: tuple[str, ...] = ()
-    # An existing VPC (create_vpc false): its id, isolated subnet per AZ, their route tables.
-    vpc_id: str | None = None
-    subnet_ids: tuple[str, ...] = ()
-    route_table_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    """The workload's RDS instance; `credentials` is the purpose of the database secret that
-    holds its master user (attached to the instance and rotated by AWS hosted rotation)."""
-
-    engine: str
-    credentials: str
-    instance_type: str = "t4g.micro"
-    storage_gib: int = 20
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """A Lambda consumer that reads through the Parameters and Secrets extension."""
-
-    name: str
-    cache_ttl_seconds: int = 300
-
-
-@dataclass(frozen=True)
-class InstanceConfig:
-    """An EC2 consumer: an instance profile and a launch template for instances that use it."""
-
-    name: str
-    instance_type: str = "t4g.small"
-
-
-@dataclass(frozen=True)
-class WorkloadConfig:
-    service: str
-    desired_count: int = 1
-    database: DatabaseConfig | None = None
-    # The image: a repository of the environment's account (ECR) and an immutable tag.
-    image_repository: str = ""
-    image_tag: str = ""
-    port: int = 8080
-    function: FunctionConfig | None = None
-    instance: InstanceConfig | None = None
-
-    @property
-    def reading_roles(self) -> tuple[tuple[str, str, str], ...]:
-        """(config key, consumer name, role kind) of each consumer that reads secrets."""
-        return (
-            ("service", self.service, "execution"),
-            *((("function.name", self.function.name, "function"),) if self.function else ()),
-            *((("instance.name", self.instance.name, "instance"),) if self.instance else ()),
-        )
-
-    @property
-    def consumers(self) -> tuple[str, ...]:
-        """Names that secrets and parameters list in `consumers`: service, function, instance."""
-        return (
-            self.service,
-            *((self.function.name,) if self.function else ()),
-            *((self.instance.name,) if self.instance else ()),
-        )
-
-
-@dataclass(frozen=True)
-class AlertsConfig:
-    emails: tuple[str, ...] = ()
-    # Roles (besides Strongbox's own) whose GetSecretValue calls are expected, not alerted on.
-    allowed_readers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class EnvironmentConfig:
-    name: str
-    account: str
-    region: str
-    availability_zones: tuple[str, ...]
-    replica_regions: tuple[str, ...] = ()
-    secrets: tuple[SecretConfig, ...] = ()
-    parameters: tuple[ParameterConfig, ...] = ()
-    network: NetworkConfig = NetworkConfig()
-    workload: WorkloadConfig | None = None
-    alerts: AlertsConfig = AlertsConfig()
-    key_administrators: tuple[str, ...] = ()
-    cross_account_readers: tuple[str, ...] = ()
-
-    @property
-    def regions(self) -> tuple[str, ...]:
-        """The primary region first, then every replica region."""
-        return (self.region, *self.replica_regions)
-
-    @property
-    def is_development(self) -> bool:
-        """Dev may destroy stateful resources on stack deletion; other environments retain them."""
-        return self.name == "dev"
-
-    @property
-    def stage_name(self) -> str:
-        return "Strongbox-" + "-".join(part.capitalize() for part in self.name.split("-"))
-
-
-@dataclass(frozen=True)
-class PipelineSource:
-    """Where the pipeline pulls from: a CodeConnections (GitHub, GitLab, Bitbucket) repository,
-    or a CodeCommit repository in the pipeline account."""
-
-    repository: str
-    branch: str
-    connection_arn: str | None = None
-
-    @property
-    def is_codecommit(self) -> bool:
-        return self.connection_arn is None
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    enabled: bool = False
-    account: str | None = None
-    region: str | None = None
-    source: PipelineSource | None = None
-    # Environment names per wave, deployed in order; one wave may hold several accounts.
-    waves: tuple[tuple[str, ...], ...] = ()
-    # Environments whose wave waits for a person to approve in the pipeline.
-    approval_before: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StrongboxConfig:
-    application: str
-    environments: tuple[EnvironmentConfig, ...]
-    pipeline: PipelineConfig = PipelineConfig()
-
-    def environment(self, name: str) -> EnvironmentConfig:
-        for environment in self.environments:
-            if environment.name == name:
-                return environment
-        raise ConfigError("env", f"unknown environment {name!r}; configured: {self._names()}")
-
-    def select(self, name: str | None) -> tuple[EnvironmentConfig, ...]:
-        """All environments, or only `name` (the `-c env=<name>` context value)."""
-        return self.environments if name is None else (self.environment(name),)
-
-    def _names(self) -> str:
-        return ", ".join(sorted(e.name for e in self.environments))
 
 
 @cache
@@ -411,44 +218,19 @@ def region_partitions() -> Mapping[str, str]:
     return {region.name: str(region.partition) for region in region_info.RegionInfo.regions}
 
 
-# ---------------------------------------------------------------------------------------------
-# Parsing. Every reader takes the raw value and its key path and returns a typed value or raises
-# ConfigError naming that path.
-
-
-class _Object:
-    """A JSON object being read: remembers its path and refuses keys nobody asked for."""
-
-    def __init__(self, value: Any, path: str, *, required: Sequence[str], optional: Sequence[str]):
-        if not isinstance(value, Mapping):
-            raise ConfigError(path, f"must be an object, got {_describe(value)}")
-        allowed = (*required, *optional)
-        for key in value:
-            if key not in allowed:
-                raise ConfigError(
-                    _join(path, str(key)),
-                    f"unknown key; allowed keys here: {', '.join(sorted(allowed))}",
-                )
-        for key in required:
-            if key not in value:
-                raise ConfigError(_join(path, key), "is required")
-        self._value = value
-        self.path = path
-
-    def has(self, key: str) -> bool:
-        return key in self._value
-
-    def get(self, key: str, read: Callable[[Any, str], T], default: T) -> T:
-        if key not in self._value:
-            return default
-        return read(self._value[key], _join(self.path, key))
-
-    def require(self, key: str, read: Callable[[Any, str], T]) -> T:
-        return read(self._value[key], _join(self.path, key))
-
-
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    if not key:
+        return path
+    if not path or key.startswith("["):
+        return f"{path}{key}"
+    return f"{path}.{key}"
+
+
+def _below(path: str, at: str | tuple[str]) -> str:
+    """The path of `at` (a Refusal's) below `path`."""
+    if isinstance(at, tuple):  # a key of the document, whatever characters it holds
+        return f"{path}.{at[0]}" if path else at[0]
+    return _join(path, at)
 
 
 def _describe(value: Any) -> str:
@@ -470,85 +252,413 @@ def _number(value: int) -> str:
     return str(value)
 
 
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(path, f"must be a string, got {_describe(value)}")
-    if not value.strip():
-        raise ConfigError(path, "must not be empty")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(path, "must be valid Unicode text (it holds a lone surrogate)") from None
-    return value
+def _suggest(word: str, choices: Sequence[str]) -> str:
+    """` (did you mean 'x'?)` for the closest of `choices`, or nothing when none is close."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _matching(pattern: re.Pattern[str], allowed: str) -> Callable[[Any, str], str]:
-    def read(value: Any, path: str) -> str:
-        text = _string(value, path)
-        if not pattern.match(text):
-            raise ConfigError(path, f"{text!r} is not allowed; expected {allowed}")
-        return text
-
-    return read
+# ---------------------------------------------------------------------------------------------
+# Constraints: what a field accepts, declared on it with Annotated. Each validates the raw JSON
+# value itself (a number is never coerced into a string, nor 1 into true) and describes itself
+# in the JSON Schema.
 
 
-def _one_of(choices: Sequence[str]) -> Callable[[Any, str], str]:
-    def read(value: Any, path: str) -> str:
-        text = _string(value, path)
-        if text not in choices:
-            raise ConfigError(
-                path, f"{text!r} is not allowed; allowed values: {', '.join(choices)}"
-            )
-        return text
+class _Constraint:
+    schema: ClassVar[dict[str, Any]] = {}
 
-    return read
+    def validate(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def json_schema(self) -> dict[str, Any]:
+        return dict(self.schema)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.validate)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return self.json_schema()
 
 
-def _boolean(value: Any, path: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(path, f"must be true or false, got {_describe(value)}")
-    return value
+def _ecma(pattern: re.Pattern[str]) -> str:
+    """A Python pattern as JSON Schema's (ECMA-262) regular expressions write it."""
+    return pattern.pattern.replace(r"\Z", "$")
 
 
-def _integer(low: int, high: int) -> Callable[[Any, str], int]:
-    def read(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(path, f"must be an integer, got {_describe(value)}")
-        if not low <= value <= high:
-            raise ConfigError(path, f"{_number(value)} is out of range; allowed: {low} to {high}")
+class Text(_Constraint):
+    """Non-empty text."""
+
+    schema: ClassVar[dict[str, Any]] = {"type": "string", "pattern": r"\S"}
+
+    def validate(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise Refusal(f"must be a string, got {_describe(value)}")
+        if not value.strip():
+            raise Refusal("must not be empty")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refusal("must be valid Unicode text (it holds a lone surrogate)") from None
         return value
 
-    return read
+
+class Matching(Text):
+    """Text that matches `pattern`; `allowed` says what that is in words."""
+
+    def __init__(self, pattern: re.Pattern[str], allowed: str) -> None:
+        self.pattern = pattern
+        self.allowed = allowed
+
+    def validate(self, value: Any) -> str:
+        text = super().validate(value)
+        if not self.pattern.match(text):
+            raise Refusal(f"{text!r} is not allowed; expected {self.allowed}")
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": _ecma(self.pattern), "description": self.allowed}
 
 
-def _list(
-    read_item: Callable[[Any, str], T], *, non_empty: bool = False, unique: bool = True
-) -> Callable[[Any, str], tuple[T, ...]]:
-    def read(value: Any, path: str) -> tuple[T, ...]:
+class OneOf(Text):
+    def __init__(self, choices: Sequence[str]) -> None:
+        self.choices = tuple(choices)
+
+    def validate(self, value: Any) -> str:
+        text = super().validate(value)
+        if text not in self.choices:
+            raise Refusal(
+                f"{text!r} is not allowed{_suggest(text, self.choices)}; allowed values: "
+                f"{', '.join(self.choices)}"
+            )
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"enum": list(self.choices)}
+
+
+class Bounded(Text):
+    """Text of at most `limit` characters, the most `service` takes."""
+
+    def __init__(self, limit: int, service: str) -> None:
+        self.limit = limit
+        self.service = service
+
+    def validate(self, value: Any) -> str:
+        text = super().validate(value)
+        if len(text) > self.limit:
+            raise Refusal(
+                f"is {len(text):,} characters; {self.service} takes at most {self.limit:,}"
+            )
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"\S", "maxLength": self.limit}
+
+
+class Reason(Text):
+    """Why rotation is off, in at least 20 characters: it becomes the acknowledgment of the
+    rotation findings."""
+
+    def validate(self, value: Any) -> str:
+        reason = super().validate(value)
+        if len(reason.strip()) < 20:
+            raise Refusal(
+                "must explain why rotation is off in at least 20 characters; it becomes the "
+                "compliance acknowledgment"
+            )
+        return reason
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"\S", "minLength": 20}
+
+
+# What AWS takes in a tag key (128 characters at most) or value (256): letters, digits, spaces
+# and _ . : / = + - @ (the tagging APIs' pattern).
+_TAG_CHARACTERS = frozenset("_.:/=+-@")
+_TAG_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"
+
+
+def _tag_text(text: str, limit: int, what: str, at: str | tuple[str] = "") -> str:
+    if len(text) > limit or not all(
+        c.isalnum() or c.isspace() or c in _TAG_CHARACTERS for c in text
+    ):
+        raise Refusal(
+            f"{text[:40]!r} is not a tag {what}; allowed: at most {limit} letters, digits, "
+            "spaces and _ . : / = + - @",
+            at,
+        )
+    return text
+
+
+class TagValue(Text):
+    def validate(self, value: Any) -> str:
+        return _tag_text(super().validate(value), 256, "value")
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"\S", "maxLength": 256}
+
+
+class Flag(_Constraint):
+    schema: ClassVar[dict[str, Any]] = {"type": "boolean"}
+
+    def validate(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise Refusal(f"must be true or false, got {_describe(value)}")
+        return value
+
+
+class Number(_Constraint):
+    """An integer from `low` to `high`."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+
+    def validate(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Refusal(f"must be an integer, got {_describe(value)}")
+        if not self.low <= value <= self.high:
+            raise Refusal(f"{_number(value)} is out of range; allowed: {self.low} to {self.high}")
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
+
+
+class Region(Text):
+    """A region aws-cdk-lib knows, in the aws partition."""
+
+    def validate(self, value: Any) -> str:
+        region = super().validate(value)
+        partitions = region_partitions()
+        if region not in partitions:
+            # No "did you mean": eu-west-7 is as close to eu-west-3 as to eu-west-1.
+            raise Refusal(f"{region!r} is not an AWS region known to aws-cdk-lib")
+        if partitions[region] != "aws":
+            # The extension layer table, endpoint names and compliance acknowledgments are built
+            # and tested for the commercial partition only; elsewhere synth would fail half-way.
+            raise Refusal(
+                f"{region!r} is in the {partitions[region]} partition; Strongbox supports aws "
+                "regions only"
+            )
+        return region
+
+    def json_schema(self) -> dict[str, Any]:
+        regions = sorted(
+            name for name, partition in region_partitions().items() if partition == "aws"
+        )
+        return {"enum": regions}
+
+
+class Schedule(Text):
+    """A rotation schedule as Secrets Manager takes it."""
+
+    def validate(self, value: Any) -> str:
+        schedule = super().validate(value)
+        rate = _RATE.match(schedule)
+        if rate:
+            amount, unit = int(rate.group(1)), rate.group(2)
+            hours = amount if unit.startswith("hour") else amount * 24
+            if (unit in ("hour", "day") and amount != 1) or (
+                unit in ("hours", "days") and amount == 1
+            ):
+                raise Refusal(f"{schedule!r}: use 'rate(1 day)' / 'rate(N days)' grammar")
+            if hours < MIN_ROTATION_HOURS or hours > MAX_ROTATION_DAYS * 24:
+                raise Refusal(
+                    f"{schedule!r} is out of range; Secrets Manager rotates at most every "
+                    f"{MIN_ROTATION_HOURS} hours and at least every {MAX_ROTATION_DAYS} days"
+                )
+            return schedule
+        cron = _CRON.match(schedule)
+        if cron:
+            fields = cron.group(1).split()
+            if len(fields) != 6:
+                raise Refusal(
+                    f"{schedule!r}: a cron expression has 6 fields (min hour dom month dow year)"
+                )
+            _check_cron(schedule, fields)
+            return schedule
+        raise Refusal(
+            f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or "
+            "'cron(...)'"
+        )
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "pattern": r"^(rate\([0-9]{1,6} (hour|hours|day|days)\)|cron\(0 [^()]+ \*\))$",
+        }
+
+
+class Window(Matching):
+    def __init__(self) -> None:
+        super().__init__(_WINDOW, "hours from '1h' to '24h'")
+
+    def validate(self, value: Any) -> str:
+        window = Text.validate(self, value)
+        match = _WINDOW.match(window)
+        if not match or not 1 <= int(match.group(1)) <= 24:
+            raise Refusal(f"{window!r} is not allowed; expected {self.allowed}")
+        return window
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": "^([1-9]|1[0-9]|2[0-4])h$"}
+
+
+class Cidr(Text):
+    def validate(self, value: Any) -> str:
+        text = super().validate(value)
+        try:
+            network = ipaddress.IPv4Network(text)
+        except ValueError:
+            raise Refusal(f"{text!r} is not an IPv4 CIDR block such as 10.0.0.0/16") from None
+        if not network.is_private or not 16 <= network.prefixlen <= 22:
+            raise Refusal(f"{text!r} must be a private block from /16 to /22")
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/(1[6-9]|2[0-2])$"}
+
+
+class Reader(Matching):
+    """A cross-account reader: a 12-digit account id or an IAM role ARN."""
+
+    def __init__(self) -> None:
+        super().__init__(_ROLE_ARN, "a 12-digit account id or an IAM role ARN")
+
+    def validate(self, value: Any) -> str:
+        reader = Text.validate(self, value)
+        if not (_ACCOUNT.match(reader) or _ROLE_ARN.match(reader)):
+            raise Refusal(f"{reader!r} is not allowed; expected {self.allowed}")
+        return reader
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"anyOf": [{"type": "string", "pattern": _ecma(p)} for p in (_ACCOUNT, _ROLE_ARN)]}
+
+
+class StringMap(_Constraint):
+    """An object of non-empty string values."""
+
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": {"type": "string", "minLength": 1},
+    }
+
+    def validate(self, value: Any) -> Mapping[str, str]:
+        if not isinstance(value, Mapping):
+            raise Refusal(f"must be an object of string values, got {_describe(value)}")
+        result = {}
+        for key, item in value.items():
+            try:
+                result[str(key)] = Text().validate(item)
+            except Refusal as refusal:
+                raise Refusal(refusal.reason, (str(key),)) from None
+        return result
+
+
+class Tags(StringMap):
+    def validate(self, value: Any) -> Mapping[str, str]:
+        tags = super().validate(value)
+        for key, text in tags.items():
+            if key in MANDATORY_TAGS:
+                raise Refusal("is set by Strongbox; it cannot be overridden", (key,))
+            if key.lower().startswith("aws:"):
+                raise Refusal("tag keys starting 'aws:' are reserved for AWS", (key,))
+            _tag_text(key, 128, "key", (key,))
+            _tag_text(text, 256, "value", (key,))
+        return tags
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "propertyNames": {
+                "maxLength": 128,
+                "not": {"anyOf": [{"enum": sorted(MANDATORY_TAGS)}, {"pattern": "^[aA][wW][sS]:"}]},
+            },
+            "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 256},
+        }
+
+
+class Template(_Constraint):
+    """A json secret's non-secret fields."""
+
+    def validate(self, value: Any) -> Mapping[str, str | int | bool]:
+        if not isinstance(value, Mapping):
+            raise Refusal(f"must be an object of non-secret fields, got {_describe(value)}")
+        template: dict[str, str | int | bool] = {}
+        for key, item in value.items():
+            try:
+                JSON_KEY.validate(key)
+            except Refusal as refusal:
+                raise Refusal(refusal.reason, (str(key),)) from None
+            if key.lower() in _LITERAL_VALUE_KEYS:
+                raise Refusal("looks like a secret value; name it in generate_key instead", (key,))
+            if not isinstance(item, str | int | bool):
+                raise Refusal(f"must be a string, number or boolean, got {_describe(item)}", (key,))
+            template[key] = item
+        return template
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "propertyNames": {
+                "pattern": _ecma(_JSON_KEY),
+                "not": {"enum": list(_LITERAL_VALUE_KEYS)},
+            },
+            "additionalProperties": {"type": ["string", "integer", "number", "boolean"]},
+        }
+
+
+class Listing:
+    """A JSON list read into a tuple; `non_empty` refuses [], `unique` refuses repeated items."""
+
+    def __init__(self, *, non_empty: bool = False, unique: bool = True) -> None:
+        self.non_empty = non_empty
+        self.unique = unique
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_wrap_validator_function(self.validate, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        result = handler(schema)
+        if self.non_empty:
+            result["minItems"] = 1
+        if self.unique:
+            result["uniqueItems"] = True
+        return result
+
+    def validate(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
         if not isinstance(value, list):
-            raise ConfigError(path, f"must be a list, got {_describe(value)}")
-        if non_empty and not value:
-            raise ConfigError(path, "must list at least one entry")
-        items = tuple(read_item(item, f"{path}[{index}]") for index, item in enumerate(value))
-        if unique:
-            _refuse_duplicates(items, path, lambda item: item)
+            raise Refusal(f"must be a list, got {_describe(value)}")
+        if self.non_empty and not value:
+            raise Refusal("must list at least one entry")
+        items = handler(value)
+        if self.unique:
+            _refuse_duplicates(items, "", lambda item: item)
         return items
 
-    return read
 
-
-def _refuse_duplicates(items: Sequence[T], path: str, key: Callable[[T], object]) -> None:
+def _refuse_duplicates(items: Sequence[Any], key: str, identity: Callable[[Any], object]) -> None:
+    """`key` is the list's key below the value being checked ("" for the value itself)."""
     seen: dict[object, int] = {}
     for index, item in enumerate(items):
-        identity = key(item)
-        if identity in seen:
-            raise ConfigError(
-                f"{path}[{index}]", f"duplicates {path}[{seen[identity]}] ({identity!r})"
+        value = identity(item)
+        if value in seen:
+            raise Refusal(
+                f"duplicates {_join('{here}', key)}[{seen[value]}] ({value!r})", f"{key}[{index}]"
             )
-        seen[identity] = index
+        seen[value] = index
 
 
-def _refuse_same_construct_id(items: Sequence[T], path: str, name: Callable[[T], str]) -> None:
+def _refuse_same_construct_id(items: Sequence[Any], key: str, name: Callable[[Any], str]) -> None:
     """Names that differ only in case or punctuation (`log-level`, `Log_Level`) become the same
     construct id, which the CDK would refuse half-way through the synth."""
     seen: dict[str, int] = {}
@@ -556,12 +666,1043 @@ def _refuse_same_construct_id(items: Sequence[T], path: str, name: Callable[[T],
         construct_id = pascal_case(name(item))
         if construct_id in seen:
             first = seen[construct_id]
-            raise ConfigError(
-                f"{path}[{index}]",
-                f"{name(item)!r} and {path}[{first}] ({name(items[first])!r}) both become the "
-                f"construct id {construct_id}; names must differ in more than case and punctuation",
+            raise Refusal(
+                f"{name(item)!r} and {_join('{here}', key)}[{first}] ({name(items[first])!r}) "
+                f"both become the construct id {construct_id}; names must differ in more than "
+                "case and punctuation",
+                f"{key}[{index}]",
             )
         seen[construct_id] = index
+
+
+class _Present:
+    """An optional object that may be absent (its default) but never null."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        (inner,) = (kind for kind in get_args(source) if kind is not type(None))
+        return handler.generate_schema(inner)
+
+
+PRESENT = _Present()
+
+# The names an environment or a map entry gets from its key, passed to the model under a key no
+# JSON document can hold.
+_NAME_KEY = object()
+
+
+class Named:
+    """A JSON object of named entries (environments by name) read into a tuple of them; each
+    entry knows its name, and errors name the key (`environments.prod.region`)."""
+
+    def __init__(self, name: Matching, what: str) -> None:
+        self.name = name
+        self.what = what
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        (entry, _) = get_args(source)
+        return core_schema.no_info_wrap_validator_function(
+            self.validate,
+            handler.generate_schema(dict[str, entry]),  # type: ignore[valid-type]
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        result = handler(schema)
+        result["propertyNames"] = {"pattern": _ecma(self.name.pattern)}
+        result["minProperties"] = 1
+        return result
+
+    def validate(self, value: Any, handler: core_schema.ValidatorFunctionWrapHandler) -> Any:
+        if not isinstance(value, Mapping):
+            raise Refusal(f"must be an object keyed by {self.what} name, got {_describe(value)}")
+        if not value:
+            raise Refusal(f"must define at least one {self.what}")
+        named = {}
+        for name, body in value.items():
+            try:
+                self.name.validate(name)
+            except Refusal as refusal:
+                raise Refusal(refusal.reason, (str(name),)) from None
+            named[name] = {**body, _NAME_KEY: name} if isinstance(body, Mapping) else body
+        return tuple(handler(named).values())
+
+
+# ---------------------------------------------------------------------------------------------
+# The models. `_Model` reads a JSON object for any of them: it refuses what is not an object,
+# unknown keys (suggesting the closest) and missing required keys, in that order, before pydantic
+# reads the fields; it records which keys were given (`given`), so that a check can tell a
+# default from a value.
+
+_CONFIG = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class _Model:
+    # Fields the model sets itself, never keys of the JSON object.
+    _internal: ClassVar[frozenset[str]] = frozenset({"given"})
+    # What JSON Schema can say of the object as a whole (keys that go together); json_schema()
+    # adds it to the model's schema. The model's `_check` enforces it, with the rest.
+    _schema_rules: ClassVar[dict[str, Any]] = {}
+    given: SkipJsonSchema[frozenset[str]] = dataclasses.field(
+        default=frozenset(), compare=False, repr=False
+    )
+
+    @classmethod
+    def _keys(cls) -> dict[str, bool]:
+        """The JSON keys of this object, each with whether it is required."""
+        fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
+        return {
+            field.alias or name: field.is_required()
+            for name, field in fields.items()
+            if name not in cls._internal
+        }
+
+    @classmethod
+    def _screen(cls, value: Mapping[Any, Any]) -> None:
+        """Refusals that come before unknown keys (a model overrides it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, value: Any) -> Any:
+        if isinstance(value, ArgsKwargs):  # built in code, not read from JSON
+            return value
+        if not isinstance(value, Mapping):
+            raise Refusal(f"must be an object, got {_describe(value)}")
+        cls._screen(value)
+        keys = cls._keys()
+        given = [key for key in value if key is not _NAME_KEY]
+        for key in given:
+            if key not in keys:
+                raise Refusal(
+                    f"unknown key{_suggest(str(key), list(keys))}; allowed keys here: "
+                    f"{', '.join(sorted(keys))}",
+                    (str(key),),
+                )
+        for key, required in keys.items():
+            if required and key not in value:
+                raise Refusal("is required", (key,))
+        read = {key: value[key] for key in given}
+        read["given"] = frozenset(given)
+        if _NAME_KEY in value:
+            read["name"] = value[_NAME_KEY]
+        return read
+
+
+TEXT = Text()
+FLAG = Flag()
+PURPOSE = Matching(_PURPOSE, "lowercase letters, digits and '-'")
+SERVICE = Matching(_SERVICE, "a service name")
+CONSUMER = Matching(_SERVICE, "a consumer name")
+JSON_KEY = Matching(_JSON_KEY, "a JSON field name of letters, digits and '_'")
+ACCOUNT = Matching(_ACCOUNT, "a 12-digit AWS account id")
+ROLE_ARN = Matching(_ROLE_ARN, "an IAM role ARN")
+REGION = Region()
+Consumers = Annotated[tuple[Annotated[str, CONSUMER], ...], Listing()]
+Readers = Annotated[tuple[Annotated[str, Reader()], ...], Listing()]
+Roles = Annotated[tuple[Annotated[str, ROLE_ARN], ...], Listing()]
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class RotationConfig(_Model):
+    """Set exactly one of `schedule` and `disabled_reason`. Hosted rotation of a replicated
+    secret is refused: the role AWS's transform creates is granted only the primary key, so
+    replicas would keep the old password; set `replicate` to false, or give a
+    `disabled_reason`."""
+
+    _schema_rules: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": ["schedule"]}, {"required": ["disabled_reason"]}],
+        "if": {"required": ["disabled_reason"]},
+        "then": {
+            "not": {
+                "anyOf": [
+                    {"required": [key]}
+                    for key in ("window", "rotate_immediately", "strategy", "master_secret")
+                ]
+            }
+        },
+    }
+
+    schedule: Annotated[str | None, Schedule()] = Field(
+        default=None,
+        description="`rate(N hours)` or `rate(N days)` (`rate(1 day)` for one), from 4 hours to "
+        "1000 days; or `cron(0 H DOM MONTH DOW *)` as Secrets Manager takes it: minutes 0, year "
+        "`*`, exactly one of the day fields `?`, and a window that ends by midnight UTC",
+    )
+    disabled_reason: Annotated[str | None, Reason()] = Field(
+        default=None,
+        description="at least 20 characters. It becomes the acknowledgment of the rotation "
+        "findings (AwsSolutions-SMG4, HIPAA and NIST SecretsManagerRotationEnabled), so say why",
+    )
+    window: Annotated[str | None, Window()] = Field(
+        default=None,
+        description="with `schedule` only: `1h` to `24h`, shorter than a `rate` schedule; Secrets "
+        "Manager's default when absent",
+    )
+    rotate_immediately: Annotated[bool, FLAG] = Field(
+        default=True,
+        description="with `schedule` only: rotate when the schedule is created or changed",
+    )
+    strategy: Annotated[str | None, OneOf(ROTATION_STRATEGIES)] = Field(
+        default=None,
+        description="with `schedule` only. `hosted`: AWS hosted rotation for the engine "
+        "(database secrets only, and their default); `token`: Strongbox's `RotationFunction` "
+        "with a new random value (every other kind, and their default)",
+    )
+    master_secret: Annotated[str | None, Matching(_PURPOSE, "the purpose of a database secret")] = (
+        Field(
+            default=None,
+            description="with `schedule` only, kind `database` only: the purpose of another "
+            "database secret of the environment whose user rotates this one (multi-user rotation)",
+        )
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return self.schedule is not None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        schedule, reason, window = self.schedule, self.disabled_reason, self.window
+        if reason is not None:
+            for key in ("window", "rotate_immediately", "strategy", "master_secret"):
+                if key in self.given:
+                    raise Refusal("applies only when rotation has a schedule", key)
+        interval = _schedule_hours(schedule) if schedule else None
+        if window is not None and interval is not None and int(window[:-1]) >= interval:
+            raise Refusal(f"{window!r} must be shorter than the schedule {schedule!r}", "window")
+        cron = _CRON.match(schedule) if schedule else None
+        starts = _cron_start_hours(cron.group(1).split()[1]) if cron else None
+        if window is not None and starts:
+            hours = int(window[:-1])
+            gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+            if starts[-1] + hours > 24 or any(hours > gap for gap in gaps):
+                raise Refusal(
+                    f"{window!r} would run past midnight UTC or into the next window of "
+                    f"{schedule!r}; Secrets Manager refuses a window that does (start hour + "
+                    "window <= 24)",
+                    "window",
+                )
+        if (schedule is None) == (reason is None):
+            raise Refusal(
+                "set exactly one of 'schedule' (rotation on) or 'disabled_reason' (why it is off)"
+            )
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class GenerationConfig(_Model):
+    """How Secrets Manager generates a value; a `token` rotation generates with the same
+    options as the first value."""
+
+    length: Annotated[int | None, Number(MIN_LENGTH, MAX_LENGTH)] = Field(
+        default=None, description="32 for `database`, 40 otherwise when absent"
+    )
+    exclude_characters: Annotated[str | None, TEXT] = Field(
+        default=None,
+        description="characters never generated; for `database`, added to "
+        "``/ @ \" ' \\ ` `` and space, which are always excluded (RDS refuses some of them in a "
+        "master password)",
+    )
+    exclude_punctuation: Annotated[bool | None, FLAG] = Field(
+        default=None,
+        description="letters and digits only; `true` for `api-key` and `false` otherwise when "
+        "absent",
+    )
+
+
+DATABASE_USER = Matching(_DATABASE_USER, "a database user name")
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class SecretDatabaseConfig(_Model):
+    """A `database` secret's fields besides the generated password and the host."""
+
+    _schema_rules: ClassVar[dict[str, Any]] = {
+        "if": {"properties": {"engine": {"const": "postgres"}}},
+        "then": {
+            "properties": {
+                key: {"not": {"enum": sorted(POSTGRES_RESERVED_NAMES)}}
+                for key in ("username", "dbname")
+            }
+        },
+    }
+
+    engine: Annotated[str, OneOf(tuple(SECRET_DATABASE_ENGINES))] = Field(
+        default="postgres", description="the engine the secret's fields are for"
+    )
+    username: Annotated[str, DATABASE_USER] = Field(
+        default="app",
+        description="a letter then letters, digits, `_`; for `postgres`, not a word PostgreSQL "
+        "reserves or RDS uses (`user`, `select`, `rdsadmin`, `template1`, ...)",
+    )
+    dbname: Annotated[str | None, Matching(_DATABASE_USER, "a database name")] = Field(
+        default=None, description="same form and reserved words as `username`"
+    )
+    # RDS accepts 1150-65535 for every engine (CreateDBInstance, Port).
+    port: Annotated[int | None, Number(*RDS_PORTS)] = Field(
+        default=None, description="what RDS accepts; the engine's default when absent"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.engine == "postgres":
+            for key, name in (("username", self.username), ("dbname", self.dbname)):
+                if name is not None and name.lower() in POSTGRES_RESERVED_NAMES:
+                    raise Refusal(
+                        f"{name!r} is a word PostgreSQL reserves (or RDS uses itself), which RDS "
+                        "refuses as a master user or database name; choose another",
+                        key,
+                    )
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class SecretConfig(_Model):
+    """A secret named `<environment>/<application>/<purpose>`; Secrets Manager generates its
+    value at deploy time, never written in cdk.json or a template. `value`, `secret_string`,
+    `password` and `secret` are refused as keys of a secret: a literal value would be stored in
+    plaintext in cdk.json and the template."""
+
+    _schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"not": {"const": kind}}}},
+                "then": {"not": {"anyOf": [{"required": [key]} for key in keys]}},
+            }
+            for kind, keys in (("database", ["database"]), ("json", ["template", "generate_key"]))
+        ]
+        + [
+            {
+                "if": {"properties": {"kind": condition}},
+                "then": {"properties": {"rotation": {"properties": {"strategy": strategy}}}},
+            }
+            for condition, strategy in (
+                ({"const": "database"}, {"const": "hosted"}),
+                ({"not": {"const": "database"}}, {"const": "token"}),
+            )
+        ]
+    }
+
+    purpose: Annotated[str, PURPOSE] = Field(
+        description="lowercase letters, digits and `-`, at most 63 characters. Renaming it "
+        "replaces the secret (see operations.md, logical ids)"
+    )
+    kind: Annotated[SecretKind, OneOf(SECRET_KINDS)] = Field(
+        description="`database` (JSON with `engine`, `host`, `port`, `username`, `dbname`, "
+        "generated `password`), `api-key` (one generated string), `json` (`template` plus one "
+        "generated field)"
+    )
+    description: Annotated[str, Bounded(2048, "Secrets Manager")] = Field(
+        description="not empty, at most 2,048 characters"
+    )
+    owner: Annotated[str, TagValue()] = Field(
+        description="not empty; the `Owner` tag, so at most 256 letters, digits, spaces and "
+        "`_ . : / = + - @`"
+    )
+    rotation: RotationConfig = Field(description="a schedule, or the reason it does not rotate")
+    tags: Annotated[Mapping[str, str], Tags()] = Field(
+        default_factory=dict,
+        description="more tags; `Environment`, `Application`, `Component`, `Owner` and "
+        "`SecretKind` are set by Strongbox and cannot be overridden; keys (at most 128 "
+        "characters, not starting `aws:`) and values (at most 256) of letters, digits, spaces and "
+        "`_ . : / = + - @`",
+    )
+    consumers: Consumers = Field(
+        default=(),
+        description="the workload's `service`, `function.name` or `instance.name`; each gets "
+        "read access to exactly this secret",
+    )
+    replicate: Annotated[bool, FLAG] = Field(
+        default=True, description="`true` replicates into every replica region"
+    )
+    generation: GenerationConfig = Field(
+        default=GenerationConfig(),
+        description="how the value is generated",
+    )
+    database: Annotated[SecretDatabaseConfig | None, PRESENT] = Field(
+        default=None,
+        description="kind `database` only (and `{}` by default there): the fields of the "
+        "secret's JSON",
+    )
+    template: Annotated[Mapping[str, str | int | bool] | None, Template()] = Field(
+        default=None,
+        description="kind `json` only. Non-secret fields: names of letters, digits and `_`; "
+        "values string, number or boolean. `value`, `secret_string`, `password` and `secret` "
+        "are refused as field names",
+    )
+    generate_key: Annotated[str | None, JSON_KEY] = Field(
+        default=None,
+        description="kind `json` only. The field that holds the generated value (`value` when "
+        "absent); not also in `template`",
+    )
+    cross_account_readers: Readers = Field(
+        default=(),
+        description="a subset of the environment's `cross_account_readers`; each may read this "
+        "secret (GetSecretValue, DescribeSecret)",
+    )
+    vpc_endpoint_only: Annotated[bool, FLAG] = Field(
+        default=False,
+        description="`true`: reading or writing the value must come through a Secrets Manager "
+        "VPC endpoint (the Network stack's or `network.vpc_endpoint_ids`), except for "
+        "administrators, the deploy role and AWS services. Needs such an endpoint; refused with "
+        "replication or cross-account readers",
+    )
+
+    @classmethod
+    def _screen(cls, value: Mapping[Any, Any]) -> None:
+        for key in _LITERAL_VALUE_KEYS:
+            if key in value:
+                raise Refusal(
+                    "a secret never takes a literal value: it would be stored in plaintext in "
+                    "cdk.json and the template; Strongbox generates the value",
+                    key,
+                )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        kind = self.kind
+        for key, owner_kind in (
+            ("database", "database"),
+            ("template", "json"),
+            ("generate_key", "json"),
+        ):
+            if key in self.given and kind != owner_kind:
+                raise Refusal(f"applies to kind '{owner_kind}' only", key)
+        template, generate_key = self.template, self.generate_key
+        if template is not None and generate_key is not None and generate_key in template:
+            raise Refusal(f"{generate_key!r} is also in template", "generate_key")
+        rotation = self.rotation
+        if rotation.enabled:
+            strategy = rotation.strategy or ("hosted" if kind == "database" else "token")
+            if (strategy == "hosted") != (kind == "database"):
+                raise Refusal(
+                    f"{strategy!r} does not rotate a {kind!r} secret; database secrets use "
+                    "'hosted' (AWS hosted rotation), others 'token'",
+                    "rotation.strategy",
+                )
+            if rotation.master_secret is not None and kind != "database":
+                raise Refusal("applies to kind 'database' only", "rotation.master_secret")
+            # Resolving the default as the model is built, as a frozen dataclass's __post_init__
+            # would: the rotation object is this secret's own.
+            object.__setattr__(rotation, "strategy", strategy)
+        if kind == "database" and self.database is None:
+            object.__setattr__(self, "database", SecretDatabaseConfig())
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class SecureStringSource(_Model):
+    """Where a SecureString's value comes from: generated, or copied from a secret's field."""
+
+    generation: GenerationConfig | None = Field(
+        default=None, alias="generate", description="a new value, generated at deploy time"
+    )
+    secret: Annotated[str | None, Matching(_PURPOSE, "the purpose of a secret")] = Field(
+        default=None, description="the purpose of a secret of the environment to copy from"
+    )
+    field: Annotated[str | None, Matching(_JSON_KEY, "a JSON field name")] = Field(
+        default=None,
+        description="with `secret`: the field to copy; required for `database` and `json` "
+        "secrets, refused for `api-key`. A database secret's copyable fields are `engine`, "
+        "`username`, `dbname` when set, and `password`",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if ("generate" in self.given) == ("secret" in self.given):
+            raise Refusal("set exactly one of 'generate' (a new value) or 'secret' (copy)")
+        if "field" in self.given and "secret" not in self.given:
+            raise Refusal("applies with 'secret' only", "field")
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class ParameterPolicy(_Model):
+    """A Parameter Store policy, as the PutParameter API takes it."""
+
+    Type: Annotated[str, OneOf(PARAMETER_POLICY_TYPES)]
+    Version: Annotated[str, OneOf(("1.0",))]
+    Attributes: Annotated[Mapping[str, str], StringMap()]
+
+    def as_json(self) -> Mapping[str, Any]:
+        return {"Type": self.Type, "Version": self.Version, "Attributes": dict(self.Attributes)}
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class ParameterConfig(_Model):
+    """A parameter under `/<application>/<environment>/`. A copied SecureString does not
+    follow the secret's rotation."""
+
+    _schema_rules: ClassVar[dict[str, Any]] = {
+        "allOf": [
+            {"properties": {"value": {"not": {"pattern": r"\{\{resolve:"}}}},
+            {
+                "if": {"properties": {"type": {"const": "SecureString"}}},
+                "then": {"required": ["source"], "not": {"required": ["value"]}},
+                "else": {"required": ["value"], "not": {"required": ["source"]}},
+            },
+        ]
+    }
+
+    name: Annotated[str, Matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]")] = Field(
+        description="path segments of `[a-zA-Z0-9_.-]` separated by `/`; the full name at most "
+        "1011 characters and 15 levels"
+    )
+    type: Annotated[str, OneOf(PARAMETER_TYPES)] = Field(description="the parameter's type")
+    value: Annotated[str | None, TEXT] = Field(
+        default=None,
+        description="required for `String` and `StringList`, refused for `SecureString`. At most "
+        "8 KB; a `StringList` has no empty items. A name or value that looks like a credential "
+        "(password, token, key material, a URL with a password, long random strings) or a "
+        "`{{resolve:...}}` reference is refused: use a SecureString or a secret",
+    )
+    description: Annotated[str, Bounded(1024, "Parameter Store")] = Field(
+        default="", description="at most 1,024 characters"
+    )
+    tier: Annotated[str, OneOf(PARAMETER_TIERS)] = Field(
+        default="Standard",
+        description="`Advanced` when the value is over 4 KB or there are policies, `Standard` "
+        "otherwise; `Standard` is refused when `Advanced` is needed",
+    )
+    policies: Annotated[tuple[ParameterPolicy, ...], Listing(unique=False)] = Field(
+        default=(),
+        description='`String` and `StringList` only. Each `{"Type": "Expiration" \\| '
+        '"ExpirationNotification" \\| "NoChangeNotification", "Version": "1.0", '
+        '"Attributes": {...}}`',
+    )
+    source: Annotated[SecureStringSource | None, PRESENT] = Field(
+        default=None,
+        description="required for `SecureString`, refused otherwise. Exactly one of "
+        '`{"generate": <generation>}` (a new value, generated at deploy time) and `{"secret": '
+        '"<purpose>", "field": "<field>"}` (a copy of a secret\'s field made at deploy time)',
+    )
+    consumers: Consumers = Field(default=(), description="as for secrets")
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        kind, text = self.type, self.value
+        if kind == "SecureString":
+            if "value" in self.given:
+                raise Refusal(
+                    "a SecureString never takes a literal value: it would be stored in plaintext "
+                    "in cdk.json; set 'source' (generate, or copy from a secret)",
+                    "value",
+                )
+            if "source" not in self.given:
+                raise Refusal("is required for a SecureString", "source")
+            if "policies" in self.given:
+                raise Refusal("apply to String and StringList parameters only", "policies")
+        else:
+            if "source" in self.given:
+                raise Refusal("applies to SecureString only", "source")
+            if "value" not in self.given:
+                raise Refusal(f"is required for a {kind}", "value")
+        if text is not None and "{{resolve:" in text:
+            raise Refusal(
+                "a dynamic reference ({{resolve:...}}) would be resolved by CloudFormation and "
+                f"stored in plaintext in this {kind}; use a SecureString copied from the secret "
+                '(source: {"secret": ..., "field": ...})',
+                "value",
+            )
+        if text is not None:
+            reason = credential_reason(self.name, text)
+            if reason:
+                raise Refusal(
+                    f"{reason}; keep credentials in a SecureString or a secret, not a {kind}"
+                )
+            if kind == "StringList" and any(not item.strip() for item in text.split(",")):
+                raise Refusal("a StringList has no empty items", "value")
+        size = len(text.encode()) if text is not None else 0
+        needed = "Advanced" if self.policies or size > MAX_STANDARD_VALUE else "Standard"
+        if "tier" not in self.given:
+            object.__setattr__(self, "tier", needed)
+        elif self.tier == "Standard" and needed == "Advanced":
+            raise Refusal(
+                "must be 'Advanced': the value is over 4 KB or the parameter has policies", "tier"
+            )
+        if size > MAX_ADVANCED_VALUE:
+            raise Refusal(f"is {size} bytes; the limit is 8 KB", "value")
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class NetworkConfig(_Model):
+    """The VPC the environment's endpoints and workload use: a new one, or an existing one
+    given by id (synth looks nothing up)."""
+
+    create_vpc: Annotated[bool, FLAG] = Field(
+        default=True,
+        description="`true`: a VPC with isolated subnets only (no NAT, no internet path) in the "
+        "environment's zones. `false`: use the VPC given by `vpc_id`, `subnet_ids` and "
+        "`route_table_ids`",
+    )
+    cidr: Annotated[str, Cidr()] = Field(
+        default="10.0.0.0/16", description="a private IPv4 block from /16 to /22"
+    )
+    endpoints: Annotated[tuple[Annotated[str, OneOf(ENDPOINT_SERVICES)], ...], Listing()] = Field(
+        default=ENDPOINT_SERVICES,
+        description="interface endpoints to create (the S3 gateway is always created)",
+    )
+    # Secrets Manager interface endpoints that exist already (an imported VPC's, or another
+    # VPC's); secrets with vpc_endpoint_only accept value requests only through these and the
+    # `secretsmanager` endpoint of `endpoints`, when the Network stack creates it.
+    vpc_endpoint_ids: Annotated[
+        tuple[Annotated[str, Matching(_VPC_ENDPOINT_ID, "a VPC endpoint id (vpce-...)")], ...],
+        Listing(),
+    ] = Field(
+        default=(),
+        description="existing Secrets Manager endpoints through which `vpc_endpoint_only` "
+        "secrets accept requests. With `create_vpc` false, `endpoints` must then leave out "
+        "`secretsmanager` (a second endpoint with private DNS would fail to deploy)",
+    )
+    vpc_id: Annotated[str | None, Matching(_VPC_ID, "a VPC id (vpc-...)")] = Field(
+        default=None, description="`create_vpc` false only, then required"
+    )
+    subnet_ids: Annotated[
+        tuple[Annotated[str, Matching(_SUBNET_ID, "a subnet id")], ...], Listing(non_empty=True)
+    ] = Field(
+        default=(),
+        description="`create_vpc` false only, then required: one isolated subnet per "
+        "availability zone, in the same order",
+    )
+    route_table_ids: Annotated[
+        tuple[Annotated[str, Matching(_ROUTE_TABLE_ID, "a route table id")], ...],
+        Listing(non_empty=True),
+    ] = Field(
+        default=(),
+        description="`create_vpc` false only, then required: one per availability zone, in the "
+        "same order",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for key in ("vpc_id", "subnet_ids", "route_table_ids"):
+            if self.create_vpc and key in self.given:
+                raise Refusal("applies only with create_vpc false", key)
+            if not self.create_vpc and key not in self.given:
+                raise Refusal("is required with create_vpc false (no lookups)", key)
+        # An existing VPC's own Secrets Manager endpoints have private DNS on; a second endpoint
+        # with private DNS for the same service in that VPC fails to create (the name is taken).
+        if not self.create_vpc and self.vpc_endpoint_ids and "secretsmanager" in self.endpoints:
+            at = "endpoints"
+            if "endpoints" in self.given:
+                at += f"[{self.endpoints.index('secretsmanager')}]"
+            raise Refusal(
+                "'secretsmanager' would be a second Secrets Manager endpoint with private DNS in "
+                "the existing VPC, whose endpoints are in network.vpc_endpoint_ids; that fails to "
+                "deploy (the private DNS name is taken), so list endpoints without "
+                "'secretsmanager'",
+                at,
+            )
+        return self
+
+
+INSTANCE_TYPE = "an instance type such as t4g.{}"
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class DatabaseConfig(_Model):
+    """The workload's RDS instance; `credentials` is the purpose of the database secret that
+    holds its master user (attached to the instance and rotated by AWS hosted rotation)."""
+
+    engine: Annotated[str, OneOf(DATABASE_ENGINES)] = Field(description="the database engine")
+    credentials: Annotated[str, Matching(_PURPOSE, "the purpose of a database secret")] = Field(
+        description="the purpose of a `database` secret of the same engine, without "
+        "`master_secret`, listing `service` in its consumers; it holds the master user"
+    )
+    instance_type: Annotated[str, Matching(_INSTANCE_TYPE, INSTANCE_TYPE.format("micro"))] = Field(
+        default="t4g.micro", description="the RDS instance class, without `db.`"
+    )
+    storage_gib: Annotated[int, Number(20, 1024)] = Field(
+        default=20, description="allocated storage"
+    )
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class FunctionConfig(_Model):
+    """A Lambda consumer that reads through the Parameters and Secrets extension."""
+
+    name: Annotated[str, CONSUMER] = Field(description="same form as `service`, different from it")
+    # The extension's own bounds for SECRETS_MANAGER_TTL and SSM_PARAMETER_STORE_TTL.
+    cache_ttl_seconds: Annotated[int, Number(0, 300)] = Field(
+        default=300, description="how long the extension caches a value"
+    )
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class InstanceConfig(_Model):
+    """An EC2 consumer: an instance profile and a launch template for instances that use it."""
+
+    name: Annotated[str, CONSUMER] = Field(
+        description="different from the service's and the function's"
+    )
+    instance_type: Annotated[str, Matching(_INSTANCE_TYPE, INSTANCE_TYPE.format("small"))] = Field(
+        default="t4g.small", description="the launch template's instance type"
+    )
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class WorkloadConfig(_Model):
+    """The consumers of the environment's secrets: an ECS Fargate service, and optionally a
+    Lambda function and EC2 instances. Each reading role is named
+    `<application>-<environment>-<consumer>-<execution|function|instance>`, at most 64
+    characters."""
+
+    service: Annotated[str, SERVICE] = Field(
+        description="the ECS Fargate service's name: a lowercase letter, then lowercase letters, "
+        "digits and `-`, at most 31"
+    )
+    image_repository: Annotated[str, Matching(_ECR_REPOSITORY, "an ECR repository name")] = Field(
+        description="an ECR repository name in the environment's account"
+    )
+    image_tag: Annotated[str, Matching(_IMAGE_TAG, "an image tag other than latest")] = Field(
+        description="an image tag other than `latest`"
+    )
+    desired_count: Annotated[int, Number(0, 100)] = Field(default=1, description="tasks to run")
+    database: Annotated[DatabaseConfig | None, PRESENT] = Field(
+        default=None, description="an RDS PostgreSQL instance"
+    )
+    port: Annotated[int, Number(1024, 65535)] = Field(
+        default=8080, description="the container's port"
+    )
+    function: Annotated[FunctionConfig | None, PRESENT] = Field(
+        default=None,
+        description="a Lambda consumer reading through the Parameters and Secrets extension",
+    )
+    instance: Annotated[InstanceConfig | None, PRESENT] = Field(
+        default=None,
+        description="an EC2 consumer: instance profile and launch template",
+    )
+
+    @property
+    def reading_roles(self) -> tuple[tuple[str, str, str], ...]:
+        """(config key, consumer name, role kind) of each consumer that reads secrets."""
+        return (
+            ("service", self.service, "execution"),
+            *((("function.name", self.function.name, "function"),) if self.function else ()),
+            *((("instance.name", self.instance.name, "instance"),) if self.instance else ()),
+        )
+
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        """Names that secrets and parameters list in `consumers`: service, function, instance."""
+        return tuple(consumer for _, consumer, _ in self.reading_roles)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.function and self.function.name == self.service:
+            raise Refusal("must differ from the service's name", "function.name")
+        if self.instance and self.instance.name in self.consumers[:-1]:
+            raise Refusal(
+                "must differ from the service's and the function's names", "instance.name"
+            )
+        return self
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class AlertsConfig(_Model):
+    """Who hears of rotation failures and unexpected reads."""
+
+    emails: Annotated[
+        tuple[Annotated[str, Matching(_EMAIL, "an email address")], ...], Listing()
+    ] = Field(
+        default=(),
+        description="email addresses subscribed to the alert topic (each confirms by email)",
+    )
+    # Roles (besides Strongbox's own) whose GetSecretValue calls are expected, not alerted on.
+    allowed_readers: Roles = Field(
+        default=(),
+        description="IAM role ARNs whose reads of the environment's secrets are expected, besides "
+        "the workload's roles, the rotation functions and the key administrators",
+    )
+
+
+ENVIRONMENT_NAME = Matching(
+    _NAME, "lowercase letters, digits and '-', starting with a letter, at most 20"
+)
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class EnvironmentConfig(_Model):
+    """Each environment becomes the stage `Strongbox-<Name>` (`prod` -> `Strongbox-Prod`,
+    `eu-prod` -> `Strongbox-Eu-Prod`). Every environment but `dev` retains its stateful
+    resources (keys, secrets, database, log groups, SecureStrings) when a stack is deleted and
+    protects its stacks from termination. The environment named `dev` destroys them with its
+    stacks and has a 7-day key deletion window (30 elsewhere) and a single-AZ database without
+    deletion protection, with 1 day of backups (14 elsewhere)."""
+
+    _internal: ClassVar[frozenset[str]] = frozenset({"given", "name"})
+    name: SkipJsonSchema[str] = ""  # the key in `environments`
+    account: Annotated[str, ACCOUNT] = Field(description="a 12-digit AWS account id")
+    region: Annotated[str, REGION] = Field(
+        description="a region aws-cdk-lib knows, in the `aws` partition"
+    )
+    availability_zones: Annotated[tuple[Annotated[str, TEXT], ...], Listing(non_empty=True)] = (
+        Field(
+            description="zones of `region` (`eu-west-1a`). Synth does no lookups, so the zones "
+            "are listed here"
+        )
+    )
+    replica_regions: Annotated[tuple[Annotated[str, REGION], ...], Listing()] = Field(
+        default=(),
+        description="regions of the `aws` partition other than `region`. Every secret with "
+        "`replicate` true is replicated into each, with the replica of the environment's key",
+    )
+    secrets: Annotated[tuple[SecretConfig, ...], Listing(unique=False)] = Field(
+        default=(),
+        description="purposes unique, and distinct once turned into construct ids "
+        "(`db-credentials` -> `DbCredentials`)",
+    )
+    parameters: Annotated[tuple[ParameterConfig, ...], Listing(unique=False)] = Field(
+        default=(),
+        description="names unique, and distinct as construct ids",
+    )
+    network: NetworkConfig = Field(
+        default=NetworkConfig(),
+        description="a new VPC with all six endpoints by default",
+    )
+    workload: Annotated[WorkloadConfig | None, PRESENT] = Field(
+        default=None,
+        description="without it the environment has keys, secrets, network and parameters "
+        "only, and nothing may name a consumer",
+    )
+    alerts: AlertsConfig = Field(
+        default=AlertsConfig(),
+        description="no emails, no extra readers by default",
+    )
+    key_administrators: Roles = Field(
+        default=(),
+        description="IAM role ARNs in `account`: they manage the key (never use it) and may "
+        "delete secrets or change their policies. The account root always administers",
+    )
+    cross_account_readers: Readers = Field(
+        default=(),
+        description="12-digit account ids or IAM role ARNs of other accounts that the key policy "
+        "trusts to decrypt through Secrets Manager. A secret shares with a subset of these",
+    )
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The primary region first, then every replica region."""
+        return (self.region, *self.replica_regions)
+
+    @property
+    def is_development(self) -> bool:
+        """Dev may destroy stateful resources on stack deletion; other environments retain them."""
+        return self.name == "dev"
+
+    @property
+    def stage_name(self) -> str:
+        return "Strongbox-" + "-".join(part.capitalize() for part in self.name.split("-"))
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        region, account = self.region, self.account
+        for index, zone in enumerate(self.availability_zones):
+            if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+                raise Refusal(
+                    f"{zone!r} is not an availability zone of {region} (e.g. {region}a)",
+                    f"availability_zones[{index}]",
+                )
+        for index, replica in enumerate(self.replica_regions):
+            if replica == region:
+                raise Refusal(
+                    f"{replica!r} is the environment's primary region; a replica region must "
+                    "differ",
+                    f"replica_regions[{index}]",
+                )
+        for index, reader in enumerate(self.cross_account_readers):
+            if _reader_account(reader) == account:
+                raise Refusal(
+                    "is the environment's own account; list other accounts",
+                    f"cross_account_readers[{index}]",
+                )
+        for index, arn in enumerate(self.key_administrators):
+            if _reader_account(arn) != account:
+                raise Refusal(
+                    f"must be a role in the environment's account {account}",
+                    f"key_administrators[{index}]",
+                )
+        _refuse_duplicates(self.secrets, "secrets", lambda secret: secret.purpose)
+        _refuse_same_construct_id(self.secrets, "secrets", lambda secret: secret.purpose)
+        _refuse_duplicates(self.parameters, "parameters", lambda parameter: parameter.name)
+        _refuse_same_construct_id(self.parameters, "parameters", lambda parameter: parameter.name)
+        self._check_sources()
+        self._check_network()
+        self._check_secrets()
+        self._check_consumers()
+        self._check_key_policy()
+        return self
+
+    def _secret_purposes(self, kind: str | None = None) -> list[str]:
+        return [s.purpose for s in self.secrets if kind is None or s.kind == kind]
+
+    def _check_sources(self) -> None:
+        by_purpose = {secret.purpose: secret for secret in self.secrets}
+        for index, parameter in enumerate(self.parameters):
+            source = parameter.source
+            if source is None or source.secret is None:
+                continue
+            at = f"parameters[{index}].source"
+            if source.secret not in by_purpose:
+                raise Refusal(
+                    f"{source.secret!r} is not a secret of this environment"
+                    + _suggest(source.secret, list(by_purpose)),
+                    f"{at}.secret",
+                )
+            secret = by_purpose[source.secret]
+            if (source.field is None) != (secret.kind == "api-key"):
+                raise Refusal(
+                    "name the JSON field to copy from a database or json secret, and none from "
+                    "an api-key",
+                    f"{at}.field",
+                )
+            copyable = _copyable_fields(secret)
+            if source.field is not None and source.field not in copyable:
+                raise Refusal(
+                    f"{source.field!r} cannot be copied from {source.secret!r}; allowed: "
+                    f"{', '.join(copyable)}",
+                    f"{at}.field",
+                )
+
+    def _check_network(self) -> None:
+        network = self.network
+        for key, ids in (
+            ("subnet_ids", network.subnet_ids),
+            ("route_table_ids", network.route_table_ids),
+        ):
+            if not network.create_vpc and len(ids) != len(self.availability_zones):
+                raise Refusal("list one per availability zone, in the same order", f"network.{key}")
+
+    def _check_secrets(self) -> None:
+        databases = self._secret_purposes("database")
+        for index, secret in enumerate(self.secrets):
+            at = f"secrets[{index}]"
+            master = secret.rotation.master_secret
+            if master is not None and (master not in databases or master == secret.purpose):
+                others = [purpose for purpose in databases if purpose != secret.purpose]
+                raise Refusal(
+                    f"{master!r} is not another database secret of this environment"
+                    + _suggest(master, others),
+                    f"{at}.rotation.master_secret",
+                )
+            for reader_index, reader in enumerate(secret.cross_account_readers):
+                if reader not in self.cross_account_readers:
+                    raise Refusal(
+                        f"{reader!r} is not in {{here}}.cross_account_readers; the key policy "
+                        "must trust a reader before a secret can share with it",
+                        f"{at}.cross_account_readers[{reader_index}]",
+                    )
+            replicated = secret.replicate and bool(self.replica_regions)
+            # Secrets Manager re-encrypts each rotated version with the replica keys on behalf
+            # of the caller that wrote it; the role AWS's hosted rotation transform creates is
+            # granted only HostedRotationLambda.KmsKeyArn (no property names another key), so
+            # replicas would keep the old password while rotation reports success.
+            if replicated and secret.rotation.strategy == "hosted":
+                raise Refusal(
+                    "hosted rotation cannot re-encrypt the rotated value for the replica regions "
+                    f"({', '.join(self.replica_regions)}): the role it runs as is granted only "
+                    "the primary key, so replicas would keep the old password; allowed: replicate "
+                    "false, or disabled_reason instead of schedule",
+                    f"{at}.rotation",
+                )
+            if secret.vpc_endpoint_only and (replicated or secret.cross_account_readers):
+                raise Refusal(
+                    "cannot be combined with replication or cross_account_readers: endpoint ids "
+                    "are regional and the policy is replicated; set replicate to false and share "
+                    "nothing",
+                    f"{at}.vpc_endpoint_only",
+                )
+            # Callers come through the Network stack's own endpoint (private DNS) or existing
+            # ones.
+            if (
+                secret.vpc_endpoint_only
+                and "secretsmanager" not in self.network.endpoints
+                and not self.network.vpc_endpoint_ids
+            ):
+                raise Refusal(
+                    "needs a Secrets Manager endpoint for callers to come through: list "
+                    "'secretsmanager' in {here}.network.endpoints or existing endpoints in "
+                    "{here}.network.vpc_endpoint_ids",
+                    f"{at}.vpc_endpoint_only",
+                )
+
+    def _check_consumers(self) -> None:
+        """Every consumer named is one of the workload's; the database's credentials fit it."""
+        workload = self.workload
+        known = workload.consumers if workload else ()
+        allowed = (
+            f"one of the workload's consumers ({', '.join(known)})"
+            if known
+            else "nothing: the environment has no workload"
+        )
+        listed = [("secrets", index, item.consumers) for index, item in enumerate(self.secrets)]
+        listed += [
+            ("parameters", index, item.consumers) for index, item in enumerate(self.parameters)
+        ]
+        for key, index, consumers in listed:
+            for consumer_index, consumer in enumerate(consumers):
+                if consumer not in known:
+                    raise Refusal(
+                        f"{consumer!r} is not a consumer here{_suggest(consumer, known)}; "
+                        f"allowed: {allowed}",
+                        f"{key}[{index}].consumers[{consumer_index}]",
+                    )
+        database = workload.database if workload else None
+        if workload is None or database is None:
+            return
+        at = "workload.database.credentials"
+        secret = next((s for s in self.secrets if s.purpose == database.credentials), None)
+        if secret is None or secret.database is None:
+            raise Refusal(
+                f"{database.credentials!r} is not a database secret of this environment"
+                + _suggest(database.credentials, self._secret_purposes("database")),
+                at,
+            )
+        if secret.database.engine != database.engine:
+            raise Refusal(
+                f"{database.credentials!r} is a {secret.database.engine} secret; the database is "
+                f"{database.engine}",
+                at,
+            )
+        if secret.rotation.master_secret is not None:
+            raise Refusal(
+                f"{database.credentials!r} holds the database's master user, which rotates "
+                "itself (single user); remove its rotation.master_secret",
+                at,
+            )
+        if workload.service not in secret.consumers:
+            raise Refusal(
+                f"{database.credentials!r} must list {workload.service!r} in its consumers: the "
+                "service is what connects to the database",
+                at,
+            )
+
+    def _check_key_policy(self) -> None:
+        readers = self.cross_account_readers
+        policy_size = key_policy_size(
+            partition="aws",  # Region refuses every other partition
+            regions=self.regions,
+            administrators=self.key_administrators,
+            cross_account_consumers=readers,
+        )
+        if policy_size > KEY_POLICY_LIMIT:
+            raise Refusal(
+                f"{len(readers)} readers make the key policy about {policy_size:,} bytes, over "
+                f"KMS's limit of {KEY_POLICY_LIMIT:,}; share these secrets with fewer accounts or "
+                "roles (an account id covers all of its roles)",
+                "cross_account_readers",
+            )
+
+
+def _reader_account(reader: str) -> str:
+    match = _ROLE_ARN.match(reader)
+    return match.group(1) if match else reader
 
 
 def _copyable_fields(secret: SecretConfig) -> tuple[str, ...]:
@@ -578,59 +1719,163 @@ def _copyable_fields(secret: SecretConfig) -> tuple[str, ...]:
     return ()
 
 
-def _string_map(value: Any, path: str) -> Mapping[str, str]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(path, f"must be an object of string values, got {_describe(value)}")
-    return {str(key): _string(item, _join(path, str(key))) for key, item in value.items()}
+_CONNECTION_HELP = (
+    "a CodeConnections ARN, arn:aws:codeconnections:<region>:<account>:connection/<id>"
+)
 
 
-def _region(value: Any, path: str) -> str:
-    region = _string(value, path)
-    if region not in region_partitions():
-        raise ConfigError(path, f"{region!r} is not an AWS region known to aws-cdk-lib")
-    partition = region_partitions()[region]
-    if partition != "aws":
-        # The extension layer table, endpoint names and compliance acknowledgments are built and
-        # tested for the commercial partition only; elsewhere the synth would fail half-way.
-        raise ConfigError(
-            path, f"{region!r} is in the {partition} partition; Strongbox supports aws regions only"
-        )
-    return region
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class PipelineSource(_Model):
+    """Where the pipeline pulls from: a CodeConnections (GitHub, GitLab, Bitbucket) repository,
+    or a CodeCommit repository in the pipeline account."""
 
-
-def _rotation_schedule(value: Any, path: str) -> str:
-    schedule = _string(value, path)
-    rate = _RATE.match(schedule)
-    if rate:
-        amount, unit = int(rate.group(1)), rate.group(2)
-        hours = amount if unit.startswith("hour") else amount * 24
-        if (unit in ("hour", "day") and amount != 1) or (unit in ("hours", "days") and amount == 1):
-            raise ConfigError(path, f"{schedule!r}: use 'rate(1 day)' / 'rate(N days)' grammar")
-        if hours < MIN_ROTATION_HOURS or hours > MAX_ROTATION_DAYS * 24:
-            raise ConfigError(
-                path,
-                f"{schedule!r} is out of range; Secrets Manager rotates at most every "
-                f"{MIN_ROTATION_HOURS} hours and at least every {MAX_ROTATION_DAYS} days",
-            )
-        return schedule
-    cron = _CRON.match(schedule)
-    if cron:
-        fields = cron.group(1).split()
-        if len(fields) != 6:
-            raise ConfigError(
-                path, f"{schedule!r}: a cron expression has 6 fields (min hour dom month dow year)"
-            )
-        _check_cron(schedule, fields, path)
-        return schedule
-    raise ConfigError(
-        path,
-        f"{schedule!r} is not a schedule; expected 'rate(N days)', 'rate(N hours)' or 'cron(...)'",
+    repository: Annotated[str, TEXT] = Field(
+        description="`owner/name` with `connection_arn`; without it, a CodeCommit repository of "
+        "the pipeline account"
+    )
+    branch: Annotated[str, Matching(_BRANCH, "a git branch name")] = Field(
+        description="the branch that deploys"
+    )
+    connection_arn: Annotated[str | None, Matching(_CONNECTION_ARN, _CONNECTION_HELP)] = Field(
+        default=None, description="a CodeConnections ARN (GitHub, GitLab, Bitbucket)"
     )
 
+    @property
+    def is_codecommit(self) -> bool:
+        return self.connection_arn is None
 
-# Secrets Manager's cron fields (user guide, "Rotation schedules"): minutes must be 0 (windows
-# open on the hour) and the year * (no schedule more than a year apart); one of the two day
-# fields must be ?, as in every AWS cron expression.
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        repository = (
+            Matching(_CODECOMMIT_REPOSITORY, "a CodeCommit repository name")
+            if self.connection_arn is None
+            else Matching(_CONNECTED_REPOSITORY, "owner/name of the connected repository")
+        )
+        try:
+            repository.validate(self.repository)
+        except Refusal as refusal:
+            raise Refusal(refusal.reason, "repository") from None
+        return self
+
+
+EnvironmentNames = Annotated[tuple[Annotated[str, TEXT], ...], Listing()]
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class PipelineConfig(_Model):
+    """A CDK pipeline that deploys the environments in waves (off by default)."""
+
+    enabled: Annotated[bool, FLAG] = Field(
+        default=False,
+        description="`true` adds the CDK Pipelines stacks (see operations.md, the pipeline)",
+    )
+    account: Annotated[str | None, ACCOUNT] = Field(
+        default=None, description="required when enabled: the tooling account, 12 digits"
+    )
+    region: Annotated[str | None, REGION] = Field(
+        default=None, description="required when enabled: an `aws` region"
+    )
+    source: Annotated[PipelineSource | None, PRESENT] = Field(
+        default=None, description="required when enabled"
+    )
+    # Environment names per wave, deployed in order; one wave may hold several accounts.
+    waves: Annotated[
+        tuple[Annotated[tuple[Annotated[str, TEXT], ...], Listing(non_empty=True)], ...],
+        Listing(non_empty=True),
+    ] = Field(
+        default=(),
+        description="environment names per wave, deployed in order (one environment per wave, in "
+        "config order, when absent); when enabled, every environment in exactly one wave",
+    )
+    # Environments whose wave waits for a person to approve in the pipeline.
+    approval_before: EnvironmentNames = Field(
+        default=(), description="environments whose wave waits for a manual approval"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.enabled:
+            for key in ("account", "region", "source"):
+                if key not in self.given:
+                    raise Refusal("is required when the pipeline is enabled", key)
+        return self
+
+    def check_environments(self, names: Sequence[str]) -> None:
+        """Waves name every environment exactly once; approvals name environments."""
+        for index, name in enumerate(self.approval_before):
+            if name not in names:
+                raise Refusal(
+                    f"unknown environment {name!r}{_suggest(name, names)}; configured: "
+                    f"{', '.join(sorted(names))}",
+                    f"approval_before[{index}]",
+                )
+        if not self.waves:
+            return
+        seen: set[str] = set()
+        for index, wave in enumerate(self.waves):
+            for position, name in enumerate(wave):
+                at = f"waves[{index}][{position}]"
+                if name not in names:
+                    raise Refusal(
+                        f"unknown environment {name!r}{_suggest(name, names)}; configured: "
+                        f"{', '.join(names)}",
+                        at,
+                    )
+                if name in seen:
+                    raise Refusal(f"{name!r} is already in an earlier wave", at)
+                seen.add(name)
+        missing = [name for name in names if name not in seen]
+        if missing:
+            raise Refusal(
+                f"leaves out {', '.join(missing)}; every environment deploys in one wave", "waves"
+            )
+
+
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class StrongboxConfig(_Model):
+    """The `strongbox` block of cdk.json context."""
+
+    application: Annotated[
+        str, Matching(_NAME, "lowercase letters, digits and '-', at most 20")
+    ] = Field(
+        description="lowercase letters, digits and `-`, starting with a letter, at most 20. "
+        "First segment of names, aliases and the parameter path"
+    )
+    environments: Annotated[
+        tuple[EnvironmentConfig, ...], Named(ENVIRONMENT_NAME, "environment")
+    ] = Field(
+        description="at least one, by name. A name is lowercase letters, digits and `-`, "
+        "starting with a letter, at most 20; `dev` is special (see environment)"
+    )
+    pipeline: PipelineConfig = Field(default=PipelineConfig(), description="off by default")
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        names = sorted(e.name for e in self.environments)
+        raise ConfigError(
+            "env",
+            f"unknown environment {name!r}{_suggest(name, names)}; configured: {', '.join(names)}",
+        )
+
+    def select(self, name: str | None) -> tuple[EnvironmentConfig, ...]:
+        """All environments, or only `name` (the `-c env=<name>` context value)."""
+        return self.environments if name is None else (self.environment(name),)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        # A disabled pipeline's waves may name environments a smaller config leaves out.
+        if self.pipeline.enabled:
+            try:
+                self.pipeline.check_environments([e.name for e in self.environments])
+            except Refusal as refusal:
+                raise Refusal(refusal.reason, _below("pipeline", refusal.at)) from None
+        for environment in self.environments:
+            _check_deployable(self.application, environment)
+        return self
+
+
 _CRON_FIELD = {
     "hours": (
         re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*\Z"),
@@ -661,24 +1906,21 @@ _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 
 
-def _check_cron(schedule: str, fields: Sequence[str], path: str) -> None:
+def _check_cron(schedule: str, fields: Sequence[str]) -> None:
     """What Secrets Manager refuses in a cron schedule, named by field, before CloudFormation
     does at deploy time."""
     minutes, *named, year = fields
     if minutes != "0":
-        raise ConfigError(
-            path,
+        raise Refusal(
             f"{schedule!r}: minutes must be 0 (Secrets Manager opens rotation windows on the hour)",
         )
     if year != "*":
-        raise ConfigError(
-            path, f"{schedule!r}: year must be * (Secrets Manager rotates at least once a year)"
+        raise Refusal(
+            f"{schedule!r}: year must be * (Secrets Manager rotates at least once a year)"
         )
     day_of_month, day_of_week = named[1], named[3]
     if (day_of_month == "?") == (day_of_week == "?"):
-        raise ConfigError(
-            path, f"{schedule!r}: exactly one of day-of-month and day-of-week must be '?'"
-        )
+        raise Refusal(f"{schedule!r}: exactly one of day-of-month and day-of-week must be '?'")
     for name, value in zip(_CRON_FIELD, named, strict=True):
         pattern, low, high = _CRON_FIELD[name]
         names = _MONTHS if name == "month" else _DAYS if name == "day-of-week" else ()
@@ -689,8 +1931,7 @@ def _check_cron(schedule: str, fields: Sequence[str], path: str) -> None:
             or any(not low <= n <= high for n in numbers)
             or any(w not in names for w in words)
         ):
-            raise ConfigError(
-                path,
+            raise Refusal(
                 f"{schedule!r}: {name} {value!r} is not allowed; expected {low}-{high}"
                 + (f" or {names[0]}-{names[-1]}" if names else "")
                 + " with , - * / (and ? L in the day fields)",
@@ -716,14 +1957,6 @@ def _cron_start_hours(hours: str) -> list[int] | None:
     return sorted(starts)
 
 
-def _window(value: Any, path: str) -> str:
-    window = _string(value, path)
-    match = _WINDOW.match(window)
-    if not match or not 1 <= int(match.group(1)) <= 24:
-        raise ConfigError(path, f"{window!r} is not allowed; expected hours from '1h' to '24h'")
-    return window
-
-
 def _schedule_hours(schedule: str) -> int | None:
     rate = _RATE.match(schedule)
     if not rate:
@@ -731,812 +1964,9 @@ def _schedule_hours(schedule: str) -> int | None:
     return int(rate.group(1)) * (1 if rate.group(2).startswith("hour") else 24)
 
 
-def _rotation(value: Any, path: str) -> RotationConfig:
-    obj = _Object(
-        value,
-        path,
-        required=(),
-        optional=(
-            "schedule",
-            "disabled_reason",
-            "window",
-            "rotate_immediately",
-            "strategy",
-            "master_secret",
-        ),
-    )
-    schedule = obj.get("schedule", _rotation_schedule, None)
-    reason = obj.get("disabled_reason", _string, None)
-    if reason is not None:
-        for key in ("window", "rotate_immediately", "strategy", "master_secret"):
-            if obj.has(key):
-                raise ConfigError(_join(path, key), "applies only when rotation has a schedule")
-    window = obj.get("window", _window, None)
-    interval = _schedule_hours(schedule) if schedule else None
-    if window is not None and interval is not None and int(window[:-1]) >= interval:
-        raise ConfigError(
-            _join(path, "window"), f"{window!r} must be shorter than the schedule {schedule!r}"
-        )
-    cron = _CRON.match(schedule) if schedule else None
-    starts = _cron_start_hours(cron.group(1).split()[1]) if cron else None
-    if window is not None and starts:
-        hours = int(window[:-1])
-        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-        if starts[-1] + hours > 24 or any(hours > gap for gap in gaps):
-            raise ConfigError(
-                _join(path, "window"),
-                f"{window!r} would run past midnight UTC or into the next window of {schedule!r}; "
-                "Secrets Manager refuses a window that does (start hour + window <= 24)",
-            )
-    if (schedule is None) == (reason is None):
-        raise ConfigError(
-            path, "set exactly one of 'schedule' (rotation on) or 'disabled_reason' (why it is off)"
-        )
-    if reason is not None and len(reason.strip()) < 20:
-        raise ConfigError(
-            _join(path, "disabled_reason"),
-            "must explain why rotation is off in at least 20 characters; it becomes the "
-            "compliance acknowledgment",
-        )
-    return RotationConfig(
-        schedule=schedule,
-        disabled_reason=reason,
-        window=window,
-        rotate_immediately=obj.get("rotate_immediately", _boolean, True),
-        strategy=obj.get("strategy", _one_of(ROTATION_STRATEGIES), None),
-        master_secret=obj.get(
-            "master_secret", _matching(_PURPOSE, "the purpose of a database secret"), None
-        ),
-    )
-
-
-def _generation(value: Any, path: str) -> GenerationConfig:
-    obj = _Object(
-        value, path, required=(), optional=("length", "exclude_characters", "exclude_punctuation")
-    )
-    return GenerationConfig(
-        length=obj.get("length", _integer(MIN_LENGTH, MAX_LENGTH), None),
-        exclude_characters=obj.get("exclude_characters", _string, None),
-        exclude_punctuation=obj.get("exclude_punctuation", _boolean, None),
-    )
-
-
-def _secret_database(value: Any, path: str) -> SecretDatabaseConfig:
-    obj = _Object(value, path, required=(), optional=("engine", "username", "dbname", "port"))
-    database = SecretDatabaseConfig(
-        engine=obj.get("engine", _one_of(tuple(SECRET_DATABASE_ENGINES)), "postgres"),
-        username=obj.get("username", _matching(_DATABASE_USER, "a database user name"), "app"),
-        dbname=obj.get("dbname", _matching(_DATABASE_USER, "a database name"), None),
-        # RDS accepts 1150-65535 for every engine (CreateDBInstance, Port).
-        port=obj.get("port", _integer(RDS_PORTS[0], RDS_PORTS[1]), None),
-    )
-    if database.engine == "postgres":
-        for key, name in (("username", database.username), ("dbname", database.dbname)):
-            if name is not None and name.lower() in POSTGRES_RESERVED_NAMES:
-                raise ConfigError(
-                    _join(path, key),
-                    f"{name!r} is a word PostgreSQL reserves (or RDS uses itself), which RDS "
-                    "refuses as a master user or database name; choose another",
-                )
-    return database
-
-
-def _template(value: Any, path: str) -> Mapping[str, str | int | bool]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(path, f"must be an object of non-secret fields, got {_describe(value)}")
-    template: dict[str, str | int | bool] = {}
-    for key, item in value.items():
-        item_path = _join(path, str(key))
-        _matching(_JSON_KEY, "a JSON field name of letters, digits and '_'")(key, item_path)
-        if key.lower() in _LITERAL_VALUE_KEYS:
-            raise ConfigError(
-                item_path, "looks like a secret value; name it in generate_key instead"
-            )
-        if not isinstance(item, str | int | bool):
-            raise ConfigError(
-                item_path, f"must be a string, number or boolean, got {_describe(item)}"
-            )
-        template[key] = item
-    return template
-
-
-def _secret(value: Any, path: str) -> SecretConfig:
-    if isinstance(value, Mapping):
-        for key in _LITERAL_VALUE_KEYS:
-            if key in value:
-                raise ConfigError(
-                    _join(path, key),
-                    "a secret never takes a literal value: it would be stored in plaintext in "
-                    "cdk.json and the template; Strongbox generates the value",
-                )
-    obj = _Object(
-        value,
-        path,
-        required=("purpose", "kind", "description", "owner", "rotation"),
-        optional=(
-            "tags",
-            "consumers",
-            "replicate",
-            "generation",
-            "database",
-            "template",
-            "generate_key",
-            "cross_account_readers",
-            "vpc_endpoint_only",
-        ),
-    )
-    kind = obj.require("kind", _one_of(SECRET_KINDS))
-    for key, owner_kind in (
-        ("database", "database"),
-        ("template", "json"),
-        ("generate_key", "json"),
-    ):
-        if obj.has(key) and kind != owner_kind:
-            raise ConfigError(_join(path, key), f"applies to kind '{owner_kind}' only")
-    template = obj.get("template", _template, None)
-    generate_key = obj.get(
-        "generate_key", _matching(_JSON_KEY, "a JSON field name of letters, digits and '_'"), None
-    )
-    if template is not None and generate_key is not None and generate_key in template:
-        raise ConfigError(_join(path, "generate_key"), f"{generate_key!r} is also in template")
-    rotation = obj.require("rotation", _rotation)
-    if rotation.enabled:
-        strategy = rotation.strategy or ("hosted" if kind == "database" else "token")
-        rotation_path = _join(path, "rotation")
-        if (strategy == "hosted") != (kind == "database"):
-            raise ConfigError(
-                _join(rotation_path, "strategy"),
-                f"{strategy!r} does not rotate a {kind!r} secret; database secrets use 'hosted' "
-                "(AWS hosted rotation), others 'token'",
-            )
-        if rotation.master_secret is not None and kind != "database":
-            raise ConfigError(
-                _join(rotation_path, "master_secret"), "applies to kind 'database' only"
-            )
-        rotation = RotationConfig(
-            schedule=rotation.schedule,
-            window=rotation.window,
-            rotate_immediately=rotation.rotate_immediately,
-            strategy=strategy,
-            master_secret=rotation.master_secret,
-        )
-    return SecretConfig(
-        purpose=obj.require("purpose", _matching(_PURPOSE, "lowercase letters, digits and '-'")),
-        kind=kind,  # type: ignore[arg-type]
-        description=obj.require("description", _bounded(2048, "Secrets Manager")),
-        owner=obj.require("owner", _tag_value),
-        rotation=rotation,
-        tags=obj.get("tags", _tags, {}),
-        consumers=obj.get("consumers", _list(_matching(_SERVICE, "a service name")), ()),
-        replicate=obj.get("replicate", _boolean, True),
-        generation=obj.get("generation", _generation, GenerationConfig()),
-        database=obj.get(
-            "database", _secret_database, SecretDatabaseConfig() if kind == "database" else None
-        ),
-        template=template,
-        generate_key=generate_key,
-        cross_account_readers=obj.get("cross_account_readers", _list(_reader), ()),
-        vpc_endpoint_only=obj.get("vpc_endpoint_only", _boolean, False),
-    )
-
-
-def _bounded(limit: int, service: str) -> Callable[[Any, str], str]:
-    def parse(value: Any, path: str) -> str:
-        text = _string(value, path)
-        if len(text) > limit:
-            raise ConfigError(
-                path, f"is {len(text):,} characters; {service} takes at most {limit:,}"
-            )
-        return text
-
-    return parse
-
-
-# What AWS takes in a tag key (128 characters at most) or value (256): letters, digits, spaces
-# and _ . : / = + - @ (the tagging APIs' pattern).
-_TAG_CHARACTERS = frozenset("_.:/=+-@")
-
-
-def _tag_text(text: str, path: str, limit: int, what: str) -> str:
-    if len(text) > limit or not all(
-        c.isalnum() or c.isspace() or c in _TAG_CHARACTERS for c in text
-    ):
-        raise ConfigError(
-            path,
-            f"{text[:40]!r} is not a tag {what}; allowed: at most {limit} letters, digits, "
-            "spaces and _ . : / = + - @",
-        )
-    return text
-
-
-def _tag_value(value: Any, path: str) -> str:
-    return _tag_text(_string(value, path), path, 256, "value")
-
-
-def _tags(value: Any, path: str) -> Mapping[str, str]:
-    tags = _string_map(value, path)
-    for key, text in tags.items():
-        if key in MANDATORY_TAGS:
-            raise ConfigError(_join(path, key), "is set by Strongbox; it cannot be overridden")
-        if key.lower().startswith("aws:"):
-            raise ConfigError(_join(path, key), "tag keys starting 'aws:' are reserved for AWS")
-        _tag_text(key, _join(path, key), 128, "key")
-        _tag_text(text, _join(path, key), 256, "value")
-    return tags
-
-
-def _reader(value: Any, path: str) -> str:
-    """A cross-account reader: a 12-digit account id or an IAM role ARN."""
-    reader = _string(value, path)
-    if not (_ACCOUNT.match(reader) or _ROLE_ARN.match(reader)):
-        raise ConfigError(
-            path, f"{reader!r} is not allowed; expected a 12-digit account id or an IAM role ARN"
-        )
-    return reader
-
-
-def _reader_account(reader: str) -> str:
-    match = _ROLE_ARN.match(reader)
-    return match.group(1) if match else reader
-
-
-def _parameter_policy(value: Any, path: str) -> Mapping[str, Any]:
-    obj = _Object(value, path, required=("Type", "Version", "Attributes"), optional=())
-    obj.require("Type", _one_of(PARAMETER_POLICY_TYPES))
-    obj.require("Version", _one_of(("1.0",)))
-    obj.require("Attributes", _string_map)
-    return dict(value)
-
-
-def _secure_string_source(value: Any, path: str) -> SecureStringSource:
-    obj = _Object(value, path, required=(), optional=("generate", "secret", "field"))
-    if obj.has("generate") == obj.has("secret"):
-        raise ConfigError(path, "set exactly one of 'generate' (a new value) or 'secret' (copy)")
-    if obj.has("field") and not obj.has("secret"):
-        raise ConfigError(_join(path, "field"), "applies with 'secret' only")
-    return SecureStringSource(
-        generation=obj.get("generate", _generation, None),
-        secret=obj.get("secret", _matching(_PURPOSE, "the purpose of a secret"), None),
-        field=obj.get("field", _matching(_JSON_KEY, "a JSON field name"), None),
-    )
-
-
-def _parameter(value: Any, path: str) -> ParameterConfig:
-    obj = _Object(
-        value,
-        path,
-        required=("name", "type"),
-        optional=("value", "description", "tier", "policies", "source", "consumers"),
-    )
-    name = obj.require("name", _matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]"))
-    kind = obj.require("type", _one_of(PARAMETER_TYPES))
-    if kind == "SecureString":
-        if obj.has("value"):
-            raise ConfigError(
-                _join(path, "value"),
-                "a SecureString never takes a literal value: it would be stored in plaintext in "
-                "cdk.json; set 'source' (generate, or copy from a secret)",
-            )
-        if not obj.has("source"):
-            raise ConfigError(_join(path, "source"), "is required for a SecureString")
-        if obj.has("policies"):
-            raise ConfigError(
-                _join(path, "policies"), "apply to String and StringList parameters only"
-            )
-    else:
-        if obj.has("source"):
-            raise ConfigError(_join(path, "source"), "applies to SecureString only")
-        if not obj.has("value"):
-            raise ConfigError(_join(path, "value"), f"is required for a {kind}")
-    text = obj.get("value", _string, None)
-    if text is not None and "{{resolve:" in text:
-        raise ConfigError(
-            _join(path, "value"),
-            "a dynamic reference ({{resolve:...}}) would be resolved by CloudFormation and stored "
-            f"in plaintext in this {kind}; use a SecureString copied from the secret "
-            '(source: {"secret": ..., "field": ...})',
-        )
-    if text is not None:
-        reason = credential_reason(name, text)
-        if reason:
-            raise ConfigError(
-                path, f"{reason}; keep credentials in a SecureString or a secret, not a {kind}"
-            )
-        if kind == "StringList" and any(not item.strip() for item in text.split(",")):
-            raise ConfigError(_join(path, "value"), "a StringList has no empty items")
-    policies: tuple[Mapping[str, Any], ...] = obj.get(
-        "policies", _list(_parameter_policy, unique=False), ()
-    )
-    size = len(text.encode()) if text is not None else 0
-    needed = "Advanced" if policies or size > MAX_STANDARD_VALUE else "Standard"
-    tier = obj.get("tier", _one_of(PARAMETER_TIERS), needed)
-    if tier == "Standard" and needed == "Advanced":
-        raise ConfigError(
-            _join(path, "tier"),
-            "must be 'Advanced': the value is over 4 KB or the parameter has policies",
-        )
-    if size > MAX_ADVANCED_VALUE:
-        raise ConfigError(_join(path, "value"), f"is {size} bytes; the limit is 8 KB")
-    return ParameterConfig(
-        name=name,
-        type=kind,
-        value=text,
-        description=obj.get("description", _bounded(1024, "Parameter Store"), ""),
-        tier=tier,
-        policies=policies,
-        consumers=obj.get("consumers", _list(_matching(_SERVICE, "a consumer name")), ()),
-        source=obj.get("source", _secure_string_source, None),
-    )
-
-
-def _network(value: Any, path: str) -> NetworkConfig:
-    obj = _Object(
-        value,
-        path,
-        required=(),
-        optional=(
-            "create_vpc",
-            "cidr",
-            "endpoints",
-            "vpc_endpoint_ids",
-            "vpc_id",
-            "subnet_ids",
-            "route_table_ids",
-        ),
-    )
-    create_vpc = obj.get("create_vpc", _boolean, True)
-    existing = ("vpc_id", "subnet_ids", "route_table_ids")
-    for key in existing:
-        if create_vpc and obj.has(key):
-            raise ConfigError(_join(path, key), "applies only with create_vpc false")
-        if not create_vpc and not obj.has(key):
-            raise ConfigError(_join(path, key), "is required with create_vpc false (no lookups)")
-    endpoints: tuple[str, ...] = obj.get(
-        "endpoints", _list(_one_of(ENDPOINT_SERVICES)), ENDPOINT_SERVICES
-    )
-    vpc_endpoint_ids: tuple[str, ...] = obj.get(
-        "vpc_endpoint_ids", _list(_matching(_VPC_ENDPOINT_ID, "a VPC endpoint id (vpce-...)")), ()
-    )
-    # An existing VPC's own Secrets Manager endpoints have private DNS on; a second endpoint
-    # with private DNS for the same service in that VPC fails to create (the name is taken).
-    if not create_vpc and vpc_endpoint_ids and "secretsmanager" in endpoints:
-        endpoints_path = _join(path, "endpoints")
-        if obj.has("endpoints"):
-            endpoints_path += f"[{endpoints.index('secretsmanager')}]"
-        raise ConfigError(
-            endpoints_path,
-            "'secretsmanager' would be a second Secrets Manager endpoint with private DNS in the "
-            "existing VPC, whose endpoints are in network.vpc_endpoint_ids; that fails to deploy "
-            "(the private DNS name is taken), so list endpoints without 'secretsmanager'",
-        )
-    return NetworkConfig(
-        vpc_id=obj.get("vpc_id", _matching(_VPC_ID, "a VPC id (vpc-...)"), None),
-        subnet_ids=obj.get(
-            "subnet_ids", _list(_matching(_SUBNET_ID, "a subnet id"), non_empty=True), ()
-        ),
-        route_table_ids=obj.get(
-            "route_table_ids",
-            _list(_matching(_ROUTE_TABLE_ID, "a route table id"), non_empty=True),
-            (),
-        ),
-        create_vpc=create_vpc,
-        cidr=obj.get("cidr", _cidr, "10.0.0.0/16"),
-        endpoints=endpoints,
-        vpc_endpoint_ids=vpc_endpoint_ids,
-    )
-
-
-def _cidr(value: Any, path: str) -> str:
-    text = _string(value, path)
-    try:
-        network = ipaddress.IPv4Network(text)
-    except ValueError:
-        raise ConfigError(path, f"{text!r} is not an IPv4 CIDR block such as 10.0.0.0/16") from None
-    if not network.is_private or not 16 <= network.prefixlen <= 22:
-        raise ConfigError(path, f"{text!r} must be a private block from /16 to /22")
-    return text
-
-
-def _database(value: Any, path: str) -> DatabaseConfig:
-    obj = _Object(
-        value, path, required=("engine", "credentials"), optional=("instance_type", "storage_gib")
-    )
-    return DatabaseConfig(
-        engine=obj.require("engine", _one_of(DATABASE_ENGINES)),
-        credentials=obj.require(
-            "credentials", _matching(_PURPOSE, "the purpose of a database secret")
-        ),
-        instance_type=obj.get(
-            "instance_type", _matching(_INSTANCE_TYPE, "an instance type such as t4g.micro"), None
-        )
-        or "t4g.micro",
-        storage_gib=obj.get("storage_gib", _integer(20, 1024), 20),
-    )
-
-
-def _function(value: Any, path: str) -> FunctionConfig:
-    obj = _Object(value, path, required=("name",), optional=("cache_ttl_seconds",))
-    return FunctionConfig(
-        name=obj.require("name", _matching(_SERVICE, "a consumer name")),
-        # The extension's own bounds for SECRETS_MANAGER_TTL and SSM_PARAMETER_STORE_TTL.
-        cache_ttl_seconds=obj.get("cache_ttl_seconds", _integer(0, 300), 300),
-    )
-
-
-def _instance(value: Any, path: str) -> InstanceConfig:
-    obj = _Object(value, path, required=("name",), optional=("instance_type",))
-    return InstanceConfig(
-        name=obj.require("name", _matching(_SERVICE, "a consumer name")),
-        instance_type=obj.get(
-            "instance_type", _matching(_INSTANCE_TYPE, "an instance type such as t4g.small"), None
-        )
-        or "t4g.small",
-    )
-
-
-def _workload(value: Any, path: str) -> WorkloadConfig:
-    obj = _Object(
-        value,
-        path,
-        required=("service", "image_repository", "image_tag"),
-        optional=("desired_count", "database", "port", "function", "instance"),
-    )
-    workload = WorkloadConfig(
-        service=obj.require("service", _matching(_SERVICE, "a service name")),
-        desired_count=obj.get("desired_count", _integer(0, 100), 1),
-        database=obj.get("database", _database, None),
-        image_repository=obj.require(
-            "image_repository", _matching(_ECR_REPOSITORY, "an ECR repository name")
-        ),
-        image_tag=obj.require("image_tag", _matching(_IMAGE_TAG, "an image tag other than latest")),
-        port=obj.get("port", _integer(1024, 65535), 8080),
-        function=obj.get("function", _function, None),
-        instance=obj.get("instance", _instance, None),
-    )
-    if workload.function and workload.function.name == workload.service:
-        raise ConfigError(_join(path, "function.name"), "must differ from the service's name")
-    if workload.instance and workload.instance.name in workload.consumers[:-1]:
-        raise ConfigError(
-            _join(path, "instance.name"), "must differ from the service's and the function's names"
-        )
-    return workload
-
-
-def _alerts(value: Any, path: str) -> AlertsConfig:
-    obj = _Object(value, path, required=(), optional=("emails", "allowed_readers"))
-    return AlertsConfig(
-        emails=obj.get("emails", _list(_matching(_EMAIL, "an email address")), ()),
-        allowed_readers=obj.get(
-            "allowed_readers", _list(_matching(_ROLE_ARN, "an IAM role ARN")), ()
-        ),
-    )
-
-
-def _environment(name: str, value: Any, path: str) -> EnvironmentConfig:
-    obj = _Object(
-        value,
-        path,
-        required=("account", "region", "availability_zones"),
-        optional=(
-            "replica_regions",
-            "secrets",
-            "parameters",
-            "network",
-            "workload",
-            "alerts",
-            "key_administrators",
-            "cross_account_readers",
-        ),
-    )
-    account = obj.require("account", _matching(_ACCOUNT, "a 12-digit AWS account id"))
-    region = obj.require("region", _region)
-
-    def availability_zone(value: Any, zone_path: str) -> str:
-        zone = _string(value, zone_path)
-        if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
-            raise ConfigError(
-                zone_path, f"{zone!r} is not an availability zone of {region} (e.g. {region}a)"
-            )
-        return zone
-
-    def replica_region(value: Any, region_path: str) -> str:
-        replica = _region(value, region_path)
-        if replica == region:
-            raise ConfigError(
-                region_path,
-                f"{replica!r} is the environment's primary region; a replica region must differ",
-            )
-        return replica
-
-    def reader(value: Any, reader_path: str) -> str:
-        text = _reader(value, reader_path)
-        if _reader_account(text) == account:
-            raise ConfigError(reader_path, "is the environment's own account; list other accounts")
-        return text
-
-    def administrator(value: Any, admin_path: str) -> str:
-        arn = _matching(_ROLE_ARN, "an IAM role ARN")(value, admin_path)
-        if _reader_account(arn) != account:
-            raise ConfigError(admin_path, f"must be a role in the environment's account {account}")
-        return arn
-
-    secrets: tuple[SecretConfig, ...] = obj.get("secrets", _list(_secret, unique=False), ())
-    _refuse_duplicates(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
-    _refuse_same_construct_id(secrets, _join(path, "secrets"), lambda secret: secret.purpose)
-    parameters: tuple[ParameterConfig, ...] = obj.get(
-        "parameters", _list(_parameter, unique=False), ()
-    )
-    _refuse_duplicates(parameters, _join(path, "parameters"), lambda parameter: parameter.name)
-    _refuse_same_construct_id(
-        parameters, _join(path, "parameters"), lambda parameter: parameter.name
-    )
-    availability_zones: tuple[str, ...] = obj.require(
-        "availability_zones", _list(availability_zone, non_empty=True)
-    )
-    readers: tuple[str, ...] = obj.get("cross_account_readers", _list(reader), ())
-    replica_regions: tuple[str, ...] = obj.get("replica_regions", _list(replica_region), ())
-    network = obj.get("network", _network, NetworkConfig())
-    by_purpose = {secret.purpose: secret for secret in secrets}
-    kinds = {purpose: secret.kind for purpose, secret in by_purpose.items()}
-    for index, parameter in enumerate(parameters):
-        source = parameter.source
-        if source is None or source.secret is None:
-            continue
-        source_path = f"{_join(path, 'parameters')}[{index}].source"
-        if source.secret not in kinds:
-            raise ConfigError(
-                _join(source_path, "secret"),
-                f"{source.secret!r} is not a secret of this environment",
-            )
-        if (source.field is None) != (kinds[source.secret] == "api-key"):
-            raise ConfigError(
-                _join(source_path, "field"),
-                "name the JSON field to copy from a database or json secret, and none from an "
-                "api-key",
-            )
-        copyable = _copyable_fields(by_purpose[source.secret])
-        if source.field is not None and source.field not in copyable:
-            raise ConfigError(
-                _join(source_path, "field"),
-                f"{source.field!r} cannot be copied from {source.secret!r}; allowed: "
-                f"{', '.join(copyable)}",
-            )
-    for key, ids in (
-        ("subnet_ids", network.subnet_ids),
-        ("route_table_ids", network.route_table_ids),
-    ):
-        if not network.create_vpc and len(ids) != len(availability_zones):
-            raise ConfigError(
-                _join(path, f"network.{key}"), "list one per availability zone, in the same order"
-            )
-    for index, secret in enumerate(secrets):
-        secret_path = f"{_join(path, 'secrets')}[{index}]"
-        master = secret.rotation.master_secret
-        if master is not None and (kinds.get(master) != "database" or master == secret.purpose):
-            raise ConfigError(
-                f"{secret_path}.rotation.master_secret",
-                f"{master!r} is not another database secret of this environment",
-            )
-        for reader_index, secret_reader in enumerate(secret.cross_account_readers):
-            if secret_reader not in readers:
-                raise ConfigError(
-                    f"{secret_path}.cross_account_readers[{reader_index}]",
-                    f"{secret_reader!r} is not in {_join(path, 'cross_account_readers')}; the key "
-                    "policy must trust a reader before a secret can share with it",
-                )
-        replicated = secret.replicate and bool(replica_regions)
-        # Secrets Manager re-encrypts each rotated version with the replica keys on behalf of the
-        # caller that wrote it; the role AWS's hosted rotation transform creates is granted only
-        # HostedRotationLambda.KmsKeyArn (no property names another key), so replicas would keep
-        # the old password while rotation reports success.
-        if replicated and secret.rotation.strategy == "hosted":
-            raise ConfigError(
-                f"{secret_path}.rotation",
-                "hosted rotation cannot re-encrypt the rotated value for the replica regions "
-                f"({', '.join(replica_regions)}): the role it runs as is granted only the primary "
-                "key, so replicas would keep the old password; allowed: replicate false, or "
-                "disabled_reason instead of schedule",
-            )
-        if secret.vpc_endpoint_only and (replicated or secret.cross_account_readers):
-            raise ConfigError(
-                f"{secret_path}.vpc_endpoint_only",
-                "cannot be combined with replication or cross_account_readers: endpoint ids are "
-                "regional and the policy is replicated; set replicate to false and share nothing",
-            )
-        # Callers come through the Network stack's own endpoint (private DNS) or existing ones.
-        if (
-            secret.vpc_endpoint_only
-            and "secretsmanager" not in network.endpoints
-            and not network.vpc_endpoint_ids
-        ):
-            raise ConfigError(
-                f"{secret_path}.vpc_endpoint_only",
-                "needs a Secrets Manager endpoint for callers to come through: list "
-                f"'secretsmanager' in {_join(path, 'network.endpoints')} or existing endpoints "
-                f"in {_join(path, 'network.vpc_endpoint_ids')}",
-            )
-    workload: WorkloadConfig | None = obj.get("workload", _workload, None)
-    _check_consumers(path, secrets, parameters, workload)
-    administrators: tuple[str, ...] = obj.get("key_administrators", _list(administrator), ())
-    policy_size = key_policy_size(
-        partition="aws",  # _region refuses every other partition
-        regions=(region, *replica_regions),
-        administrators=administrators,
-        cross_account_consumers=readers,
-    )
-    if policy_size > KEY_POLICY_LIMIT:
-        raise ConfigError(
-            _join(path, "cross_account_readers"),
-            f"{len(readers)} readers make the key policy about {policy_size:,} bytes, over KMS's "
-            f"limit of {KEY_POLICY_LIMIT:,}; share these secrets with fewer accounts or roles "
-            "(an account id covers all of its roles)",
-        )
-    return EnvironmentConfig(
-        name=name,
-        account=account,
-        region=region,
-        availability_zones=availability_zones,
-        replica_regions=replica_regions,
-        secrets=secrets,
-        parameters=parameters,
-        network=network,
-        workload=workload,
-        alerts=obj.get("alerts", _alerts, AlertsConfig()),
-        key_administrators=administrators,
-        cross_account_readers=readers,
-    )
-
-
-def _check_consumers(
-    path: str,
-    secrets: Sequence[SecretConfig],
-    parameters: Sequence[ParameterConfig],
-    workload: WorkloadConfig | None,
-) -> None:
-    """Every consumer named is one of the workload's; the database's credentials fit it."""
-    known = workload.consumers if workload else ()
-    allowed = (
-        f"one of the workload's consumers ({', '.join(known)})"
-        if known
-        else "nothing: the environment has no workload"
-    )
-    listed = [("secrets", index, item.consumers) for index, item in enumerate(secrets)] + [
-        ("parameters", index, item.consumers) for index, item in enumerate(parameters)
-    ]
-    for key, index, consumers in listed:
-        for consumer_index, consumer in enumerate(consumers):
-            if consumer not in known:
-                raise ConfigError(
-                    f"{_join(path, key)}[{index}].consumers[{consumer_index}]",
-                    f"{consumer!r} is not a consumer here; allowed: {allowed}",
-                )
-    database = workload.database if workload else None
-    if workload is None or database is None:
-        return
-    credentials_path = _join(path, "workload.database.credentials")
-    secret = next((s for s in secrets if s.purpose == database.credentials), None)
-    if secret is None or secret.database is None:
-        raise ConfigError(
-            credentials_path,
-            f"{database.credentials!r} is not a database secret of this environment",
-        )
-    if secret.database.engine != database.engine:
-        raise ConfigError(
-            credentials_path,
-            f"{database.credentials!r} is a {secret.database.engine} secret; the database is "
-            f"{database.engine}",
-        )
-    if secret.rotation.master_secret is not None:
-        raise ConfigError(
-            credentials_path,
-            f"{database.credentials!r} holds the database's master user, which rotates itself "
-            "(single user); remove its rotation.master_secret",
-        )
-    if workload.service not in secret.consumers:
-        raise ConfigError(
-            credentials_path,
-            f"{database.credentials!r} must list {workload.service!r} in its consumers: the "
-            "service is what connects to the database",
-        )
-
-
-def _environments(value: Any, path: str) -> tuple[EnvironmentConfig, ...]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            path, f"must be an object keyed by environment name, got {_describe(value)}"
-        )
-    if not value:
-        raise ConfigError(path, "must define at least one environment")
-    environments = []
-    for name, body in value.items():
-        env_path = _join(path, str(name))
-        _matching(_NAME, "lowercase letters, digits and '-', starting with a letter, at most 20")(
-            name, env_path
-        )
-        environments.append(_environment(name, body, env_path))
-    return tuple(environments)
-
-
-def _pipeline_source(value: Any, path: str) -> PipelineSource:
-    obj = _Object(value, path, required=("repository", "branch"), optional=("connection_arn",))
-    connection = obj.get("connection_arn", _matching(_CONNECTION_ARN, _CONNECTION_HELP), None)
-    repository = obj.require(
-        "repository",
-        _matching(_CODECOMMIT_REPOSITORY, "a CodeCommit repository name")
-        if connection is None
-        else _matching(_CONNECTED_REPOSITORY, "owner/name of the connected repository"),
-    )
-    return PipelineSource(
-        repository=repository,
-        branch=obj.require("branch", _matching(_BRANCH, "a git branch name")),
-        connection_arn=connection,
-    )
-
-
-def _pipeline(value: Any, path: str) -> PipelineConfig:
-    obj = _Object(
-        value,
-        path,
-        required=(),
-        optional=("enabled", "account", "region", "source", "waves", "approval_before"),
-    )
-    enabled = obj.get("enabled", _boolean, False)
-    if enabled:
-        for key in ("account", "region", "source"):
-            if not obj.has(key):
-                raise ConfigError(_join(path, key), "is required when the pipeline is enabled")
-    return PipelineConfig(
-        enabled=enabled,
-        account=obj.get("account", _matching(_ACCOUNT, "a 12-digit AWS account id"), None),
-        region=obj.get("region", _region, None),
-        source=obj.get("source", _pipeline_source, None),
-        waves=obj.get("waves", _list(_list(_string, non_empty=True), non_empty=True), ()),
-        approval_before=obj.get("approval_before", _list(_string), ()),
-    )
-
-
-def _check_pipeline(pipeline: PipelineConfig, environments: Sequence[EnvironmentConfig]) -> None:
-    """Waves name every environment exactly once; approvals name environments."""
-    names = [environment.name for environment in environments]
-    for index, name in enumerate(pipeline.approval_before):
-        if name not in names:
-            raise ConfigError(
-                f"pipeline.approval_before[{index}]",
-                f"unknown environment {name!r}; configured: {', '.join(sorted(names))}",
-            )
-    if not pipeline.waves:
-        return
-    seen: set[str] = set()
-    for index, wave in enumerate(pipeline.waves):
-        for position, name in enumerate(wave):
-            where = f"pipeline.waves[{index}][{position}]"
-            if name not in names:
-                raise ConfigError(
-                    where, f"unknown environment {name!r}; configured: {', '.join(names)}"
-                )
-            if name in seen:
-                raise ConfigError(where, f"{name!r} is already in an earlier wave")
-            seen.add(name)
-    missing = [name for name in names if name not in seen]
-    if missing:
-        raise ConfigError(
-            "pipeline.waves",
-            f"leaves out {', '.join(missing)}; every environment deploys in one wave",
-        )
-
-
-def _check_alert_pattern(application: str, environment: EnvironmentConfig) -> None:
-    """The unexpected-read rule names every role allowed to read; refuses a list that would pass
-    EventBridge's pattern limit."""
-    size, roles = alert_pattern_size(application, environment)
-    if size > EVENT_PATTERN_LIMIT:
-        raise ConfigError(
-            f"environments.{environment.name}.alerts.allowed_readers",
-            f"the unexpected-read rule would name {roles} roles in a pattern of about "
-            f"{size:,} characters, over EventBridge's {EVENT_PATTERN_LIMIT:,}; list fewer roles "
-            "(or raise the quota and the limit together)",
-        )
-
+# ---------------------------------------------------------------------------------------------
+# What deploy would refuse and no single key shows: limits on names, policies, patterns and
+# stacks, per environment.
 
 # CloudFormation's limits on one stack: resources, and the template uploaded through the
 # bootstrap bucket (bytes).
@@ -1547,18 +1977,45 @@ MAX_STACK_RESOURCES, MAX_TEMPLATE_BYTES = 500, 1_048_576
 PARAMETERS_STACK_RESOURCES = 8
 
 
+def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
+    here = f"environments.{environment.name}"
+    size, roles = alert_pattern_size(application, environment)
+    if size > EVENT_PATTERN_LIMIT:
+        raise Refusal(
+            f"the unexpected-read rule would name {roles} roles in a pattern of about "
+            f"{size:,} characters, over EventBridge's {EVENT_PATTERN_LIMIT:,}; list fewer roles "
+            "(or raise the quota and the limit together)",
+            f"{here}.alerts.allowed_readers",
+        )
+    _check_parameters_stack(application, environment)
+    for key, consumer, kind in environment.workload.reading_roles if environment.workload else ():
+        role = reader_role_name(application, environment.name, consumer, kind)
+        if len(role) > MAX_ROLE_NAME:
+            raise Refusal(
+                f"makes the role name {role} longer than IAM's {MAX_ROLE_NAME} characters",
+                f"{here}.workload.{key}",
+            )
+    for index, parameter in enumerate(environment.parameters):
+        full_name = f"/{application}/{environment.name}/{parameter.name}"
+        at = f"{here}.parameters[{index}].name"
+        if len(full_name) > MAX_PARAMETER_NAME:
+            raise Refusal(f"{full_name[:40]}... is over {MAX_PARAMETER_NAME} characters", at)
+        if full_name.count("/") > MAX_PARAMETER_DEPTH:
+            raise Refusal(f"{full_name} is deeper than {MAX_PARAMETER_DEPTH} levels", at)
+
+
 def _check_parameters_stack(application: str, environment: EnvironmentConfig) -> None:
     """Every parameter of an environment is one resource of its Parameters stack: refuses what
     would pass CloudFormation's limits on a stack, naming the list."""
     parameters = environment.parameters
     resources = PARAMETERS_STACK_RESOURCES + len(parameters)
-    path = f"environments.{environment.name}.parameters"
+    at = f"environments.{environment.name}.parameters"
     if resources > MAX_STACK_RESOURCES:
-        raise ConfigError(
-            path,
+        raise Refusal(
             f"{len(parameters)} parameters make the Parameters stack {resources} resources, over "
             f"CloudFormation's {MAX_STACK_RESOURCES} per stack (at most "
             f"{MAX_STACK_RESOURCES - PARAMETERS_STACK_RESOURCES} parameters in one environment)",
+            at,
         )
     # An upper bound of the template: the provider's part and, per parameter, its resource as
     # the CDK writes it (measured at under 500 bytes besides the name, description and value).
@@ -1570,11 +2027,11 @@ def _check_parameters_stack(application: str, environment: EnvironmentConfig) ->
         for parameter in parameters
     )
     if size > MAX_TEMPLATE_BYTES:
-        raise ConfigError(
-            path,
+        raise Refusal(
             f"the Parameters stack's template would be about {size:,} bytes, over "
             f"CloudFormation's {MAX_TEMPLATE_BYTES:,}; keep large values in fewer parameters or "
             "in a secret",
+            at,
         )
 
 
@@ -1616,6 +2073,34 @@ def reader_role_name(application: str, environment: str, consumer: str, kind: st
     return f"{application}-{environment}-{consumer}-{kind}"
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading the block.
+
+_ADAPTER = TypeAdapter(StrongboxConfig)
+
+
+def _path(location: Sequence[int | str]) -> str:
+    path = ""
+    for part in location:
+        if part == "[key]":  # pydantic's mark for a key of a map
+            continue
+        path = f"{path}[{part}]" if isinstance(part, int) else _below(path, (part,))
+    return path
+
+
+def _config_error(error: ValidationError) -> ConfigError:
+    """The first of pydantic's errors as one line naming its key path."""
+    first = error.errors(include_url=False)[0]
+    here = _path(first["loc"])
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, Refusal):
+        return ConfigError(_below(here, cause.at), cause.reason.replace("{here}", here))
+    # pydantic's own checks, which the constraints and `_Model._read` should leave nothing to.
+    if first["type"] == "missing":
+        return ConfigError(here, "is required")
+    return ConfigError(here, str(first["msg"]))
+
+
 def parse_config(raw: Any) -> StrongboxConfig:
     """Validate the `strongbox` context block; raises ConfigError naming the offending key path."""
     if isinstance(raw, str):  # `-c strongbox='{...}'` arrives as a string
@@ -1629,41 +2114,79 @@ def parse_config(raw: Any) -> StrongboxConfig:
             ) from None
     if raw is None:
         raise ConfigError("strongbox", "is missing from cdk.json context")
-    obj = _Object(raw, "", required=("application", "environments"), optional=("pipeline",))
-    config = StrongboxConfig(
-        application=obj.require(
-            "application", _matching(_NAME, "lowercase letters, digits and '-', at most 20")
-        ),
-        environments=obj.require("environments", _environments),
-        pipeline=obj.get("pipeline", _pipeline, PipelineConfig()),
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as error:
+        raise _config_error(error) from None
+    except RecursionError:
+        raise ConfigError("strongbox", "nests too deep") from None
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of cdk.json with its `strongbox` block, from the model: what an editor
+    checks and completes. Cross-key checks (a consumer that exists, a window shorter than its
+    schedule, policy sizes) are synth's alone."""
+    block = _ADAPTER.json_schema(ref_template="#/$defs/{model}")
+    definitions = block.pop("$defs")
+    definitions["StrongboxConfig"] = block
+    for model in _models(StrongboxConfig):
+        declared = definitions[model.__name__]
+        assert not set(declared) & set(model._schema_rules), model  # rules add, never replace
+        declared.update(model._schema_rules)
+    schema: dict[str, Any] = _untitled(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "context": {
+                    "type": "object",
+                    "properties": {"strongbox": {"$ref": "#/$defs/StrongboxConfig"}},
+                }
+            },
+            "$defs": definitions,
+        }
     )
-    # A disabled pipeline's waves may name environments a smaller config leaves out.
-    if config.pipeline.enabled:
-        _check_pipeline(config.pipeline, config.environments)
-    for environment in config.environments:
-        _check_alert_pattern(config.application, environment)
-        _check_parameters_stack(config.application, environment)
-        for key, consumer, kind in (
-            environment.workload.reading_roles if environment.workload else ()
-        ):
-            role = reader_role_name(config.application, environment.name, consumer, kind)
-            if len(role) > MAX_ROLE_NAME:
-                raise ConfigError(
-                    f"environments.{environment.name}.workload.{key}",
-                    f"makes the role name {role} longer than IAM's {MAX_ROLE_NAME} characters",
-                )
-        for index, parameter in enumerate(environment.parameters):
-            full_name = f"/{config.application}/{environment.name}/{parameter.name}"
-            parameter_path = f"environments.{environment.name}.parameters[{index}].name"
-            if len(full_name) > MAX_PARAMETER_NAME:
-                raise ConfigError(
-                    parameter_path, f"{full_name[:40]}... is over {MAX_PARAMETER_NAME} characters"
-                )
-            if full_name.count("/") > MAX_PARAMETER_DEPTH:
-                raise ConfigError(
-                    parameter_path, f"{full_name} is deeper than {MAX_PARAMETER_DEPTH} levels"
-                )
-    return config
+    schema["title"] = "cdk.json with the Strongbox configuration"
+    return schema
+
+
+def _models(model: type[_Model]) -> Iterator[type[_Model]]:
+    """`model` and every model its fields hold, each once."""
+    seen: set[type[_Model]] = set()
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        yield current
+        for field in current.__pydantic_fields__.values():  # type: ignore[attr-defined]
+            pending += [
+                kind
+                for kind in _types_in(field.annotation)
+                if isinstance(kind, type) and issubclass(kind, _Model)
+            ]
+
+
+def _types_in(annotation: Any) -> Iterator[Any]:
+    yield annotation
+    for argument in get_args(annotation):
+        yield from _types_in(argument)
+
+
+def _untitled(node: Any) -> Any:  # returns the type it is given
+    """The schema without pydantic's generated titles ("Purpose" for `purpose`), noise in an
+    editor's tooltip beside the description, nor null defaults, which an editor would insert
+    and the schema refuses. (No config key is named "title" or "default".)"""
+    if isinstance(node, dict):
+        return {
+            key: _untitled(value)
+            for key, value in node.items()
+            if key != "title" and not (key == "default" and value is None)
+        }
+    if isinstance(node, list):
+        return [_untitled(item) for item in node]
+    return node
 
 
 # ---------------------------------------------------------------------------------------------

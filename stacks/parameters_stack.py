@@ -55,7 +55,10 @@ class ParametersStack(cdk.Stack):
                 )
                 continue
             assert parameter.value is not None  # parse_config requires a value otherwise
-            common.update(tier=parameter.tier, policies=parameter.policies)
+            common.update(
+                tier=parameter.tier,
+                policies=[policy.as_json() for policy in parameter.policies],
+            )
             if parameter.type == "StringList":
                 self.tree.add_string_list(parameter.name, parameter.value.split(","), **common)
             else:

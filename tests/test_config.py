@@ -143,7 +143,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "unknown key",
         _set([*E, "prod", "replicas"], ["eu-central-1"]),
-        "environments.prod.replicas: unknown key; allowed keys here: account, alerts, "
+        "environments.prod.replicas: unknown key (did you mean 'replica_regions'?); allowed keys "
+        "here: account, alerts, "
         "availability_zones, cross_account_readers, key_administrators, network, parameters, "
         "region, replica_regions, secrets, workload",
     ),

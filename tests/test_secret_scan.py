@@ -79,7 +79,6 @@ DOCUMENTED_FALSE_POSITIVES = {
     ("constructs/strongbox/parameters/handler.py", KEYWORD): (
         "maps the secretsmanager service to the name of its endpoint variable"
     ),
-    ("stacks/config.py", KEYWORD): "compares a secret's kind with the kind name api-key",
     ("constructs/strongbox/__init__.py", KEYWORD): (
         "maps exported class names (SecretConsumer, SecretsKey, ...) to their modules"
     ),
