@@ -70,8 +70,9 @@ def main() -> int:
     except ConfigError as error:
         print(f"strongbox: invalid configuration: {error}", file=sys.stderr)
         return 2
-    except (ValueError, JSIIError) as error:
-        # A construct refused what it was given; its message says what, without a traceback.
+    except (ValueError, JSIIError, RuntimeError) as error:
+        # A construct refused what it was given (jsii raises some of the CDK's refusals as
+        # RuntimeError); its message says what, without a traceback.
         print(f"strongbox: cannot build the app: {str(error).splitlines()[0]}", file=sys.stderr)
         return 1
     # A construct's refusal, an unacknowledged finding, or a denied or unknown call in the

@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Self, get_args
@@ -44,7 +45,15 @@ from strongbox.credentials import credential_reason
 from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
-from strongbox.secrets import MANDATORY_TAGS, MAX_LENGTH, MIN_LENGTH, SECRET_KINDS, SecretKind
+from strongbox.secrets import (
+    DEFAULT_LENGTHS,
+    MANDATORY_TAGS,
+    MAX_LENGTH,
+    MIN_LENGTH,
+    SECRET_KINDS,
+    Generation,
+    SecretKind,
+)
 
 PARAMETER_TYPES = ("String", "StringList", "SecureString")
 PARAMETER_TIERS = ("Standard", "Advanced")
@@ -54,10 +63,16 @@ MAX_PARAMETER_NAME = 1011  # characters of the full name, /<app>/<env>/... inclu
 MAX_PARAMETER_DEPTH = 15  # levels of the hierarchy
 MAX_STANDARD_VALUE = 4096  # bytes; larger values need the advanced tier (up to 8 KB)
 MAX_ADVANCED_VALUE = 8192
+MAX_PARAMETER_POLICIES = 10  # PutParameter: PoliciesLimitExceededException beyond
+MAX_SECRET_TAGS = 50  # per secret, Strongbox's own included (TagResource)
+MAX_SECRET_BYTES = 65_536  # a secret value (Secrets Manager quotas)
+RDS_MASTER_PASSWORD = {"postgres": 128}  # CreateDBInstance, MasterUserPassword: 8 to 128
 ENDPOINT_SERVICES = ("secretsmanager", "kms", "ssm", "ecr.api", "ecr.dkr", "logs")
 DATABASE_ENGINES = ("postgres",)
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}\Z", re.ASCII)
+# Application and environment names become parts of RDS identifiers, which refuse "--" and a
+# trailing "-" (CreateDBInstance, DBInstanceIdentifier).
+_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}\Z", re.ASCII)
 _PURPOSE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z", re.ASCII)
 _ACCOUNT = re.compile(r"^[0-9]{12}\Z", re.ASCII)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z", re.ASCII)
@@ -66,7 +81,10 @@ _WINDOW = re.compile(r"^(\d{1,2})h\Z", re.ASCII)
 _CRON = re.compile(r"^cron\(([^()]+)\)\Z", re.ASCII)
 _PARAMETER_NAME = re.compile(r"^[a-zA-Z0-9_.-]+(/[a-zA-Z0-9_.-]+)*\Z", re.ASCII)
 _SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z", re.ASCII)
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}\Z", re.ASCII)
+# The aws partition only (Strongbox refuses every other); a path, then a name of at most 64.
+_ROLE_ARN = re.compile(
+    r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/){0,32}[\w+=,.@-]{1,64}\Z", re.ASCII
+)
 _VPC_ENDPOINT_ID = re.compile(r"^vpce-[0-9a-f]{8,17}\Z", re.ASCII)
 _VPC_ID = re.compile(r"^vpc-[0-9a-f]{8,17}\Z", re.ASCII)
 _ECR_REPOSITORY = re.compile(
@@ -796,11 +814,14 @@ class _Model:
 TEXT = Text()
 FLAG = Flag()
 PURPOSE = Matching(_PURPOSE, "lowercase letters, digits and '-'")
-SERVICE = Matching(_SERVICE, "a service name")
-CONSUMER = Matching(_SERVICE, "a consumer name")
+_SERVICE_FORM = "a lowercase letter, then lowercase letters, digits and '-', at most 31"
+SERVICE = Matching(_SERVICE, f"a service name: {_SERVICE_FORM}")
+CONSUMER = Matching(_SERVICE, f"a consumer name: {_SERVICE_FORM}")
 JSON_KEY = Matching(_JSON_KEY, "a JSON field name of letters, digits and '_'")
 ACCOUNT = Matching(_ACCOUNT, "a 12-digit AWS account id")
-ROLE_ARN = Matching(_ROLE_ARN, "an IAM role ARN")
+ROLE_ARN = Matching(
+    _ROLE_ARN, "an IAM role ARN, arn:aws:iam::<account>:role/<path/><name of at most 64>"
+)
 REGION = Region()
 Consumers = Annotated[tuple[Annotated[str, CONSUMER], ...], Listing()]
 Readers = Annotated[tuple[Annotated[str, Reader()], ...], Listing()]
@@ -877,6 +898,12 @@ class RotationConfig(_Model):
             raise Refusal(f"{window!r} must be shorter than the schedule {schedule!r}", "window")
         cron = _CRON.match(schedule) if schedule else None
         starts = _cron_start_hours(cron.group(1).split()[1]) if cron else None
+        if starts and any(b - a < MIN_ROTATION_HOURS for a, b in itertools.pairwise(starts)):
+            raise Refusal(
+                f"{schedule!r} opens windows less than {MIN_ROTATION_HOURS} hours apart; "
+                f"Secrets Manager rotates at most every {MIN_ROTATION_HOURS} hours",
+                "schedule",
+            )
         if window is not None and starts:
             hours = int(window[:-1])
             gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
@@ -914,8 +941,15 @@ class GenerationConfig(_Model):
         "absent",
     )
 
+    def resolved(self, kind: SecretKind) -> Generation:
+        """These options with the defaults of a secret of `kind`, as the secret generates."""
+        return Generation(
+            self.length, self.exclude_characters, self.exclude_punctuation
+        ).with_defaults(kind)
 
-DATABASE_USER = Matching(_DATABASE_USER, "a database user name")
+
+_DATABASE_NAME_FORM = "a letter, then letters, digits and '_', at most 63"
+DATABASE_USER = Matching(_DATABASE_USER, f"a database user name: {_DATABASE_NAME_FORM}")
 
 
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
@@ -940,9 +974,9 @@ class SecretDatabaseConfig(_Model):
         description="a letter then letters, digits, `_`; for `postgres`, not a word PostgreSQL "
         "reserves or RDS uses (`user`, `select`, `rdsadmin`, `template1`, ...)",
     )
-    dbname: Annotated[str | None, Matching(_DATABASE_USER, "a database name")] = Field(
-        default=None, description="same form and reserved words as `username`"
-    )
+    dbname: Annotated[
+        str | None, Matching(_DATABASE_USER, f"a database name: {_DATABASE_NAME_FORM}")
+    ] = Field(default=None, description="same form and reserved words as `username`")
     # RDS accepts 1150-65535 for every engine (CreateDBInstance, Port).
     port: Annotated[int | None, Number(*RDS_PORTS)] = Field(
         default=None, description="what RDS accepts; the engine's default when absent"
@@ -956,6 +990,12 @@ class SecretDatabaseConfig(_Model):
                     raise Refusal(
                         f"{name!r} is a word PostgreSQL reserves (or RDS uses itself), which RDS "
                         "refuses as a master user or database name; choose another",
+                        key,
+                    )
+                if name is not None and name.lower().startswith("pg_"):
+                    raise Refusal(
+                        f"{name!r} begins with pg_, which PostgreSQL reserves for its own roles "
+                        "and RDS refuses; choose another",
                         key,
                     )
         return self
@@ -1092,6 +1132,31 @@ class SecretConfig(_Model):
             object.__setattr__(rotation, "strategy", strategy)
         if kind == "database" and self.database is None:
             object.__setattr__(self, "database", SecretDatabaseConfig())
+        if len(self.tags) + len(MANDATORY_TAGS) > MAX_SECRET_TAGS:
+            raise Refusal(
+                f"{len(self.tags)} tags and Strongbox's {len(MANDATORY_TAGS)} make "
+                f"{len(self.tags) + len(MANDATORY_TAGS)}; Secrets Manager takes at most "
+                f"{MAX_SECRET_TAGS} per secret",
+                "tags",
+            )
+        generation = self.generation.resolved(kind)
+        if missing := generation.unavailable_types():
+            raise Refusal(
+                f"leaves no {' and no '.join(missing)} to generate from; Secrets Manager puts "
+                "at least one character of each included type into a value (exclude "
+                "punctuation with exclude_punctuation)",
+                "generation.exclude_characters",
+            )
+        if kind == "json":
+            length = self.generation.length or DEFAULT_LENGTHS[kind]
+            value = {**(self.template or {}), self.generate_key or "value": "x" * length}
+            size = len(json.dumps(value).encode())
+            if size > MAX_SECRET_BYTES:
+                raise Refusal(
+                    f"makes the secret's value about {size:,} bytes with its generated field; "
+                    f"Secrets Manager takes at most {MAX_SECRET_BYTES:,}",
+                    "template",
+                )
         return self
 
 
@@ -1121,6 +1186,14 @@ class SecureStringSource(_Model):
         return self
 
 
+def _is_zoned_timestamp(text: str) -> bool:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
+
+
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
 class ParameterPolicy(_Model):
     """A Parameter Store policy, as the PutParameter API takes it."""
@@ -1128,6 +1201,36 @@ class ParameterPolicy(_Model):
     Type: Annotated[str, OneOf(PARAMETER_POLICY_TYPES)]
     Version: Annotated[str, OneOf(("1.0",))]
     Attributes: Annotated[Mapping[str, str], StringMap()]
+
+    # Each type's attributes (Systems Manager user guide, "Assigning parameter policies"):
+    # Expiration at a Timestamp (ISO 8601 with a zone), the notifications a whole number of
+    # Days or Hours Before the expiration or After the last change.
+    _ATTRIBUTES: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "Expiration": ("Timestamp",),
+        "ExpirationNotification": ("Before", "Unit"),
+        "NoChangeNotification": ("After", "Unit"),
+    }
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        expected = self._ATTRIBUTES[self.Type]
+        if sorted(self.Attributes) != sorted(expected):
+            raise Refusal(
+                f"a {self.Type} policy takes exactly {' and '.join(expected)}", "Attributes"
+            )
+        for key, value in self.Attributes.items():
+            at = f"Attributes.{key}"
+            if key == "Timestamp" and not _is_zoned_timestamp(value):
+                raise Refusal(
+                    f"{value!r} is not allowed; expected an ISO 8601 time with its zone, such as "
+                    "2027-01-31T09:00:00Z",
+                    at,
+                )
+            if key in ("Before", "After") and not re.fullmatch(r"[1-9][0-9]{0,5}", value):
+                raise Refusal(f"{value!r} is not allowed; expected a whole number, as text", at)
+            if key == "Unit" and value not in ("Days", "Hours"):
+                raise Refusal(f"{value!r} is not allowed; allowed values: Days, Hours", at)
+        return self
 
     def as_json(self) -> Mapping[str, Any]:
         return {"Type": self.Type, "Version": self.Version, "Attributes": dict(self.Attributes)}
@@ -1217,6 +1320,12 @@ class ParameterConfig(_Model):
                 )
             if kind == "StringList" and any(not item.strip() for item in text.split(",")):
                 raise Refusal("a StringList has no empty items", "value")
+        if len(self.policies) > MAX_PARAMETER_POLICIES:
+            raise Refusal(
+                f"{len(self.policies)} policies; Parameter Store takes at most "
+                f"{MAX_PARAMETER_POLICIES} per parameter",
+                "policies",
+            )
         size = len(text.encode()) if text is not None else 0
         needed = "Advanced" if self.policies or size > MAX_STANDARD_VALUE else "Standard"
         if "tier" not in self.given:
@@ -1305,6 +1414,35 @@ class NetworkConfig(_Model):
 INSTANCE_TYPE = "an instance type such as t4g.{}"
 
 
+@cache
+def ec2_instance_types() -> frozenset[str]:
+    """The instance types of EC2's API model, as botocore ships it."""
+    import botocore.session  # type: ignore[import-untyped]
+
+    model = botocore.session.get_session().get_service_model("ec2")
+    return frozenset(model.shape_for("InstanceType").enum)
+
+
+class InstanceType(Matching):
+    """An EC2 instance type (RDS's class without `db.`) that EC2's API knows."""
+
+    def __init__(self, example: str) -> None:
+        super().__init__(_INSTANCE_TYPE, INSTANCE_TYPE.format(example))
+
+    def validate(self, value: Any) -> str:
+        name = super().validate(value)
+        if name not in ec2_instance_types():
+            import botocore
+
+            family = name.split(".")[0] + "."
+            sizes = sorted(t.split(".")[1] for t in ec2_instance_types() if t.startswith(family))
+            raise Refusal(
+                f"{name!r} is not an instance type of EC2's API (botocore {botocore.__version__})"
+                + (f"; {family[:-1]} comes in {', '.join(sizes)}" if sizes else "")
+            )
+        return name
+
+
 @dataclass(frozen=True, kw_only=True, config=_CONFIG)
 class DatabaseConfig(_Model):
     """The workload's RDS instance; `credentials` is the purpose of the database secret that
@@ -1315,7 +1453,7 @@ class DatabaseConfig(_Model):
         description="the purpose of a `database` secret of the same engine, without "
         "`master_secret`, listing `service` in its consumers; it holds the master user"
     )
-    instance_type: Annotated[str, Matching(_INSTANCE_TYPE, INSTANCE_TYPE.format("micro"))] = Field(
+    instance_type: Annotated[str, InstanceType("micro")] = Field(
         default="t4g.micro", description="the RDS instance class, without `db.`"
     )
     storage_gib: Annotated[int, Number(20, 1024)] = Field(
@@ -1341,7 +1479,7 @@ class InstanceConfig(_Model):
     name: Annotated[str, CONSUMER] = Field(
         description="different from the service's and the function's"
     )
-    instance_type: Annotated[str, Matching(_INSTANCE_TYPE, INSTANCE_TYPE.format("small"))] = Field(
+    instance_type: Annotated[str, InstanceType("small")] = Field(
         default="t4g.small", description="the launch template's instance type"
     )
 
@@ -1360,9 +1498,14 @@ class WorkloadConfig(_Model):
     image_repository: Annotated[str, Matching(_ECR_REPOSITORY, "an ECR repository name")] = Field(
         description="an ECR repository name in the environment's account"
     )
-    image_tag: Annotated[str, Matching(_IMAGE_TAG, "an image tag other than latest")] = Field(
-        description="an image tag other than `latest`"
-    )
+    image_tag: Annotated[
+        str,
+        Matching(
+            _IMAGE_TAG,
+            "an image tag other than latest: letters, digits, '_', '.' and '-', at most 128, "
+            "not starting with '.' or '-'",
+        ),
+    ] = Field(description="an image tag other than `latest`")
     desired_count: Annotated[int, Number(0, 100)] = Field(default=1, description="tasks to run")
     database: Annotated[DatabaseConfig | None, PRESENT] = Field(
         default=None, description="an RDS PostgreSQL instance"
@@ -1395,6 +1538,12 @@ class WorkloadConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if ".amazonaws.com" in self.image_repository or "dkr.ecr" in self.image_repository:
+            raise Refusal(
+                f"{self.image_repository[:60]!r} is a repository URI; expected the repository's "
+                "name only (payments-api), in the environment's account",
+                "image_repository",
+            )
         if self.function and self.function.name == self.service:
             raise Refusal("must differ from the service's name", "function.name")
         if self.instance and self.instance.name in self.consumers[:-1]:
@@ -1423,7 +1572,9 @@ class AlertsConfig(_Model):
 
 
 ENVIRONMENT_NAME = Matching(
-    _NAME, "lowercase letters, digits and '-', starting with a letter, at most 20"
+    _NAME,
+    "lowercase letters, digits and '-', starting with a letter, at most 20, with no '-' last "
+    "or twice in a row",
 )
 
 
@@ -1504,9 +1655,12 @@ class EnvironmentConfig(_Model):
     def _check(self) -> Self:
         region, account = self.region, self.account
         for index, zone in enumerate(self.availability_zones):
-            if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+            # Zones are lettered from a; no region has more than six (us-east-1 has the most).
+            # Which letters an account sees differs by account, so a letter up to f passes.
+            if not re.fullmatch(re.escape(region) + r"[a-f]", zone):
                 raise Refusal(
-                    f"{zone!r} is not an availability zone of {region} (e.g. {region}a)",
+                    f"{zone!r} is not an availability zone of {region} (e.g. {region}a; no "
+                    "region has a zone lettered after f)",
                     f"availability_zones[{index}]",
                 )
         for index, replica in enumerate(self.replica_regions):
@@ -1535,6 +1689,7 @@ class EnvironmentConfig(_Model):
         self._check_sources()
         self._check_network()
         self._check_secrets()
+        self._check_endpoints()
         self._check_consumers()
         self._check_key_policy()
         return self
@@ -1578,6 +1733,34 @@ class EnvironmentConfig(_Model):
         ):
             if not network.create_vpc and len(ids) != len(self.availability_zones):
                 raise Refusal("list one per availability zone, in the same order", f"network.{key}")
+
+    def _check_endpoints(self) -> None:
+        """A VPC Strongbox creates has no route to AWS but its endpoints: what runs inside needs
+        the endpoint of each service it calls (the call-path proof finds the same, per call)."""
+        if not self.network.create_vpc:
+            return  # an existing VPC's routes are not in the config: the call-path proof decides
+        needs: dict[str, str] = {}
+        if self.workload:
+            for service in ("ecr.api", "ecr.dkr", "logs"):
+                needs[service] = "the workload's service (image pull and logs)"
+        callers = {
+            "secretsmanager": (
+                "the consumers and rotation functions of secrets",
+                any(s.consumers or s.rotation.enabled for s in self.secrets),
+            ),
+            "ssm": (
+                "the SecureString provider and the consumers of parameters",
+                any(p.type == "SecureString" or p.consumers for p in self.parameters),
+            ),
+        }
+        needs.update((service, who) for service, (who, used) in callers.items() if used)
+        for service, caller in needs.items():
+            if service not in self.network.endpoints:
+                raise Refusal(
+                    f"leaves out {service!r}, which {caller} call from inside the VPC; the VPC "
+                    "has no other route to AWS (no NAT, no internet), so list it",
+                    "network.endpoints",
+                )
 
     def _check_secrets(self) -> None:
         databases = self._secret_purposes("database")
@@ -1681,6 +1864,20 @@ class EnvironmentConfig(_Model):
                 f"{database.credentials!r} must list {workload.service!r} in its consumers: the "
                 "service is what connects to the database",
                 at,
+            )
+        secret_at = f"secrets[{self.secrets.index(secret)}]"
+        longest = RDS_MASTER_PASSWORD[database.engine]
+        if (length := secret.generation.length or DEFAULT_LENGTHS["database"]) > longest:
+            raise Refusal(
+                f"{length} characters is longer than the {longest} RDS takes in a "
+                f"{database.engine} master password",
+                f"{secret_at}.generation.length",
+            )
+        if len(self.availability_zones) < 2:
+            raise Refusal(
+                "lists one zone; the workload's database needs two (an RDS subnet group must "
+                "cover at least two availability zones, even for a single-AZ instance)",
+                "availability_zones",
             )
 
     def _check_key_policy(self) -> None:
@@ -1836,7 +2033,12 @@ class StrongboxConfig(_Model):
     """The `strongbox` block of cdk.json context."""
 
     application: Annotated[
-        str, Matching(_NAME, "lowercase letters, digits and '-', at most 20")
+        str,
+        Matching(
+            _NAME,
+            "lowercase letters, digits and '-', starting with a letter, at most 20, with no '-' "
+            "last or twice in a row",
+        ),
     ] = Field(
         description="lowercase letters, digits and `-`, starting with a letter, at most 20. "
         "First segment of names, aliases and the parameter path"
@@ -1865,6 +2067,13 @@ class StrongboxConfig(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.application.startswith(("aws", "ssm")):
+            raise Refusal(
+                f"{self.application!r} begins with {self.application[:3]!r}: parameter names "
+                "(/<application>/...) may not begin with aws or ssm, and the alias/aws/ prefix "
+                "is AWS's own",
+                "application",
+            )
         # A disabled pipeline's waves may name environments a smaller config leaves out.
         if self.pipeline.enabled:
             try:
@@ -1988,6 +2197,19 @@ def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
             f"{here}.alerts.allowed_readers",
         )
     _check_parameters_stack(application, environment)
+    database = environment.workload.database if environment.workload else None
+    credentials = next(
+        (s for s in environment.secrets if database and s.purpose == database.credentials), None
+    )
+    if credentials and credentials.database and credentials.database.dbname is None:
+        # The Database stack names the database after the application.
+        name = application.replace("-", "_")
+        if name in POSTGRES_RESERVED_NAMES:
+            raise Refusal(
+                f"is not set, so the database would be named {name!r} after the application, "
+                "a word PostgreSQL reserves, which RDS refuses; set dbname",
+                f"{here}.secrets[{environment.secrets.index(credentials)}].database.dbname",
+            )
     for key, consumer, kind in environment.workload.reading_roles if environment.workload else ():
         role = reader_role_name(application, environment.name, consumer, kind)
         if len(role) > MAX_ROLE_NAME:

@@ -199,10 +199,18 @@ def _with_grant(
 def test_synth_fails_on_a_denied_call_naming_it_and_writes_nothing(tmp_path: Path) -> None:
     """Without an ssm endpoint the isolated subnets cannot reach Parameter Store: `cdk synth`
     (app.py, as the CLI runs it) exits 1 with one line per refused call and leaves no
-    assembly behind."""
+    assembly behind. (In a VPC Strongbox creates, the config refuses the missing endpoint
+    first; in an existing VPC, as here, the proof is what finds it.)"""
     context = cdk_json_context()
     dev = context["strongbox"]["environments"]["dev"]
-    dev["network"]["endpoints"] = [e for e in dev["network"]["endpoints"] if e != "ssm"]
+    zones = range(len(dev["availability_zones"]))
+    dev["network"] = {
+        "create_vpc": False,
+        "vpc_id": "vpc-0123456789abcdef0",
+        "subnet_ids": [f"subnet-0123456789abcdef{index}" for index in zones],
+        "route_table_ids": [f"rtb-0123456789abcdef{index}" for index in zones],
+        "endpoints": [e for e in dev["network"]["endpoints"] if e != "ssm"],
+    }
     context["env"] = "dev"
     outdir = tmp_path / "cdk.out"
     outdir.mkdir()

@@ -206,7 +206,13 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "availability zone of another region",
         _set([*E, "dev", "availability_zones"], ["eu-west-1a", "us-east-1b"]),
         "environments.dev.availability_zones[1]: 'us-east-1b' is not an availability zone of "
-        "eu-west-1 (e.g. eu-west-1a)",
+        "eu-west-1 (e.g. eu-west-1a; no region has a zone lettered after f)",
+    ),
+    (
+        "availability zone lettered past any region's",
+        _set([*E, "dev", "availability_zones"], ["eu-west-1a", "eu-west-1z"]),
+        "environments.dev.availability_zones[1]: 'eu-west-1z' is not an availability zone of "
+        "eu-west-1 (e.g. eu-west-1a; no region has a zone lettered after f)",
     ),
     (
         "missing required key",
@@ -227,7 +233,7 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environment name not lowercase",
         _rename_environment("prod", "Prod"),
         "environments.Prod: 'Prod' is not allowed; expected lowercase letters, digits and '-', "
-        "starting with a letter, at most 20",
+        "starting with a letter, at most 20, with no '-' last or twice in a row",
     ),
     (
         "unknown secret kind",
@@ -547,7 +553,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "key administrator that is not a role",
         _set([*E, "prod", "key_administrators"], ["admin"]),
-        "environments.prod.key_administrators[0]: 'admin' is not allowed; expected an IAM role ARN",
+        "environments.prod.key_administrators[0]: 'admin' is not allowed; expected an IAM role "
+        "ARN, arn:aws:iam::<account>:role/<path/><name of at most 64>",
     ),
     (
         "vpc-endpoint-only without endpoints",

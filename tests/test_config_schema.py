@@ -24,6 +24,7 @@ SYNTH_ONLY = {
     "compares keys": {
         "replica region equal to the primary",
         "availability zone of another region",
+        "availability zone lettered past any region's",
         "rotation window past midnight",
         "rotation window longer than the schedule",
         "master secret that is not a database secret",
@@ -122,4 +123,4 @@ def test_the_schema_checks_what_the_model_declares() -> None:
     rotation = VALIDATOR.schema["$defs"]["RotationConfig"]
     assert rotation["oneOf"] == [{"required": ["schedule"]}, {"required": ["disabled_reason"]}]
     environments = VALIDATOR.schema["$defs"]["StrongboxConfig"]["properties"]["environments"]
-    assert environments["propertyNames"] == {"pattern": "^[a-z][a-z0-9-]{0,19}$"}
+    assert environments["propertyNames"] == {"pattern": "^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,19}$"}

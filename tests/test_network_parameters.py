@@ -15,7 +15,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
-from stacks.config import ConfigError, parse_config
+from stacks.config import ENDPOINT_SERVICES, ConfigError, parse_config
 from strongbox import Generation, KeyAccess, ManagedSecret, ParameterTree, SecretsKey
 from strongbox.access.policy import Request, evaluate
 from tests.conftest import (
@@ -506,8 +506,8 @@ def test_network_config_errors(mutate: Any, message: str) -> None:
 @pytest.mark.parametrize(
     "network",
     [
-        {"endpoints": ["secretsmanager", "kms"]},
-        {"endpoints": ["kms"], "vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"]},
+        {"endpoints": list(ENDPOINT_SERVICES)},
+        {"endpoints": list(ENDPOINT_SERVICES), "vpc_endpoint_ids": ["vpce-0a1b2c3d4e5f60718"]},
         {
             "create_vpc": False,
             "vpc_id": "vpc-0a1b2c3d4e5f60718",
@@ -568,7 +568,13 @@ def test_vpc_endpoint_only_needs_the_created_endpoint_or_existing_ones(
                 "name": "salt",
                 "type": "SecureString",
                 "source": {"generate": {"length": 32}},
-                "policies": [{"Type": "Expiration", "Version": "1.0", "Attributes": {}}],
+                "policies": [
+                    {
+                        "Type": "Expiration",
+                        "Version": "1.0",
+                        "Attributes": {"Timestamp": "2027-01-31T09:00:00Z"},
+                    }
+                ],
             },
             "environments.prod.parameters[3].policies: apply to String and StringList parameters "
             "only",

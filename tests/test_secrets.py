@@ -18,8 +18,10 @@ from strongbox.keys import consumer_principal
 from strongbox.secrets import (
     DATABASE_EXCLUDED_CHARACTERS,
     PROTECTED_ACTIONS,
+    PUNCTUATION,
     READ_ACTIONS,
     VALUE_ACTIONS,
+    SecretKind,
     _resource_policy,
 )
 from tests.conftest import feature_flag_app
@@ -465,3 +467,24 @@ def test_a_database_secret_s_exclusions_add_to_what_rds_refuses() -> None:
     assert generation.exclude_characters == DATABASE_EXCLUDED_CHARACTERS + "%#"
     assert Generation().resolved("database").exclude_characters == DATABASE_EXCLUDED_CHARACTERS
     assert Generation(exclude_characters="%#").resolved("api-key").exclude_characters == "%#"
+
+
+@pytest.mark.parametrize(
+    ("generation", "kind", "missing"),
+    [
+        (Generation(exclude_characters="0123456789"), "api-key", "digits"),
+        (
+            Generation(exclude_characters=PUNCTUATION, exclude_punctuation=False),
+            "json",
+            "punctuation",
+        ),
+    ],
+)
+def test_a_generation_that_excludes_a_whole_character_type_is_refused(
+    generation: Generation, kind: SecretKind, missing: str
+) -> None:
+    """Secrets Manager puts one character of each included type into a value; excluding all of
+    one fails at deploy. Excluding punctuation itself is the way to leave it out."""
+    with pytest.raises(ValueError, match=f"leaves no {missing};"):
+        generation.resolved(kind)
+    assert Generation(exclude_punctuation=True, exclude_characters=PUNCTUATION).resolved("json")

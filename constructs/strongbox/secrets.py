@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -84,6 +85,14 @@ DATABASE_ENGINES: Mapping[str, tuple[str, int]] = {
 # Characters RDS refuses in a master password (/ @ " and space) plus quotes, backslash and
 # backtick, which break connection strings and shells.
 DATABASE_EXCLUDED_CHARACTERS = "/@\"' \\`"
+# What Secrets Manager generates from (GetRandomPassword): each type is included unless
+# excluded, with at least one character of each (RequireEachIncludedType defaults to true).
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+CHARACTER_TYPES: Mapping[str, str] = {
+    "uppercase letters": string.ascii_uppercase,
+    "lowercase letters": string.ascii_lowercase,
+    "digits": string.digits,
+}
 DEFAULT_LENGTHS: Mapping[str, int] = {"database": 32, "api-key": 40, "json": 40}
 MIN_LENGTH, MAX_LENGTH = 16, 4096
 VERSION_STAGE = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
@@ -124,7 +133,18 @@ class Generation:
 
     def resolved(self, kind: SecretKind) -> Generation:
         """These options with every default of `kind` filled in: the one place defaults are
-        decided, so a secret's first value and its rotations follow the same rules."""
+        decided, so a secret's first value and its rotations follow the same rules. Refuses
+        options Secrets Manager cannot generate from."""
+        resolved = self.with_defaults(kind)
+        if missing := resolved.unavailable_types():
+            raise ValueError(
+                f"generation.exclude_characters leaves no {' and no '.join(missing)}; Secrets "
+                "Manager includes at least one character of each type it generates"
+            )
+        return resolved
+
+    def with_defaults(self, kind: SecretKind) -> Generation:
+        """These options with every default of `kind` filled in, unchecked."""
         length = self.length or DEFAULT_LENGTHS[kind]
         if not MIN_LENGTH <= length <= MAX_LENGTH:
             raise ValueError(f"generation.length must be {MIN_LENGTH}-{MAX_LENGTH}, got {length}")
@@ -138,6 +158,15 @@ class Generation:
         if punctuation is None:
             punctuation = kind == "api-key"
         return Generation(length, excluded, punctuation)
+
+    def unavailable_types(self) -> list[str]:
+        """The character types this generation includes but excludes every character of, which
+        Secrets Manager cannot generate (it puts at least one of each type into a value)."""
+        types = dict(CHARACTER_TYPES)
+        if not self.exclude_punctuation:
+            types["punctuation"] = PUNCTUATION
+        excluded = set(self.exclude_characters or "")
+        return [name for name, characters in types.items() if set(characters) <= excluded]
 
 
 @dataclass(frozen=True)
