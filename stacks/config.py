@@ -41,6 +41,7 @@ from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import ArgsKwargs, CoreSchema, core_schema
 
 from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
+from strongbox.consumer import ROLE_MANAGED_POLICY_QUOTA, fewest_policies
 from strongbox.credentials import credential_reason
 from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
@@ -2211,6 +2212,21 @@ def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
                 f"{here}.secrets[{environment.secrets.index(credentials)}].database.dbname",
             )
     for key, consumer, kind in environment.workload.reading_roles if environment.workload else ():
+        names = [
+            f"{environment.name}/{application}/{secret.purpose}"
+            for secret in environment.secrets
+            if consumer in secret.consumers
+        ]
+        # The execution role also holds the image-and-logs policy (TaskExecutionRole).
+        policies = fewest_policies(names) + (kind == "execution")
+        if policies > ROLE_MANAGED_POLICY_QUOTA:
+            raise Refusal(
+                f"{len(names)} secrets name {consumer!r} as a consumer; granting them takes at "
+                f"least {policies} managed policies on its role, over the "
+                f"{ROLE_MANAGED_POLICY_QUOTA} IAM attaches to one role by default; split them "
+                "across consumers",
+                f"{here}.workload.{key}",
+            )
         role = reader_role_name(application, environment.name, consumer, kind)
         if len(role) > MAX_ROLE_NAME:
             raise Refusal(

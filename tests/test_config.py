@@ -690,6 +690,41 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set(["pipeline", "enabled"], "yes"),
         'pipeline.enabled: must be true or false, got str "yes"',
     ),
+    (
+        "service reading more secrets than its role's policies hold",
+        lambda raw: env(raw, "prod")["secrets"].extend(
+            {
+                "purpose": f"partner-{i:03d}",
+                "kind": "api-key",
+                "owner": "team-partners",
+                "description": "A partner's key",
+                "rotation": {"disabled_reason": "Rotated by the partner in their own portal."},
+                "consumers": ["api"],
+            }
+            for i in range(540)
+        ),
+        "environments.prod.workload.service: 545 secrets name 'api' as a consumer; granting them "
+        "takes at least 11 managed policies on its role, over the 10 IAM attaches to one role by "
+        "default; split them across consumers",
+    ),
+    (
+        "consumer misspelt",
+        _set([*E, "dev", "secrets", 1, "consumers"], ["api", "reconciller"]),
+        "environments.dev.secrets[1].consumers[1]: 'reconciller' is not a consumer here (did you "
+        "mean 'reconciler'?); allowed: one of the workload's consumers (api, reconciler, batch)",
+    ),
+    (
+        "SecureString copied from a misspelt secret",
+        _set([*E, "prod", "parameters", 2, "source"], _copy_from("db-credential", "password")),
+        "environments.prod.parameters[2].source.secret: 'db-credential' is not a secret of this "
+        "environment (did you mean 'db-credentials'?)",
+    ),
+    (
+        "wave naming a misspelt environment",
+        lambda raw: raw["pipeline"].update(enabled=True, waves=[["dev"], ["stagign"], ["prod"]]),
+        "pipeline.waves[1][0]: unknown environment 'stagign' (did you mean 'staging'?); "
+        "configured: dev, staging, prod",
+    ),
 ]
 
 

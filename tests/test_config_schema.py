@@ -47,6 +47,9 @@ SYNTH_ONLY = {
         "function named like the service",
         "instance named like the function",
         "SecureString copy of a field that is not text at deploy time",
+        "consumer misspelt",
+        "SecureString copied from a misspelt secret",
+        "wave naming a misspelt environment",
     },
     "reads a number inside a string": {
         "rotation more often than every 4 hours",
@@ -67,6 +70,7 @@ SYNTH_ONLY = {
         "more parameters than one stack holds",
         "parameters overflowing the template",
         "role name over IAM's limit",
+        "service reading more secrets than its role's policies hold",
     },
     # Tag values may hold any Unicode letter; JSON Schema's patterns have no portable class
     # for one (Python's `re`, which many validators use, has no \p{L}).

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aws_cdk as cdk
 import jsii
@@ -34,6 +35,7 @@ KEY_ARN_SIZE = 95  # "arn:aws:kms:<region>:<12>:key/<uuid or mrk-...>", quotes a
 # the extension's own settings take about 400 of them.
 LAMBDA_ENVIRONMENT_LIMIT = 4096
 LAMBDA_ENVIRONMENT_BUDGET = LAMBDA_ENVIRONMENT_LIMIT - 600
+T = TypeVar("T")
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")  # \Z: "$" would let a final newline through
 
 
@@ -322,27 +324,31 @@ def _arn_size(secret: ManagedSecret) -> int:
 
 def _chunks(secrets: Sequence[ManagedSecret]) -> list[list[ManagedSecret]]:
     """Secrets in groups whose rendered ARNs fit one managed policy."""
-    chunks: list[list[ManagedSecret]] = [[]]
+    return _pack(secrets, _arn_size)
+
+
+def _pack(items: Sequence[T], size_of: Callable[[T], int]) -> list[list[T]]:
+    """`items` in order, in groups whose sizes add up to at most one policy's budget."""
+    groups: list[list[T]] = [[]]
     size = 0
-    for secret in secrets:
-        if chunks[-1] and size + _arn_size(secret) > POLICY_BUDGET:
-            chunks.append([])
+    for item in items:
+        if groups[-1] and size + size_of(item) > POLICY_BUDGET:
+            groups.append([])
             size = 0
-        chunks[-1].append(secret)
-        size += _arn_size(secret)
-    return [chunk for chunk in chunks if chunk]
+        groups[-1].append(item)
+        size += size_of(item)
+    return [group for group in groups if group]
+
+
+def fewest_policies(secret_names: Sequence[str]) -> int:
+    """The fewest managed policies a consumer of these secrets (by name) takes: their
+    GetSecretValue statements alone, packed as the construct packs them. The construct adds its
+    key and parameter statements, so it may take more, never fewer."""
+    return len(_pack(secret_names, lambda name: len(name) + ARN_OVERHEAD))
 
 
 def _batches(
     statements: Sequence[tuple[iam.PolicyStatement, int]],
 ) -> list[list[iam.PolicyStatement]]:
     """Statements in groups whose estimated rendered size fits one managed policy."""
-    batches: list[list[iam.PolicyStatement]] = [[]]
-    size = 0
-    for statement, cost in statements:
-        if batches[-1] and size + cost > POLICY_BUDGET:
-            batches.append([])
-            size = 0
-        batches[-1].append(statement)
-        size += cost
-    return [batch for batch in batches if batch]
+    return [[statement for statement, _ in group] for group in _pack(statements, lambda s: s[1])]
