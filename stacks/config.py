@@ -1201,7 +1201,11 @@ class ParameterPolicy(_Model):
 
     Type: Annotated[str, OneOf(PARAMETER_POLICY_TYPES)]
     Version: Annotated[str, OneOf(("1.0",))]
-    Attributes: Annotated[Mapping[str, str], StringMap()]
+    Attributes: Annotated[Mapping[str, str], StringMap()] = Field(
+        description="`Expiration`: `Timestamp` (ISO 8601 with its zone, `2027-01-31T09:00:00Z`); "
+        "`ExpirationNotification`: `Before` and `Unit`; `NoChangeNotification`: `After` and "
+        "`Unit`. `Before` and `After` are whole numbers as text, `Unit` is `Days` or `Hours`"
+    )
 
     # Each type's attributes (Systems Manager user guide, "Assigning parameter policies"):
     # Expiration at a Timestamp (ISO 8601 with a zone), the notifications a whole number of
@@ -1257,7 +1261,7 @@ class ParameterConfig(_Model):
         description="path segments of `[a-zA-Z0-9_.-]` separated by `/`; the full name at most "
         "1011 characters and 15 levels"
     )
-    type: Annotated[str, OneOf(PARAMETER_TYPES)] = Field(description="the parameter's type")
+    type: Annotated[str, OneOf(PARAMETER_TYPES)]
     value: Annotated[str | None, TEXT] = Field(
         default=None,
         description="required for `String` and `StringList`, refused for `SecureString`. At most "
@@ -1275,9 +1279,7 @@ class ParameterConfig(_Model):
     )
     policies: Annotated[tuple[ParameterPolicy, ...], Listing(unique=False)] = Field(
         default=(),
-        description='`String` and `StringList` only. Each `{"Type": "Expiration" \\| '
-        '"ExpirationNotification" \\| "NoChangeNotification", "Version": "1.0", '
-        '"Attributes": {...}}`',
+        description="`String` and `StringList` only; at most 10",
     )
     source: Annotated[SecureStringSource | None, PRESENT] = Field(
         default=None,
@@ -1449,7 +1451,7 @@ class DatabaseConfig(_Model):
     """The workload's RDS instance; `credentials` is the purpose of the database secret that
     holds its master user (attached to the instance and rotated by AWS hosted rotation)."""
 
-    engine: Annotated[str, OneOf(DATABASE_ENGINES)] = Field(description="the database engine")
+    engine: Annotated[str, OneOf(DATABASE_ENGINES)]
     credentials: Annotated[str, Matching(_PURPOSE, "the purpose of a database secret")] = Field(
         description="the purpose of a `database` secret of the same engine, without "
         "`master_secret`, listing `service` in its consumers; it holds the master user"
@@ -2178,13 +2180,12 @@ def _schedule_hours(schedule: str) -> int | None:
 # What deploy would refuse and no single key shows: limits on names, policies, patterns and
 # stacks, per environment.
 
-# CloudFormation's limits on one stack: resources, and the template uploaded through the
-# bootstrap bucket (bytes).
-MAX_STACK_RESOURCES, MAX_TEMPLATE_BYTES = 500, 1_048_576
-# The Parameters stack's own resources: the SecureString provider (function, role, policy, log
-# group, queue and its policy, security group) and the CDK's metadata (counted in the shipped
-# stacks: 8 besides the parameters).
-PARAMETERS_STACK_RESOURCES = 8
+# Parameter Store's quota of parameters per account and region, by tier (Systems Manager user
+# guide, "Managing parameter tiers": Standard 10,000, Advanced 100,000;
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html).
+# CloudFormation's limits on one stack do not bound an environment's parameters: they are split
+# across as many Parameters stacks as needed (stacks/placement.py).
+MAX_PARAMETERS_BY_TIER = {"Standard": 10_000, "Advanced": 100_000}
 
 
 def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
@@ -2243,34 +2244,20 @@ def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
 
 
 def _check_parameters_stack(application: str, environment: EnvironmentConfig) -> None:
-    """Every parameter of an environment is one resource of its Parameters stack: refuses what
-    would pass CloudFormation's limits on a stack, naming the list."""
-    parameters = environment.parameters
-    resources = PARAMETERS_STACK_RESOURCES + len(parameters)
+    """An environment's parameters are split across as many Parameters stacks as they need, so
+    what bounds them is Parameter Store's quota per account and region: refuses more parameters
+    of a tier than it holds, naming the list. Environments sharing an account and region (and
+    anything else there) share the quota."""
     at = f"environments.{environment.name}.parameters"
-    if resources > MAX_STACK_RESOURCES:
-        raise Refusal(
-            f"{len(parameters)} parameters make the Parameters stack {resources} resources, over "
-            f"CloudFormation's {MAX_STACK_RESOURCES} per stack (at most "
-            f"{MAX_STACK_RESOURCES - PARAMETERS_STACK_RESOURCES} parameters in one environment)",
-            at,
-        )
-    # An upper bound of the template: the provider's part and, per parameter, its resource as
-    # the CDK writes it (measured at under 500 bytes besides the name, description and value).
-    size = 16_000 + sum(
-        600
-        + 2 * len(f"/{application}/{environment.name}/{parameter.name}")
-        + len(json.dumps(parameter.description))
-        + len(json.dumps(parameter.value or ""))
-        for parameter in parameters
-    )
-    if size > MAX_TEMPLATE_BYTES:
-        raise Refusal(
-            f"the Parameters stack's template would be about {size:,} bytes, over "
-            f"CloudFormation's {MAX_TEMPLATE_BYTES:,}; keep large values in fewer parameters or "
-            "in a secret",
-            at,
-        )
+    for tier, quota in MAX_PARAMETERS_BY_TIER.items():
+        count = sum(1 for parameter in environment.parameters if parameter.tier == tier)
+        if count > quota:
+            raise Refusal(
+                f"{count:,} parameters of the {tier} tier, over the {quota:,} Parameter Store "
+                "holds in one account and region (shared with everything else there); keep "
+                "fewer, or put some in another account or region",
+                at,
+            )
 
 
 def alert_pattern_size(application: str, environment: EnvironmentConfig) -> tuple[int, int]:

@@ -68,7 +68,7 @@ def _type(schema: dict[str, Any]) -> str:
 def _allowed(schema: dict[str, Any], description: str) -> str:
     if "enum" in schema and len(schema["enum"]) <= 10:
         values = ", ".join(f"`{value}`" for value in schema["enum"])
-        return f"{values}. {description}" if description else values
+        return f"{values}: {description}" if description else values
     return description
 
 
