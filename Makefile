@@ -96,7 +96,8 @@ benchmark-proof: setup
 benchmark-test-time: setup
 	$(VENV)/bin/python benchmarks/test_time.py
 
-# Records the Secrets stack of every new secret in secret-placement.json (never moves one).
+# Records the Secrets stack of every new secret in secret-placement.json and the Parameters stack
+# of every new parameter in parameter-placement.json (never moves one).
 place: setup
 	$(VENV)/bin/python -m stacks.placement
 

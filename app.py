@@ -26,19 +26,17 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     config = parse_config(app.node.try_get_context("strongbox"))
     environments = config.select(app.node.try_get_context("env"))
     add_compliance_plugins(app)
-    # `-c strongbox-placement='{...}'` replaces the recorded file (tests, pipelines).
-    override = app.node.try_get_context("strongbox-placement")
-    recorded = (
-        placement.load()
-        if override is None
-        else placement.parse_recorded(override, "strongbox-placement (context)")
-    )
+    # `-c strongbox-placement='{...}'` and `-c strongbox-parameter-placement='{...}'` replace
+    # the recorded files (tests, pipelines).
+    recorded = _recorded(app, placement.SECRETS, "strongbox-placement")
+    recorded_parameters = _recorded(app, placement.PARAMETERS, "strongbox-parameter-placement")
     stages = [
         EnvironmentStage(
             app,
             application=config.application,
             environment=environment,
             recorded_placement=recorded.get(environment.name, {}),
+            recorded_parameter_placement=recorded_parameters.get(environment.name, {}),
         )
         for environment in environments
     ]
@@ -47,6 +45,14 @@ def build_app(app: cdk.App, cdk_json: Path = Path("cdk.json")) -> list[Environme
     if config.pipeline.enabled and len(environments) == len(config.environments):
         build_pipeline(app, config.application, config.pipeline, stages)
     return stages
+
+
+def _recorded(app: cdk.App, shards: placement.Shards, key: str) -> dict[str, dict[str, str]]:
+    """The recorded placement of `shards`, or the one the context gives under `key`."""
+    override = app.node.try_get_context(key)
+    if override is None:
+        return shards.load()
+    return shards.parse_recorded(override, f"{key} (context)")
 
 
 def app_context(cdk_json: Path = Path("cdk.json")) -> dict[str, Any]:

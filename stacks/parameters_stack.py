@@ -1,20 +1,27 @@
-"""Parameters stack: the environment's Parameter Store hierarchy /<application>/<environment>/."""
+"""Parameters stack: parameters of the environment's hierarchy /<application>/<environment>/."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aws_cdk as cdk
 
 from constructs import Construct
-from stacks.config import EnvironmentConfig
+from stacks.config import EnvironmentConfig, ParameterConfig
 from stacks.network_stack import NetworkStack
 from stacks.secrets_stack import generation_of
 from strongbox import ManagedSecret, ParameterTree, SecretsKey
 
 
 class ParametersStack(cdk.Stack):
+    """Some of an environment's parameters (those `stacks.placement` puts here), in a
+    `ParameterTree` of the environment's path with a SecureString provider of its own.
+
+    Attributes:
+        tree: the `ParameterTree` of this stack's parameters.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -22,6 +29,7 @@ class ParametersStack(cdk.Stack):
         *,
         application: str,
         environment: EnvironmentConfig,
+        parameters: Sequence[ParameterConfig],
         secrets_key: SecretsKey,
         network: NetworkStack,
         secrets: Mapping[str, ManagedSecret],
@@ -40,7 +48,7 @@ class ParametersStack(cdk.Stack):
             vpc_cidr=environment.network.cidr,
             removal_policy=removal_policy,
         )
-        for parameter in environment.parameters:
+        for parameter in parameters:
             common: dict[str, Any] = {"description": parameter.description}
             if parameter.type == "SecureString":
                 source = parameter.source

@@ -12,7 +12,7 @@ from stacks.database_stack import DatabaseStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
-from stacks.placement import place, stack_order
+from stacks.placement import PARAMETERS, place, place_parameters, stack_order
 from stacks.secrets_stack import SecretsStack
 from stacks.workload_stack import WorkloadStack
 
@@ -25,6 +25,7 @@ class EnvironmentStage(cdk.Stage):
         application: str,
         environment: EnvironmentConfig,
         recorded_placement: Mapping[str, str] | None = None,
+        recorded_parameter_placement: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -92,17 +93,30 @@ class EnvironmentStage(cdk.Stage):
             for stack in self.secrets_stacks
             for purpose, managed in stack.secrets.items()
         }
-        self.parameters = ParametersStack(
-            self,
-            "Parameters",
-            application=application,
-            environment=environment,
-            secrets_key=self.keys.secrets_key,
-            network=self.network,
-            secrets=self.managed_secrets,
-            removal_policy=removal_policy,
-            description=f"Strongbox {environment.name}: Parameter Store hierarchy",
+        # Parameters the same way: each in the Parameters stack recorded for it, each stack a
+        # ParameterTree of the same path with a SecureString provider of its own.
+        self.parameter_placement = placed = place_parameters(
+            application, environment, recorded_parameter_placement or {}
         )
+        self.parameters_stacks = [
+            ParametersStack(
+                self,
+                stack_id,
+                application=application,
+                environment=environment,
+                parameters=[p for p in environment.parameters if placed[p.name] == stack_id],
+                secrets_key=self.keys.secrets_key,
+                network=self.network,
+                secrets=self.managed_secrets,
+                removal_policy=removal_policy,
+                description=f"Strongbox {environment.name}: Parameter Store hierarchy"
+                + (f" ({stack_id})" if stack_id != "Parameters" else ""),
+            )
+            for stack_id in PARAMETERS.order(placed)
+        ]
+        self.parameter_trees = {
+            name: stack.tree for stack in self.parameters_stacks for name in stack.tree.parameters
+        }
         workload = environment.workload
         self.database = (
             DatabaseStack(
@@ -128,7 +142,7 @@ class EnvironmentStage(cdk.Stage):
                 secrets_key=self.keys.secrets_key,
                 network=self.network,
                 secrets=self.managed_secrets,
-                parameters=self.parameters,
+                parameters=self.parameter_trees,
                 database=self.database,
                 removal_policy=removal_policy,
                 description=f"Strongbox {environment.name}: the workload's service, function "
@@ -146,7 +160,7 @@ class EnvironmentStage(cdk.Stage):
             *self.replica_keys,
             self.network,
             *self.secrets_stacks,
-            self.parameters,
+            *self.parameters_stacks,
         )
         optional = [stack for stack in (self.database, self.workload) if stack is not None]
         for stack in (*stacks, *optional):

@@ -20,10 +20,10 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig, InstanceConfig
 from stacks.database_stack import DatabaseStack
 from stacks.network_stack import NetworkStack
-from stacks.parameters_stack import ParametersStack
 from stacks.reader_roles import reader_role
 from strongbox import (
     ManagedSecret,
+    ParameterTree,
     ParameterUse,
     SecretConsumer,
     SecretsKey,
@@ -85,7 +85,7 @@ class WorkloadStack(cdk.Stack):
         secrets_key: SecretsKey,
         network: NetworkStack,
         secrets: Mapping[str, ManagedSecret],
-        parameters: ParametersStack,
+        parameters: Mapping[str, ParameterTree],
         database: DatabaseStack | None,
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
@@ -448,8 +448,7 @@ class WorkloadStack(cdk.Stack):
     def _consumer_of(self, name: str, id_: str) -> SecretConsumer:
         """The secrets and parameters whose `consumers` list `name`, as env vars: a database or
         json secret gives one variable per field (`DB_CREDENTIALS_PASSWORD`)."""
-        environment, secrets = self._environment, self._secrets
-        tree = self._parameters.tree
+        environment, secrets, trees = self._environment, self._secrets, self._parameters
         return SecretConsumer(
             self,
             id_,
@@ -464,7 +463,7 @@ class WorkloadStack(cdk.Stack):
                 for field in (secrets[secret.purpose].fields or (None,))
             ],
             parameters=[
-                ParameterUse(env_var(parameter.name), tree, parameter.name)
+                ParameterUse(env_var(parameter.name), trees[parameter.name], parameter.name)
                 for parameter in environment.parameters
                 if name in parameter.consumers
             ],
