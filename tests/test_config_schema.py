@@ -67,8 +67,7 @@ SYNTH_ONLY = {
     "sizes the whole environment": {
         "cross-account readers overflowing the key policy",
         "allowed readers overflowing the alert rule's pattern",
-        "more parameters than one stack holds",
-        "parameters overflowing the template",
+        "more Standard parameters than Parameter Store holds",
         "role name over IAM's limit",
         "service reading more secrets than its role's policies hold",
     },
