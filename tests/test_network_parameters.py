@@ -13,6 +13,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 
 from stacks.config import ENDPOINT_SERVICES, ConfigError, parse_config
@@ -764,3 +766,44 @@ def test_tree_grant_read_exact_names_and_decrypt_via_ssm(
     assert ParameterTree.secret_reference_name(database) == (
         "/aws/reference/secretsmanager/prod/payments/db-credentials"
     )
+
+
+def test_a_copy_of_a_replicated_secret_reads_only_its_primary(
+    tree: tuple[cdk.Stack, ParameterTree],
+) -> None:
+    """The provider runs in the primary region: its grant names the secret's primary ARN only,
+    not the replica's (which it would be able to read without ever declaring it)."""
+    stack, parameters = tree
+    key = SecretsKey(
+        stack,
+        "ReplicatedKey",
+        application="reports",
+        environment_name="prod",
+        access=KeyAccess(account="333333333333", regions=("eu-west-1", "eu-central-1")),
+    )
+    replica_key = kms.Key.from_key_arn(stack, "Replica", key.key_arn_in(stack, "eu-central-1"))
+    secret = ManagedSecret(
+        stack,
+        "Token",
+        application="reports",
+        environment_name="prod",
+        purpose="reporting-api-token",
+        kind="api-key",
+        description="A partner's token",
+        owner="team-payments",
+        encryption_key=key,
+        rotation_disabled_reason="Issued and rotated by the partner in their own portal.",
+        replica_regions=[
+            secretsmanager.ReplicaRegion(region="eu-central-1", encryption_key=replica_key)
+        ],
+    )
+    parameters.add_secure_string("copies/token", copy_from=secret)
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::ManagedPolicy").values()
+    reads = [
+        statement
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if "secretsmanager:GetSecretValue" in statement["Action"]
+    ]
+    secret_id = stack.resolve(secret.secret.secret_arn)
+    assert [statement["Resource"] for statement in reads] == [secret_id]
+    assert "eu-central-1" not in json.dumps(policy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -488,3 +489,23 @@ def test_a_generation_that_excludes_a_whole_character_type_is_refused(
     with pytest.raises(ValueError, match=f"leaves no {missing};"):
         generation.resolved(kind)
     assert Generation(exclude_punctuation=True, exclude_characters=PUNCTUATION).resolved("json")
+
+
+def test_primary_only_read_statements_leave_the_replicas_out(fixture: Fixture) -> None:
+    """A SecureString's provider copies a replicated secret in its own region: its grant names
+    the primary ARN and key through the primary region's Secrets Manager only (the call-path
+    proof counts a readable replica nobody declares reading as an undeclared reader)."""
+    secret = fixture.secret()
+    resolve = fixture.stack.resolve
+    every = [resolve(s.to_statement_json()) for s in secret.read_statements()]
+    primary = [resolve(s.to_statement_json()) for s in secret.read_statements(primary_only=True)]
+
+    assert every[0]["Resource"] == [
+        {"Ref": fixture.logical_id(secret.secret)},
+        replica_arn(fixture.logical_id(secret.secret), "eu-central-1"),
+    ]
+    assert primary[0]["Resource"] == {"Ref": fixture.logical_id(secret.secret)}
+    assert primary[1]["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com"]}
+    }
+    assert "eu-central-1" not in json.dumps(primary)

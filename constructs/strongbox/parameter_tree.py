@@ -168,7 +168,10 @@ class ParameterTree(Construct):
             }
         else:
             assert copy_from is not None
-            provider.policy.add_statements(*copy_from.read_statements(field=field))
+            # The provider reads the secret in its own region only.
+            provider.policy.add_statements(
+                *copy_from.read_statements(field=field, primary_only=True)
+            )
             source = {
                 "CopyFrom": {
                     "SecretId": copy_from.secret.secret_arn,

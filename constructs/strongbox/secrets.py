@@ -666,11 +666,19 @@ class ManagedSecret(Construct):
         return self._grant(grantee, (version_stage,) if version_stage else ())
 
     def read_statements(
-        self, field: str | None = None, version_stage: str | None = None
+        self,
+        field: str | None = None,
+        version_stage: str | None = None,
+        *,
+        primary_only: bool = False,
     ) -> list[iam.PolicyStatement]:
-        """The statements `grant_read` writes, for a caller that keeps them in its own policy."""
+        """The statements `grant_read` writes, for a caller that keeps them in its own policy.
+        `primary_only` leaves out the replicas, for a caller that reads only in the primary
+        region (a replica readable but never read would be a reader nobody declared)."""
         self.check_field(field)
-        return self._read_statements((version_stage,) if version_stage else ())
+        return self._read_statements(
+            (version_stage,) if version_stage else (), primary_only=primary_only
+        )
 
     def check_field(self, field: str | None) -> None:
         """Refuses a JSON `field` this secret does not have."""
@@ -700,10 +708,14 @@ class ManagedSecret(Construct):
         assert grant is not None
         return grant
 
-    def _read_statements(self, version_stages: Sequence[str]) -> list[iam.PolicyStatement]:
+    def _read_statements(
+        self, version_stages: Sequence[str], *, primary_only: bool = False
+    ) -> list[iam.PolicyStatement]:
         for stage in version_stages:
             check_version_stage(self, "version_stage", stage)
-        arns = self.secret_arns()
+        regions = self.regions[:1] if primary_only else self.regions
+        keys = self.keys[:1] if primary_only else self.keys
+        arns = self.secret_arns()[: len(regions)]
         if not version_stages:
             statements = [iam.PolicyStatement(actions=list(READ_ACTIONS), resources=arns)]
         else:
@@ -721,11 +733,9 @@ class ManagedSecret(Construct):
         statements.append(
             iam.PolicyStatement(
                 actions=["kms:Decrypt"],
-                resources=[key.key_arn for key in self.keys],
+                resources=[key.key_arn for key in keys],
                 conditions={
-                    "StringEquals": {
-                        "kms:ViaService": via_services(self.regions, ["secretsmanager"])
-                    }
+                    "StringEquals": {"kms:ViaService": via_services(regions, ["secretsmanager"])}
                 },
             )
         )
