@@ -51,16 +51,20 @@ from strongbox.secrets import (
     MANDATORY_TAGS,
     MAX_LENGTH,
     MIN_LENGTH,
+    RESOURCE_POLICY_LIMIT,
     SECRET_KINDS,
     Generation,
     SecretKind,
+    resource_policy_size,
 )
 
 PARAMETER_TYPES = ("String", "StringList", "SecureString")
 PARAMETER_TIERS = ("Standard", "Advanced")
 PARAMETER_POLICY_TYPES = ("Expiration", "ExpirationNotification", "NoChangeNotification")
 MAX_ROLE_NAME = 64
-MAX_PARAMETER_NAME = 1011  # characters of the full name, /<app>/<env>/... included
+# Characters of a parameter's name as Parameter Store counts them: the ARN before the name
+# (arn:aws:ssm:<region>:<account>:parameter) included (PutParameter, Name).
+MAX_PARAMETER_NAME = 1011
 MAX_PARAMETER_DEPTH = 15  # levels of the hierarchy
 MAX_STANDARD_VALUE = 4096  # bytes; larger values need the advanced tier (up to 8 KB)
 MAX_ADVANCED_VALUE = 8192
@@ -1258,8 +1262,9 @@ class ParameterConfig(_Model):
     }
 
     name: Annotated[str, Matching(_PARAMETER_NAME, "path segments of [a-zA-Z0-9_.-]")] = Field(
-        description="path segments of `[a-zA-Z0-9_.-]` separated by `/`; the full name at most "
-        "1011 characters and 15 levels"
+        description="path segments of `[a-zA-Z0-9_.-]` separated by `/`; at most 15 levels, and "
+        "1,011 characters with the ARN before the name "
+        "(`arn:aws:ssm:<region>:<account>:parameter/<application>/<environment>/`)"
     )
     type: Annotated[str, OneOf(PARAMETER_TYPES)]
     value: Annotated[str | None, TEXT] = Field(
@@ -1784,6 +1789,16 @@ class EnvironmentConfig(_Model):
                         "must trust a reader before a secret can share with it",
                         f"{at}.cross_account_readers[{reader_index}]",
                     )
+            if secret.cross_account_readers:
+                size = self.secret_policy_size(secret)
+                if size > RESOURCE_POLICY_LIMIT:
+                    raise Refusal(
+                        f"{len(secret.cross_account_readers)} readers make the secret's resource "
+                        f"policy {size:,} characters, over Secrets Manager's "
+                        f"{RESOURCE_POLICY_LIMIT:,}; share with fewer roles (an account id "
+                        "covers all of its roles)",
+                        f"{at}.cross_account_readers",
+                    )
             replicated = secret.replicate and bool(self.replica_regions)
             # Secrets Manager re-encrypts each rotated version with the replica keys on behalf
             # of the caller that wrote it; the role AWS's hosted rotation transform creates is
@@ -1817,6 +1832,24 @@ class EnvironmentConfig(_Model):
                     "{here}.network.vpc_endpoint_ids",
                     f"{at}.vpc_endpoint_only",
                 )
+
+    def secret_policy_size(self, secret: SecretConfig) -> int:
+        """The secret's resource policy as the Secrets stack writes it; a Secrets Manager
+        endpoint the Network stack creates counts at the longest id."""
+        account, region = self.account, self.region
+        endpoints = [
+            *(("vpce-" + "0" * 17,) if "secretsmanager" in self.network.endpoints else ()),
+            *self.network.vpc_endpoint_ids,
+        ]
+        return resource_policy_size(
+            exempt=[
+                f"arn:aws:iam::{account}:root",
+                f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{region}",
+                *self.key_administrators,
+            ],
+            cross_account_readers=secret.cross_account_readers,
+            vpc_endpoint_ids=endpoints if secret.vpc_endpoint_only else (),
+        )
 
     def _check_consumers(self) -> None:
         """Every consumer named is one of the workload's; the database's credentials fit it."""
@@ -2237,8 +2270,13 @@ def _check_deployable(application: str, environment: EnvironmentConfig) -> None:
     for index, parameter in enumerate(environment.parameters):
         full_name = f"/{application}/{environment.name}/{parameter.name}"
         at = f"{here}.parameters[{index}].name"
-        if len(full_name) > MAX_PARAMETER_NAME:
-            raise Refusal(f"{full_name[:40]}... is over {MAX_PARAMETER_NAME} characters", at)
+        arn = f"arn:aws:ssm:{environment.region}:{environment.account}:parameter{full_name}"
+        if len(arn) > MAX_PARAMETER_NAME:
+            raise Refusal(
+                f"{full_name[:40]}... makes the ARN {len(arn):,} characters; Parameter Store "
+                f"takes at most {MAX_PARAMETER_NAME:,}, the ARN before the name included",
+                at,
+            )
         if full_name.count("/") > MAX_PARAMETER_DEPTH:
             raise Refusal(f"{full_name} is deeper than {MAX_PARAMETER_DEPTH} levels", at)
 

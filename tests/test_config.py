@@ -138,6 +138,21 @@ def _vpc_endpoint_only_without_endpoints(raw: dict[str, Any]) -> None:
     staging["network"]["endpoints"] = ["kms", "ssm", "ecr.api", "ecr.dkr", "logs"]
 
 
+def _shared_with_roles(count: int) -> Mutation:
+    """The prod secret shared with `count` more roles of other accounts, each trusted by the key."""
+
+    def mutate(raw: dict[str, Any]) -> None:
+        prod = env(raw, "prod")
+        prod["cross_account_readers"] += [
+            f"arn:aws:iam::{600_000_000_000 + index:012d}:role/partner-reader-{index:02d}"
+            + "x" * 40
+            for index in range(count)
+        ]
+        prod["secrets"][4]["cross_account_readers"] = prod["cross_account_readers"]
+
+    return mutate
+
+
 E: list[str | int] = ["environments"]
 INVALID: list[tuple[str, Mutation, str]] = [
     (
@@ -699,6 +714,22 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environments.prod.workload.service: 545 secrets name 'api' as a consumer; granting them "
         "takes at least 11 managed policies on its role, over the 10 IAM attaches to one role by "
         "default; split them across consumers",
+    ),
+    (
+        "parameter name over Parameter Store's length with its ARN",
+        lambda raw: env(raw, "prod")["parameters"].append(
+            {"name": "level/" + "x" * 960, "type": "String", "value": "on"}
+        ),
+        "environments.prod.parameters[3].name: /payments/prod/level/xxxxxxxxxxxxxxxxxxx... makes "
+        "the ARN 1,025 characters; Parameter Store takes at most 1,011, the ARN before the name "
+        "included",
+    ),
+    (
+        "secret shared with more roles than its resource policy holds",
+        _shared_with_roles(70),
+        "environments.prod.secrets[4].cross_account_readers: 71 readers make the secret's "
+        "resource policy 22,603 characters, over Secrets Manager's 20,480; share with fewer roles "
+        "(an account id covers all of its roles)",
     ),
     (
         "consumer misspelt",

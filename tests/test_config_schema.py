@@ -70,6 +70,8 @@ SYNTH_ONLY = {
         "more Standard parameters than Parameter Store holds",
         "role name over IAM's limit",
         "service reading more secrets than its role's policies hold",
+        "parameter name over Parameter Store's length with its ARN",
+        "secret shared with more roles than its resource policy holds",
     },
     # Tag values may hold any Unicode letter; JSON Schema's patterns have no portable class
     # for one (Python's `re`, which many validators use, has no \p{L}).

@@ -12,6 +12,7 @@ import pytest
 
 from stacks.config import MAX_ROLE_NAME, EnvironmentConfig, alert_pattern_size, parse_config
 from strongbox.keys import KEY_ADMINISTRATION_ACTIONS
+from strongbox.naming import pascal_case
 from tests.conftest import (
     HANDLER_DIRECTORIES,
     Synthesized,
@@ -664,3 +665,22 @@ def test_config_sizes_the_unexpected_read_pattern_as_synth_writes_it(
 
     assert "Fn::" not in deployed
     assert alert_pattern_size(config.application, env)[0] == len(deployed)
+
+
+def test_config_sizes_a_shared_secrets_resource_policy_as_synth_writes_it(
+    synthesized: Synthesized,
+) -> None:
+    """The size config refuses too many readers of one secret by is the resource policy as
+    deployed: prod's reporting-api-token, shared with another account."""
+    env = CONFIG.environment("prod")
+    (index,) = [i for i, secret in enumerate(env.secrets) if secret.cross_account_readers]
+    stack = synthesized.stack(f"{env.stage_name}/Secrets")
+    (policy,) = [
+        resource["Properties"]["ResourcePolicy"]
+        for logical_id, resource in stack.resources("AWS::SecretsManager::ResourcePolicy").items()
+        if logical_id.startswith(pascal_case(env.secrets[index].purpose))
+    ]
+    deployed = json.dumps(policy, separators=(",", ":"))
+
+    assert "Fn::" not in deployed
+    assert env.secret_policy_size(env.secrets[index]) == len(deployed)

@@ -32,6 +32,7 @@ from strongbox.errors import StrongboxError
 from strongbox.keys import (
     KeyLike,
     as_key,
+    consumer_account,
     consumer_principal,
     in_another_account,
     key_reference,
@@ -846,6 +847,25 @@ def _refuse_aws_managed_key(name: str, key: kms.IKey) -> None:
         not cdk.Token.is_unresolved(arn) and ":alias/aws/" in arn
     ):
         raise ValueError(f"{name}: the AWS-managed key cannot be used; pass a customer-managed key")
+
+
+# Secrets Manager's limit on a resource policy (characters of its JSON, whitespace excluded).
+RESOURCE_POLICY_LIMIT = 20_480
+
+
+def resource_policy_size(
+    *, exempt: Sequence[str], cross_account_readers: Sequence[str], vpc_endpoint_ids: Sequence[str]
+) -> int:
+    """Characters of the resource policy a secret gets with these principals and endpoints, as
+    deployed (compact JSON): for refusing, before synth, what Secrets Manager would refuse."""
+    readers = list(dict.fromkeys(cross_account_readers))
+    document = _resource_policy(
+        exempt=exempt, cross_account_readers=readers, vpc_endpoint_ids=vpc_endpoint_ids
+    )
+    for statement, reader in zip(document["Statement"][1:], readers, strict=False):
+        if reader == consumer_account(reader):  # an account's root: a token until deployed
+            statement["Principal"] = {"AWS": f"arn:aws:iam::{reader}:root"}
+    return len(json.dumps(document, separators=(",", ":")))
 
 
 def _resource_policy(
