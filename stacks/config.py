@@ -45,6 +45,7 @@ from strongbox.consumer import ROLE_MANAGED_POLICY_QUOTA, fewest_policies
 from strongbox.credentials import credential_reason
 from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
 from strongbox.naming import pascal_case
+from strongbox.reading_function import extension_layer_arn
 from strongbox.secrets import DATABASE_ENGINES as SECRET_DATABASE_ENGINES
 from strongbox.secrets import (
     DEFAULT_LENGTHS,
@@ -1854,6 +1855,12 @@ class EnvironmentConfig(_Model):
     def _check_consumers(self) -> None:
         """Every consumer named is one of the workload's; the database's credentials fit it."""
         workload = self.workload
+        if workload and workload.function and extension_layer_arn(self.region) is None:
+            raise Refusal(
+                f"reads through the Parameters and Secrets extension, which has no arm64 layer "
+                f"in {self.region} (aws-cdk-lib's region table); leave the function out here",
+                "workload.function",
+            )
         known = workload.consumers if workload else ()
         allowed = (
             f"one of the workload's consumers ({', '.join(known)})"

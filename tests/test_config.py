@@ -732,6 +732,15 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "(an account id covers all of its roles)",
     ),
     (
+        "function in a region without the extension's layer",
+        lambda raw: env(raw, "dev").update(
+            region="ap-northeast-3", availability_zones=["ap-northeast-3a", "ap-northeast-3b"]
+        ),
+        "environments.dev.workload.function: reads through the Parameters and Secrets extension, "
+        "which has no arm64 layer in ap-northeast-3 (aws-cdk-lib's region table); leave the "
+        "function out here",
+    ),
+    (
         "consumer misspelt",
         _set([*E, "dev", "secrets", 1, "consumers"], ["api", "reconciller"]),
         "environments.dev.secrets[1].consumers[1]: 'reconciller' is not a consumer here (did you "

@@ -72,6 +72,7 @@ SYNTH_ONLY = {
         "service reading more secrets than its role's policies hold",
         "parameter name over Parameter Store's length with its ARN",
         "secret shared with more roles than its resource policy holds",
+        "function in a region without the extension's layer",
     },
     # Tag values may hold any Unicode letter; JSON Schema's patterns have no portable class
     # for one (Python's `re`, which many validators use, has no \p{L}).

@@ -7,6 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import region_info
 
 from constructs import Construct
 from strongbox.access.calls import Runtime
@@ -21,6 +22,16 @@ HANDLER_DIRECTORY = Path(__file__).parent / "reader"
 # The newest extension version whose per-region layer ARNs aws-cdk-lib's region table lists.
 EXTENSION_VERSION = lambda_.ParamsAndSecretsVersions.V1_0_103
 MAX_CACHE_TTL = cdk.Duration.minutes(5)  # the extension's upper bound for both TTLs
+
+
+def extension_layer_arn(region: str) -> str | None:
+    """The extension's arm64 layer in `region` (PrivateFunction runs on arm64), or None where
+    aws-cdk-lib's region table has none: there the CDK refuses the function at synth."""
+    version = EXTENSION_VERSION.value.removeprefix("V").replace("_", ".")
+    arn: str | None = region_info.RegionInfo.get(region).params_and_secrets_lambda_layer_arn(
+        version, "arm64"
+    )
+    return arn
 
 
 @shows_init_signature
