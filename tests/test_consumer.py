@@ -13,6 +13,7 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 
+from benchmarks.limits import Renderer
 from constructs import Construct
 from strongbox import (
     DatabaseFields,
@@ -22,7 +23,13 @@ from strongbox import (
     ParameterTree,
     SecretsKey,
 )
-from strongbox.consumer import MANAGED_POLICY_LIMIT, ParameterUse, SecretConsumer, SecretUse
+from strongbox.consumer import (
+    MANAGED_POLICY_LIMIT,
+    ROLE_MANAGED_POLICY_QUOTA,
+    ParameterUse,
+    SecretConsumer,
+    SecretUse,
+)
 from strongbox.reading_function import SecretReadingFunction
 from tests.conftest import as_list, feature_flag_app, imported_isolated_vpc
 
@@ -363,4 +370,72 @@ def test_a_consumer_needing_more_policies_than_a_role_takes_is_refused() -> None
     )
     assert len(consumer.policies) > 10
     with pytest.raises(ValueError, match=r"^Workload/Api: attach_to: 600 secrets and 0 parameters"):
+        fixture.attach(consumer)
+
+
+def test_parameters_past_one_policy_are_split_across_policies() -> None:
+    """120 parameters a workload reads: their ARNs (about 9,400 characters) are split into
+    statements that each fit a managed policy, every ARN in exactly one, beside the secret
+    and key statements."""
+    fixture = Fixture()
+    stripe = fixture.secret("stripe-api-key")
+    names = [f"app/setting-{index:03d}" for index in range(120)]
+    for name in names:
+        fixture.tree.add_string(name, "on")
+    consumer = SecretConsumer(
+        fixture.stack,
+        "Api",
+        secrets=[SecretUse("STRIPE_KEY", stripe)],
+        parameters=[
+            ParameterUse(f"SETTING_{index:03d}", fixture.tree, name)
+            for index, name in enumerate(names)
+        ],
+    )
+    fixture.attach(consumer)
+    template = Template.from_stack(fixture.stack).to_json()
+    renderer = Renderer({fixture.stack.stack_name: dict(template)})
+    documents = [
+        template["Resources"][fixture.stack.get_logical_id(p.node.default_child)][  # type: ignore[arg-type]
+            "Properties"
+        ]["PolicyDocument"]
+        for p in consumer.policies
+    ]
+    statements = [s for document in documents for s in as_list(document["Statement"])]
+    parameter_statements = [
+        s for s in statements if s["Action"] == ["ssm:GetParameter", "ssm:GetParameters"]
+    ]
+
+    assert len(consumer.policies) > 1
+    sizes = [renderer.size(document, fixture.stack.stack_name) for document in documents]
+    assert all(size < MANAGED_POLICY_LIMIT for size in sizes), sizes
+    assert len(parameter_statements) == 2
+    granted = [r for s in parameter_statements for r in as_list(s["Resource"])]
+    assert sorted(granted) == sorted(fixture.tree.parameter_arn(name) for name in names)
+    assert [
+        s["Resource"] for s in statements if s["Action"] == "secretsmanager:GetSecretValue"
+    ] == [{"Ref": fixture.logical_id(stripe.secret)}]
+    assert [s["Action"] for s in statements].count("kms:Decrypt") == 1
+
+
+def test_a_consumer_of_parameters_needing_more_policies_than_a_role_takes_is_refused() -> None:
+    """Parameter ARNs count toward the 10 managed policies a role takes like secrets do."""
+    fixture = Fixture()
+    names = [f"app/{index:03d}-{'n' * 800}" for index in range(80)]
+    for name in names:
+        fixture.tree.add_string(name, "on")
+    consumer = SecretConsumer(
+        fixture.stack,
+        "Api",
+        parameters=[
+            ParameterUse(f"SETTING_{index:03d}", fixture.tree, name)
+            for index, name in enumerate(names)
+        ],
+    )
+
+    assert len(consumer.policies) > ROLE_MANAGED_POLICY_QUOTA
+    with pytest.raises(
+        ValueError,
+        match=rf"^Workload/Api: attach_to: 0 secrets and 80 parameters need "
+        rf"{len(consumer.policies)} managed policies, over the 10 ",
+    ):
         fixture.attach(consumer)

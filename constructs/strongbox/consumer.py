@@ -70,7 +70,8 @@ class SecretConsumer(Construct):
       second; the Lambda extension and most SDK code the first).
 
     Statements are consolidated (one per service and condition, not one per secret) and split
-    into as many managed policies as IAM's 6,144-character limit needs. A consumer in another
+    into as many managed policies as IAM's 6,144-character limit needs; a statement naming more
+    secrets or parameters than one policy holds is split too. A consumer in another
     stack than a `ParameterTree` it reads makes its stack depend on the tree's.
 
     Attributes:
@@ -124,14 +125,13 @@ class SecretConsumer(Construct):
                     )
                 )
         parameter_arns = sorted({p.tree.parameter_arn(p.name) for p in parameters})
-        if parameter_arns:
+        for arns in _pack(parameter_arns, _parameter_arn_size):
             statements.append(
                 (
                     iam.PolicyStatement(
-                        actions=["ssm:GetParameter", "ssm:GetParameters"],
-                        resources=parameter_arns,
+                        actions=["ssm:GetParameter", "ssm:GetParameters"], resources=arns
                     ),
-                    STATEMENT_OVERHEAD + sum(len(arn) + 3 for arn in parameter_arns),
+                    STATEMENT_OVERHEAD + sum(_parameter_arn_size(arn) for arn in arns),
                 )
             )
         decrypt: dict[str, list[str]] = {}
@@ -320,6 +320,12 @@ def _add_once(groups: dict[str, list[str]], key: str, value: str) -> None:
 
 def _arn_size(secret: ManagedSecret) -> int:
     return len(secret.secret_name) + ARN_OVERHEAD
+
+
+def _parameter_arn_size(arn: str) -> int:
+    # Its quotes and a comma; an unresolved region or account counts at its token's length,
+    # longer than the value it stands for.
+    return len(arn) + 3
 
 
 def _chunks(secrets: Sequence[ManagedSecret]) -> list[list[ManagedSecret]]:
