@@ -12,6 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
+from benchmarks.limits import Renderer
 from stacks.config import parse_config
 from strongbox import (
     DatabaseFields,
@@ -22,11 +23,14 @@ from strongbox import (
     RotationFunction,
     RotationSchedule,
     SecretsKey,
+    StrongboxError,
 )
-from strongbox.secrets import HOSTED_ROTATION_TRANSFORM
+from strongbox.consumer import MANAGED_POLICY_LIMIT, ROLE_MANAGED_POLICY_QUOTA
+from strongbox.secrets import HOSTED_ROTATION_TRANSFORM, ROTATION_ACTIONS
 from tests.conftest import (
     Synthesized,
     SynthesizedStack,
+    as_list,
     cdk_json_context,
     default_strongbox_config,
     feature_flag_app,
@@ -532,3 +536,128 @@ def test_rotation_keeps_the_format_the_secret_was_generated_with(stack: cdk.Stac
         "false",
         "signing_key",
     )
+
+
+def token_rotation(stack: cdk.Stack) -> tuple[RotationFunction, kms.IKey]:
+    key = make_key(stack)
+    rotation = RotationFunction(
+        stack,
+        "TokenRotation",
+        vpc=imported_isolated_vpc(stack),
+        vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+        vpc_cidr="10.0.0.0/16",
+        encryption_key=key,
+    )
+    return rotation, key
+
+
+def token_secret(stack: cdk.Stack, key: kms.IKey, purpose: str) -> ManagedSecret:
+    return ManagedSecret(
+        stack,
+        f"Secret{purpose[:12]}",
+        application="payments",
+        environment_name="prod",
+        purpose=purpose,
+        kind="api-key",
+        description="a partner's API key",
+        owner="team-partners",
+        encryption_key=key,
+    )
+
+
+@pytest.mark.parametrize(("count", "policies"), [(60, 2), (200, 4)])
+def test_grants_of_many_rotated_secrets_spread_over_policies_of_the_role(
+    count: int, policies: int
+) -> None:
+    """One managed policy holds the grants of a few dozen secrets: more are spread over further
+    policies of the function's role, each complete (the secret and its key) and under IAM's 6,144
+    characters, the first keeping its id, and each secret's schedule waits for its policy."""
+    # 200 secrets with their schedules and permissions are 800 resources, past the 500 a stack
+    # holds by default; the app's placement keeps 80 secrets a stack, this is the construct.
+    flags = {k: v for k, v in cdk_json_context().items() if k.startswith("@aws-cdk")}
+    app = cdk.App(context={**flags, "@aws-cdk/core:stackResourceLimit": 1000})
+    stack = cdk.Stack(app, "Db", env=cdk.Environment(account="333333333333", region="eu-west-1"))
+    cdk.Validations.of(stack).acknowledge(
+        cdk.Acknowledgment(
+            id="CloudFormation-Validate::F0007", reason="More resources than a stack holds."
+        )
+    )
+    rotation, key = token_rotation(stack)
+    secrets = [token_secret(stack, key, f"rot-{index:03d}") for index in range(count)]
+    for secret in secrets:
+        rotation.rotate(secret, RotationSchedule("rate(30 days)"))
+    template = Template.from_stack(stack).to_json()
+    resources = template["Resources"]
+    renderer = Renderer({stack.stack_name: dict(template)})
+    policy_ids = [stack.get_logical_id(p.node.default_child) for p in rotation.policies]  # type: ignore[arg-type]
+    documents = [resources[policy_id]["Properties"]["PolicyDocument"] for policy_id in policy_ids]
+    role_id = stack.get_logical_id(rotation.role.node.default_child)  # type: ignore[arg-type]
+    key_arn = {"Fn::GetAtt": [stack.get_logical_id(key.node.default_child), "Arn"]}  # type: ignore[arg-type]
+    secret_ids = {stack.get_logical_id(s.secret.node.default_child): s for s in secrets}  # type: ignore[arg-type]
+
+    sizes = [renderer.size(document, stack.stack_name) for document in documents]
+    assert all(size < MANAGED_POLICY_LIMIT for size in sizes), sizes
+    assert sorted(policy_ids) == sorted(
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::IAM::ManagedPolicy"
+    )
+    rotated_in: dict[str, list[str]] = {}
+    for policy_id, document in zip(policy_ids, documents, strict=True):
+        assert resources[policy_id]["Properties"]["Roles"] == [{"Ref": role_id}]
+        statements = as_list(document["Statement"])
+        for statement in statements:
+            if statement["Action"] == list(ROTATION_ACTIONS):
+                for resource in as_list(statement["Resource"]):
+                    rotated_in.setdefault(resource["Ref"], []).append(policy_id)
+        # Each policy's secrets can be rotated with it alone: it grants their key too.
+        (key_statement,) = [s for s in statements if s["Action"][0] == "kms:Decrypt"]
+        assert key_statement["Resource"] == key_arn
+    assert {secret_id: len(ids) for secret_id, ids in rotated_in.items()} == dict.fromkeys(
+        secret_ids, 1
+    )
+    # The first keeps its logical id: a function rotating few secrets is deployed unchanged.
+    assert [p.node.id for p in rotation.policies] == ["Policy"] + [
+        f"Policy{index}" for index in range(1, policies)
+    ]
+    assert rotation.policies[0] is rotation.policy
+    # Secrets Manager invokes the function as soon as a schedule exists: a secret granted by a
+    # later policy must wait for it (the function itself waits for the first).
+    function_id = stack.get_logical_id(rotation.function.node.default_child)  # type: ignore[arg-type]
+    assert policy_ids[0] in resources[function_id]["DependsOn"]
+    schedules = {
+        r["Properties"]["SecretId"]["Ref"]: r
+        for r in resources.values()
+        if r["Type"] == "AWS::SecretsManager::RotationSchedule"
+    }
+    later = {i: ids[0] for i, ids in rotated_in.items() if ids[0] != policy_ids[0]}
+    assert later
+    for secret_id, policy_id in later.items():
+        assert policy_id in schedules[secret_id]["DependsOn"]
+
+
+def test_a_rotation_function_needing_more_policies_than_a_role_takes_is_refused(
+    stack: cdk.Stack,
+) -> None:
+    """IAM attaches at most 10 managed policies to a role by default: a function whose grants
+    would need an eleventh refuses the secret at `rotate`, naming itself, instead of failing
+    at deploy."""
+    rotation, key = token_rotation(stack)
+    rotated: list[ManagedSecret] = []
+    with pytest.raises(StrongboxError) as error:
+        # Names near Secrets Manager's 512 characters: about 10 grants a policy.
+        for index in range(200):
+            secret = token_secret(stack, key, f"partner-{index:03d}-" + "k" * 480)
+            rotation.rotate(secret, RotationSchedule("rate(30 days)"))
+            rotated.append(secret)
+
+    assert len(rotation.policies) == ROLE_MANAGED_POLICY_QUOTA
+    assert str(error.value) == (
+        f"Db/TokenRotation: rotate {secret.secret_name}: the grants of {len(rotated) + 1} "
+        "secrets need more than the 10 managed policies IAM attaches to one role by default; "
+        "rotate the rest with another RotationFunction"
+    )
+    # Refused before anything was wired: no schedule, no invoke permission.
+    assert secret.rotation_schedule is None
+    assert rotation.node.try_find_child(f"InvokeFor{secret.node.id}") is None
+    assert all(s.rotation_schedule is not None for s in rotated)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
 from strongbox.access.calls import Call, Runtime
 from strongbox.access.declare import declare_runtime
+from strongbox.consumer import ARN_OVERHEAD, KEY_ARN_SIZE, POLICY_BUDGET, ROLE_MANAGED_POLICY_QUOTA
 from strongbox.errors import StrongboxError
 from strongbox.keys import KeyLike
 from strongbox.private_function import PrivateFunction, bundled_code
@@ -21,18 +27,31 @@ from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
 from strongbox.signature import shows_init_signature
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
+# What any other reference in the role's statements renders as at most: the ARN of a resource
+# whose name CloudFormation generates (the function's log group, its dead-letter queue).
+GENERATED_ARN_SIZE = 200
 
 
 @shows_init_signature
 class RotationFunction(PrivateFunction):
     """The four-step rotation Lambda (createSecret, setSecret, testSecret, finishSecret), a
-    `PrivateFunction` whose policy can rotate exactly the secrets given to `rotate` (plus
+    `PrivateFunction` whose policies can rotate exactly the secrets given to `rotate` (plus
     GetRandomPassword, which has no resource).
+
+    The grants are consolidated (one statement per action set and condition, not one per
+    secret) and spread over as many managed policies of the role as IAM's 6,144-character limit
+    needs: `policy` first, then `Policy1`, `Policy2`, ... `rotate` refuses a secret that would
+    need more than the 10 IAM attaches to one role by default.
 
     The built-in strategy is "token": a new random value from GetRandomPassword with the
     `generation` options (for a json secret, only `json_field` changes); the old value stays
     valid as AWSPREVIOUS. For another strategy, pass `code` holding handler.py next to your
     module and `strategy="module:Class"` (see strongbox/rotation/handler.py).
+
+    Attributes:
+        policies: every managed policy of the role: `policy` (the function's own logs,
+            network and queue statements, then the first secrets' grants) first.
+        generation, json_field: what the function generates, as given.
     """
 
     def __init__(
@@ -103,6 +122,9 @@ class RotationFunction(PrivateFunction):
             reserved_concurrency=reserved_concurrency,
             removal_policy=removal_policy,
         )
+        self.policies = [self.policy]
+        self._rotated = 0  # secrets given to `rotate`
+        self._grants = [_Grants(self.policy, _rendered_size(self.policy.document.to_json(), {}))]
 
     def rotate(self, secret: ManagedSecret, schedule: RotationSchedule) -> None:
         """Rotate `secret` on `schedule`: grants, an invoke permission for Secrets Manager
@@ -115,7 +137,7 @@ class RotationFunction(PrivateFunction):
                 f"{self.json_field!r}"
             )
         stack = cdk.Stack.of(self)
-        self.policy.add_statements(*secret.rotation_statements())
+        grants = self._grant(secret)
         permission = lambda_.CfnPermission(
             self,
             f"InvokeFor{secret.node.id}",
@@ -131,6 +153,8 @@ class RotationFunction(PrivateFunction):
         # Secrets Manager invokes the function as soon as the schedule exists (rotate
         # immediately): the invoke permission must already be in place.
         rotation_schedule.add_resource_dependency(permission)
+        if grants.policy is not self.policy:  # the function already waits for its own policy
+            rotation_schedule.node.add_dependency(grants.policy)
         declare_runtime(
             self,
             Runtime(
@@ -159,6 +183,101 @@ class RotationFunction(PrivateFunction):
                 },
             ),
         )
+
+    def _grant(self, secret: ManagedSecret) -> _Grants:
+        """Add `secret.rotation_statements()` to the last policy, or to a new one when they would
+        not fit it; return the policy's grants."""
+        statements = secret.rotation_statements()
+        sizes = {secret.secret.secret_arn: ARN_OVERHEAD + len(secret.secret_name)}
+        sizes.update((key.key_arn, KEY_ARN_SIZE) for key in secret.keys)
+        grants = self._grants[-1]
+        if grants.size + grants.added_size(statements, sizes) > POLICY_BUDGET:
+            if len(self.policies) == ROLE_MANAGED_POLICY_QUOTA:
+                raise StrongboxError(
+                    self,
+                    f"rotate {secret.secret_name}: the grants of {self._rotated + 1} secrets "
+                    f"need more than the {ROLE_MANAGED_POLICY_QUOTA} managed policies IAM "
+                    "attaches to one role by default; rotate the rest with another "
+                    "RotationFunction",
+                )
+            policy = iam.ManagedPolicy(self, f"Policy{len(self.policies)}", roles=[self.role])
+            self.policies.append(policy)
+            grants = _Grants(policy, _rendered_size(policy.document.to_json() or {}, {}))
+            self._grants.append(grants)
+        grants.add(statements, sizes)
+        self._rotated += 1
+        return grants
+
+
+@dataclass
+class _Grants:
+    """One managed policy of a rotation function's role, its statements by everything but their
+    resources (so a secret's grants join the statements already there) and its estimated
+    rendered size."""
+
+    policy: iam.ManagedPolicy
+    size: int
+    statements: dict[str, iam.PolicyStatement] = field(default_factory=dict)
+
+    def added_size(
+        self, statements: Sequence[iam.PolicyStatement], sizes: Mapping[str, int]
+    ) -> int:
+        """What `add(statements)` would add to the rendered policy, at most."""
+        added = 0
+        for statement in statements:
+            existing = self.statements.get(_shape(statement))
+            if existing is None:
+                # Rendered with its resources as a list, as it will be once a second joins.
+                json_ = {**statement.to_statement_json(), "Resource": []}
+                added += _rendered_size(json_, sizes) + 1
+                existing_resources: list[str] = []
+            else:
+                existing_resources = existing.resources
+            added += sum(
+                _rendered_size(resource, sizes) + 1
+                for resource in dict.fromkeys(statement.resources)
+                if resource not in existing_resources
+            )
+        return added
+
+    def add(self, statements: Sequence[iam.PolicyStatement], sizes: Mapping[str, int]) -> None:
+        """Add `statements` to the policy, each joining a statement of its shape if any."""
+        self.size += self.added_size(statements, sizes)
+        for statement in statements:
+            shape = _shape(statement)
+            existing = self.statements.get(shape)
+            if existing is None:
+                self.statements[shape] = statement
+                self.policy.add_statements(statement)
+            else:
+                existing.add_resources(
+                    *(r for r in statement.resources if r not in existing.resources)
+                )
+
+
+def _shape(statement: iam.PolicyStatement) -> str:
+    """A statement's effect, actions and conditions: statements of one shape merge."""
+    json_ = {k: v for k, v in statement.to_statement_json().items() if k != "Resource"}
+    return json.dumps(json_, sort_keys=True, default=str)
+
+
+def _rendered_size(value: Any, sizes: Mapping[str, int]) -> int:
+    """Characters of `value`, part of a policy document with its tokens unresolved, as IAM
+    counts it once deployed (compact JSON): a string of `sizes` at its size, any other token at
+    GENERATED_ARN_SIZE."""
+    if isinstance(value, str):
+        if value in sizes:
+            return sizes[value]
+        return GENERATED_ARN_SIZE if cdk.Token.is_unresolved(value) else len(json.dumps(value))
+    if isinstance(value, Mapping):
+        items = [len(json.dumps(str(k))) + 1 + _rendered_size(v, sizes) for k, v in value.items()]
+        return 2 + sum(items) + max(len(items) - 1, 0)
+    if isinstance(value, list | tuple):
+        items = [_rendered_size(item, sizes) for item in value]
+        return 2 + sum(items) + max(len(items) - 1, 0)
+    if value is None or isinstance(value, bool | int | float):
+        return len(json.dumps(value))
+    return GENERATED_ARN_SIZE  # an unresolved intrinsic object
 
 
 def _handler_code(
