@@ -28,12 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from stacks.config import (
+    MAX_ROLE_NAME,
     ConfigError,
     EnvironmentConfig,
     ParameterConfig,
     SecretConfig,
     StrongboxConfig,
 )
+from strongbox.alerts import EVENT_PATTERN_LIMIT
+from strongbox.naming import pascal_case
+from strongbox.secrets import DatabaseFields
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,31 +59,59 @@ class Shards:
         return self.prefix if index == 0 else f"{self.prefix}{index + 1}"
 
     def place(
-        self, costs: Mapping[str, Sequence[int]], recorded: Mapping[str, str]
+        self,
+        costs: Mapping[str, Sequence[int]],
+        recorded: Mapping[str, str],
+        *,
+        shared: Mapping[str, tuple[str, Sequence[int]]] | None = None,
+        reserved: Sequence[int] | None = None,
     ) -> dict[str, str]:
         """Item -> stack id: recorded items where they are, new ones (by their `costs`, one
-        figure per measure of `room`) first-fit in sorted order. An empty stack takes any item,
-        so one that alone exceeds the room still gets a stack of its own."""
+        figure per measure of `room`) first-fit in sorted order. `shared` gives some items a
+        group and its cost, which a stack pays once for all of its items of that group (the
+        rotation function they share); `reserved` is what the first stack holds besides its
+        items (the environment's alerts). A stack without items takes any item, so one that
+        alone exceeds the room still gets a stack of its own."""
+        shared = shared or {}
         placement: dict[str, str] = {}
-        used: dict[str, list[int]] = {}
+        used: dict[str, list[int]] = {self.stack_id(0): list(reserved or [0] * len(self.room))}
+        groups: dict[str, set[str]] = {}
+        members: dict[str, int] = {}
+
+        def cost(name: str, stack: str) -> list[int]:
+            """What `name` adds to `stack`: its own cost and, if it is the first of its group
+            there, the group's."""
+            group, group_cost = shared.get(name, ("", ()))
+            added = list(costs[name])
+            if group and group not in groups.get(stack, set()):
+                added = [own + extra for own, extra in zip(added, group_cost, strict=True)]
+            return added
 
         def put(name: str, stack: str) -> None:
             total = used.setdefault(stack, [0] * len(self.room))
-            for measure, cost in enumerate(costs[name]):
-                total[measure] += cost
+            for measure, figure in enumerate(cost(name, stack)):
+                total[measure] += figure
+            if name in shared:
+                groups.setdefault(stack, set()).add(shared[name][0])
+            members[stack] = members.get(stack, 0) + 1
             placement[name] = stack
+
+        def fits(name: str, stack: str) -> bool:
+            if not members.get(stack):
+                return True
+            return all(
+                total + figure <= room
+                for total, figure, room in zip(
+                    used[stack], cost(name, stack), self.room, strict=True
+                )
+            )
 
         for name in sorted(costs):
             if name in recorded:
                 put(name, recorded[name])
         for name in sorted(set(costs) - set(placement)):
             index = 0
-            while self.stack_id(index) in used and any(
-                total + cost > room
-                for total, cost, room in zip(
-                    used[self.stack_id(index)], costs[name], self.room, strict=True
-                )
-            ):
+            while not fits(name, self.stack_id(index)):
                 index += 1
             put(name, self.stack_id(index))
         return dict(sorted(placement.items()))
@@ -124,15 +156,29 @@ class Shards:
         return self.parse_recorded(path.read_text(), path.name)
 
 
-# Room in one Secrets stack. CloudFormation allows 500 resources and 200 outputs per stack; a
-# secret costs up to 4 resources (secret, resource policy, rotation schedule, invoke permission)
-# and up to 2 outputs (its ARN for consumers, and for the Database stack), and each stack keeps
-# room for its rotation functions and alerts.
+# Room in one Secrets stack, for three limits:
+# - 80 secrets, and CloudFormation's 200 outputs: a secret has at most 2 (its ARN for consumers,
+#   and for the Database stack).
+# - CloudFormation's 500 resources: a secret costs up to 4 (secret, resource policy, rotation
+#   schedule, invoke permission), a rotation function 8 in the stack that holds it (function,
+#   role, policy, log group, queue and its policy, security group, and policies for its secrets
+#   past the first forty or so), the alerts 5 in the first stack plus one a subscribed email and
+#   one a rotation function's alarm. At most 400 keeps room for the CDK's metadata and the
+#   hosted rotation's security group.
+# - CloudFormation's 1,048,576-byte template: a secret costs `secret_template_bytes`' estimate,
+#   a rotation function ROTATION_FUNCTION_BYTES in the stack that holds it, the alerts
+#   `alerts_cost`'s in the first stack, the stack's own part SECRETS_STACK_BYTES; each stack
+#   stays under 800,000 in all, far enough from the limit for the estimates to err.
 MAX_SECRETS_PER_STACK = 80
 MAX_RESOURCES_PER_STACK = 400
+SECRETS_STACK_BYTES, MAX_SECRETS_TEMPLATE_BYTES = 3_000, 800_000
 SECRETS = Shards(
     "Secrets",
-    (MAX_SECRETS_PER_STACK, MAX_RESOURCES_PER_STACK),
+    (
+        MAX_SECRETS_PER_STACK,
+        MAX_RESOURCES_PER_STACK,
+        MAX_SECRETS_TEMPLATE_BYTES - SECRETS_STACK_BYTES,
+    ),
     ROOT / "secret-placement.json",
     kind="secret",
     key="purpose",
@@ -184,10 +230,225 @@ def resource_cost(secret: SecretConfig) -> int:
     return 4 if rotation.strategy == "token" else 3
 
 
-def place(secrets: Sequence[SecretConfig], recorded: Mapping[str, str]) -> dict[str, str]:
-    """Purpose -> Secrets stack id: recorded secrets where they are, new ones first-fit (at most
-    80 secrets and 400 resources a stack) in sorted order."""
-    return SECRETS.place({s.purpose: (1, resource_cost(s)) for s in secrets}, recorded)
+# Template bytes, measured on synthesized templates (tests/test_secret_placement.py holds the
+# estimates above the real sizes): what a secret, a rotation function and the alerts add besides
+# the text named beside each in `secret_template_bytes`, `rotation_function_cost` and
+# `alerts_cost`, rounded up. The CDK writes templates indented by one space a level, so every
+# figure includes its lines' indentation.
+SECRET_BYTES = 1_750  # the secret, its resource policy and an output naming it
+TAG_BYTES = 45  # a tag besides its key and value
+REFERENCE_BYTES = 250  # a reference to another stack's output besides its stack and region
+REPLICA_BYTES = 120  # a replica region's entry besides its key's reference
+PRINCIPAL_BYTES = 14  # an ARN in the resource policy's list of exempt principals
+READER_BYTES = 260  # a cross-account reader's statement besides its principal and Sid
+VPC_ENDPOINT_BYTES = 700  # the endpoint statement besides its principals and endpoints
+DISABLED_BYTES = 80  # the metadata saying why it does not rotate besides the reason
+TOKEN_BYTES = 1_100  # schedule, invoke permission and the function policy's entry
+HOSTED_BYTES = 400  # the schedule of a hosted rotation besides its references
+ROTATION_FUNCTION_BYTES = 9_000  # a function with its first policy, both KMS statements
+ROTATION_FUNCTION_REGION_BYTES = 450  # a replica region in the function's KMS statements
+ALERTS_BYTES = 8_000  # topic, its policy and both rules, the read pattern's other roles
+EMAIL_BYTES = 250  # a subscription besides its address (which its logical id repeats)
+# A function's alarm, its ARN in the topic's policy and its role (a reference to another
+# stack's output) in the read pattern, besides the stage's name in each.
+ALARM_BYTES = 1_300
+# The most rotation functions an environment can have: the unexpected-read pattern names each
+# one's role, its name generated at IAM's longest, quoted and comma-separated, within
+# EventBridge's 2,048 characters (stacks/stage.py refuses more).
+MAX_ROTATION_FUNCTIONS = EVENT_PATTERN_LIMIT // (
+    len("arn:aws:iam::") + 12 + len(":role/") + MAX_ROLE_NAME + 3
+)
+
+
+def _json_bytes(value: str) -> int:
+    """Bytes of `value` as a JSON string in a template (UTF-8, quotes and escapes included)."""
+    return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def secret_template_bytes(
+    application: str, environment: EnvironmentConfig, secret: SecretConfig
+) -> int:
+    """What a secret adds to its Secrets stack's template, an upper bound: SECRET_BYTES besides
+    the text of its config (name, description, owner, tags, generation, template, rotation) and
+    its environment's (replica regions, the principals of its resource policy, cross-stack
+    references), its logical id as often as the template repeats it, and the resources its
+    rotation adds (the function itself is `rotation_function_cost`'s)."""
+    rotation, generation = secret.rotation, secret.generation.resolved(secret.kind)
+    stage, region, account = environment.stage_name, environment.region, environment.account
+    reference = REFERENCE_BYTES + len(stage) + len(region)
+    # The id is the secret's, its resource policy's, its output's and (rotated) its schedule's
+    # and invoke permission's, each named and referenced.
+    logical_id = len(pascal_case(secret.purpose))
+    total = SECRET_BYTES + reference + (5 + 6 * (rotation.strategy == "token")) * logical_id
+    total += sum(
+        _json_bytes(text)
+        for text in (
+            f"{environment.name}/{application}/{secret.purpose}",
+            secret.description,
+            secret.owner,
+            application,
+            secret.purpose,
+            environment.name,
+            secret.kind,
+        )
+    )
+    total += sum(
+        TAG_BYTES + _json_bytes(key) + _json_bytes(value) for key, value in secret.tags.items()
+    )
+    template, generated_key = _value_template(application, secret)
+    if template is not None:
+        total += _json_bytes(json.dumps(template, sort_keys=True)) + _json_bytes(generated_key)
+    excluded = _json_bytes(generation.exclude_characters) if generation.exclude_characters else 0
+    total += excluded
+    if secret.replicate:
+        total += len(environment.replica_regions) * (REPLICA_BYTES + reference + 2 * len(region))
+    principals = [
+        f"arn:aws:iam::{account}:root",
+        f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{region}",
+        *environment.key_administrators,
+    ]
+    # Listed once, and again in the endpoint statement.
+    total += (1 + secret.vpc_endpoint_only) * sum(
+        PRINCIPAL_BYTES + _json_bytes(principal) for principal in principals
+    )
+    # A reader's Sid names its account (and role); its principal is its ARN or its account's root.
+    total += sum(
+        READER_BYTES + 2 * _json_bytes(reader) + 20
+        for reader in dict.fromkeys(secret.cross_account_readers)
+    )
+    if secret.vpc_endpoint_only:
+        created = "secretsmanager" in environment.network.endpoints
+        total += VPC_ENDPOINT_BYTES + reference * created
+        total += sum(
+            PRINCIPAL_BYTES + _json_bytes(endpoint)
+            for endpoint in environment.network.vpc_endpoint_ids
+        )
+    if not rotation.enabled:
+        return total + DISABLED_BYTES + _json_bytes(rotation.disabled_reason or "")
+    # Its schedule, in the rules and in the metadata with the stack's name.
+    total += 2 * _json_bytes(rotation.schedule or "") + _json_bytes(rotation.window or "")
+    total += len(stage) + len("-Secrets") + 5
+    workload = environment.workload
+    if workload and workload.database and workload.database.credentials == secret.purpose:
+        return total  # the Database stack rotates them, once attached
+    if rotation.strategy == "token":
+        return total + TOKEN_BYTES
+    # Hosted rotation: the key twice, the subnets, the characters it excludes, a master secret.
+    subnets = len(environment.availability_zones)
+    master = rotation.master_secret
+    total += HOSTED_BYTES + (2 + subnets) * reference + excluded + 2 * logical_id
+    return total + (reference + len(pascal_case(master)) if master else 0)
+
+
+def _value_template(
+    application: str, secret: SecretConfig
+) -> tuple[dict[str, str | int | bool] | None, str]:
+    """The fields a secret's value is generated into (as `ManagedSecret` writes them in
+    SecretStringTemplate) and the key of the generated one."""
+    if secret.kind == "database" and secret.database is not None:
+        database = secret.database
+        fields = DatabaseFields(
+            engine=database.engine,
+            username=database.username,
+            dbname=database.dbname or application.replace("-", "_"),
+            port=database.port,
+        )
+        return dict(fields.template()), "password"
+    if secret.kind == "json":
+        return dict(secret.template or {}), secret.generate_key or "value"
+    return None, ""
+
+
+def rotation_function(secret: SecretConfig) -> str | None:
+    """The rotation function a token-rotated secret shares with the others of its stack that
+    generate alike (SecretsStack makes one per generation and generated field), else None."""
+    if secret.rotation.strategy != "token":
+        return None
+    field = (secret.generate_key or "value") if secret.kind == "json" else None
+    return repr((secret.generation.resolved(secret.kind), field))
+
+
+def rotation_function_cost(environment: EnvironmentConfig) -> tuple[int, int, int]:
+    """What a rotation function adds to the stack that holds it: no secret, its resources and
+    its template bytes (its KMS statements name every region)."""
+    regions = len(environment.replica_regions)
+    return 0, 8, ROTATION_FUNCTION_BYTES + regions * ROTATION_FUNCTION_REGION_BYTES
+
+
+def alerts_cost(environment: EnvironmentConfig) -> tuple[int, int, int]:
+    """What the environment's alerts add to its first Secrets stack: no secret, resources and
+    template bytes, with an alarm for as many rotation functions as the environment can have."""
+    emails = environment.alerts.emails
+    return (
+        0,
+        5 + len(emails) + MAX_ROTATION_FUNCTIONS,
+        ALERTS_BYTES
+        + sum(EMAIL_BYTES + 2 * _json_bytes(email) for email in emails)
+        + MAX_ROTATION_FUNCTIONS * (ALARM_BYTES + 3 * len(environment.stage_name)),
+    )
+
+
+def secret_cost(
+    application: str, environment: EnvironmentConfig, secret: SecretConfig
+) -> tuple[int, int, int]:
+    """What a secret adds to its Secrets stack: one secret, its resources and template bytes."""
+    return 1, resource_cost(secret), secret_template_bytes(application, environment, secret)
+
+
+def place(
+    secrets: Sequence[SecretConfig],
+    recorded: Mapping[str, str],
+    *,
+    application: str = "",
+    environment: EnvironmentConfig | None = None,
+) -> dict[str, str]:
+    """Purpose -> Secrets stack id: recorded secrets where they are, new ones first-fit in
+    sorted order within each stack's room: at most 80 secrets and 400 resources and, given the
+    environment and application the secrets belong to (as synth and `make place` give them),
+    800,000 template bytes with the rotation functions and alerts. Without an environment
+    secrets are placed by counts alone (a bare list has no policies or replicas to measure)."""
+    if environment is None:
+        return SECRETS.place({s.purpose: (1, resource_cost(s), 0) for s in secrets}, recorded)
+    function = rotation_function_cost(environment)
+    return SECRETS.place(
+        {s.purpose: secret_cost(application, environment, s) for s in secrets},
+        recorded,
+        shared={
+            s.purpose: (group, function)
+            for s in secrets
+            if (group := rotation_function(s)) is not None
+        },
+        reserved=alerts_cost(environment),
+    )
+
+
+def place_secrets(
+    application: str, environment: EnvironmentConfig, recorded: Mapping[str, str]
+) -> dict[str, str]:
+    """Purpose -> Secrets stack id of every secret of `environment`: `place` with every
+    measure."""
+    return place(environment.secrets, recorded, application=application, environment=environment)
+
+
+def rotation_functions(
+    application: str, environment: EnvironmentConfig, recorded: Mapping[str, str]
+) -> set[tuple[str, str]]:
+    """(Secrets stack id, generation) of each rotation function of the environment: a stack
+    has one for each generation (and generated field) its token-rotated secrets use."""
+    placement = place_secrets(application, environment, recorded)
+    return {
+        (placement[s.purpose], group)
+        for s in environment.secrets
+        if (group := rotation_function(s)) is not None
+    }
+
+
+def rotation_function_count(
+    application: str, environment: EnvironmentConfig, recorded: Mapping[str, str]
+) -> int:
+    """How many rotation functions the environment's Secrets stacks hold, each a role the
+    unexpected-read rule names (`recorded`: the environment's recorded secret placement)."""
+    return len(rotation_functions(application, environment, recorded))
 
 
 def stack_order(placement: Mapping[str, str]) -> list[str]:
@@ -249,7 +510,9 @@ def record(
     both files."""
     recorded, recorded_parameters = load(path), PARAMETERS.load(parameter_path)
     secrets = {
-        environment.name: place(environment.secrets, recorded.get(environment.name, {}))
+        environment.name: place_secrets(
+            config.application, environment, recorded.get(environment.name, {})
+        )
         for environment in config.environments
     }
     parameters = {

@@ -127,17 +127,13 @@ class SecretsStack(cdk.Stack):
             "Alerts",
             encryption_key=self.secrets_key.key,
             secret_name_prefix=f"{environment.name}/{application}/",
-            allowed_reader_arns=[
-                *(rotation.role.role_arn for rotation in rotation_functions),
-                *(
-                    role.arn(self.partition, self.account)
-                    for role in reader_roles(application, environment)
-                ),
-                # CloudFormation reads db-credentials to pass the password to the database.
-                deploy_role_arn_of(self),
-                *environment.key_administrators,
-                *environment.alerts.allowed_readers,
-            ],
+            allowed_reader_arns=expected_readers(
+                application,
+                environment,
+                rotation_roles=[rotation.role.role_arn for rotation in rotation_functions],
+                deploy_role=deploy_role_arn_of(self),
+                partition=self.partition,
+            ),
             rotation_functions=list(rotation_functions),
             emails=environment.alerts.emails,
         )
@@ -195,6 +191,30 @@ class SecretsStack(cdk.Stack):
             port = DATABASE_ENGINES[engine][1]
             group.add_egress_rule(cidr, ec2.Port.tcp(port), f"{engine} in the VPC")
         return group
+
+
+def expected_readers(
+    application: str,
+    environment: EnvironmentConfig,
+    *,
+    rotation_roles: Sequence[str],
+    deploy_role: str,
+    partition: str,
+) -> list[str]:
+    """The role ARNs whose reads of the environment's secrets do not alert: the rotation
+    functions' (`rotation_roles`), the workload's, the deploy role, the key administrators and
+    `alerts.allowed_readers`."""
+    return [
+        *rotation_roles,
+        *(
+            role.arn(partition, environment.account)
+            for role in reader_roles(application, environment)
+        ),
+        # CloudFormation reads db-credentials to pass the password to the database.
+        deploy_role,
+        *environment.key_administrators,
+        *environment.alerts.allowed_readers,
+    ]
 
 
 def rotation_schedule(secret: SecretConfig) -> RotationSchedule:

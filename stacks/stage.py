@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import aws_cdk as cdk
 
 from constructs import Construct
-from stacks.config import EnvironmentConfig
+from stacks.config import MAX_ROLE_NAME, ConfigError, EnvironmentConfig
 from stacks.database_stack import DatabaseStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
-from stacks.placement import PARAMETERS, place, place_parameters, stack_order
-from stacks.secrets_stack import SecretsStack
+from stacks.placement import (
+    PARAMETERS,
+    place_parameters,
+    place_secrets,
+    rotation_functions,
+    stack_order,
+)
+from stacks.secrets_stack import SecretsStack, expected_readers
 from stacks.workload_stack import WorkloadStack
+from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
 
 
 class EnvironmentStage(cdk.Stage):
@@ -27,6 +35,7 @@ class EnvironmentStage(cdk.Stage):
         recorded_placement: Mapping[str, str] | None = None,
         recorded_parameter_placement: Mapping[str, str] | None = None,
     ) -> None:
+        _check_alert_pattern(application, environment, recorded_placement or {})
         super().__init__(
             scope,
             environment.stage_name,
@@ -67,7 +76,7 @@ class EnvironmentStage(cdk.Stage):
         )
         # Each secret in the stack recorded for it (stacks/placement.py); new ones where there
         # is room. The first stack also holds the alerts for all of them.
-        self.placement = place(environment.secrets, recorded_placement or {})
+        self.placement = place_secrets(application, environment, recorded_placement or {})
         self.secrets_stacks = [
             SecretsStack(
                 self,
@@ -168,3 +177,37 @@ class EnvironmentStage(cdk.Stage):
             stack.termination_protection = not environment.is_development
             cdk.Tags.of(stack).add("Application", application)
             cdk.Tags.of(stack).add("Environment", environment.name)
+
+
+def _check_alert_pattern(
+    application: str, environment: EnvironmentConfig, recorded: Mapping[str, str]
+) -> None:
+    """Refuses `alerts.allowed_readers` that, with the roles Strongbox adds, make the
+    unexpected-read rule's pattern longer than EventBridge takes. Config counts one rotation
+    function per generation, but each Secrets stack has its own, known once secrets are placed:
+    the rule's list is measured here, as `SecretsStack.add_alerts` makes it, each function's
+    role at the longest name IAM generates. Before any stack is built, so nothing is written."""
+    account, region = environment.account, environment.region
+    functions = rotation_functions(application, environment, recorded)
+    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    readers = expected_readers(
+        application,
+        environment,
+        rotation_roles=[f"arn:aws:iam::{account}:role/" + "x" * MAX_ROLE_NAME] * len(functions),
+        deploy_role=f"arn:aws:iam::{account}:role/cdk-{qualifier}-cfn-exec-role-{account}-{region}",
+        partition="aws",
+    )
+    prefix = f"{environment.name}/{application}/"
+    pattern = unexpected_read_pattern(
+        prefix, f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}", readers
+    )
+    size = len(json.dumps(pattern, separators=(",", ":")))
+    if size > EVENT_PATTERN_LIMIT:
+        stacks = len({stack for stack, _ in functions})
+        raise ConfigError(
+            f"environments.{environment.name}.alerts.allowed_readers",
+            f"the unexpected-read rule would name {len(readers)} roles ({len(functions)} of them "
+            f"rotation functions, one a generation in each of {stacks} Secrets stacks) in a "
+            f"pattern of {size:,} characters, over EventBridge's {EVENT_PATTERN_LIMIT:,}; list "
+            "fewer roles (or raise the quota and the limit together)",
+        )
