@@ -2308,16 +2308,15 @@ def _check_parameters_stack(application: str, environment: EnvironmentConfig) ->
 def alert_pattern_size(application: str, environment: EnvironmentConfig) -> tuple[int, int]:
     """The unexpected-read rule's pattern as deployed (characters of compact JSON) and how many
     roles it names. Rotation functions' roles get generated names, counted at the longest IAM
-    allows; there is at most one function per distinct generation."""
+    allows; each Secrets stack has one function per generation it rotates, counted as a new
+    environment's secrets are placed (the stage measures again with the recorded placement)."""
+    from stacks.placement import rotation_function_count  # placement reads these models
+
     account, region = environment.account, environment.region
     role = f"arn:aws:iam::{account}:role/"
-    functions = {
-        (secret.kind, secret.generation, secret.generate_key)
-        for secret in environment.secrets
-        if secret.rotation.strategy == "token"
-    }
+    functions = rotation_function_count(application, environment, {})
     allowed = [
-        *(role + "x" * MAX_ROLE_NAME for _ in functions),
+        *(role + "x" * MAX_ROLE_NAME for _ in range(functions)),
         *(
             f"{role}strongbox/{application}/"
             + reader_role_name(application, environment.name, consumer, kind)

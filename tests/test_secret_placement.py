@@ -291,7 +291,7 @@ def test_the_read_rule_names_every_stacks_functions_within_its_limit(
         environment, functions
     )
     assert MAX_EVENT_PATTERN - 50 < pattern_size(environment, functions) <= MAX_EVENT_PATTERN
-    assert alert_pattern_size(APPLICATION, environment)[0] < pattern_size(environment, functions)
+    assert alert_pattern_size(APPLICATION, environment)[0] == pattern_size(environment, functions)
 
 
 # ---------------------------------------------------------------------------------------------
