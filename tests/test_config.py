@@ -747,10 +747,10 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "mean 'reconciler'?); allowed: one of the workload's consumers (api, reconciler, batch)",
     ),
     (
-        "SecureString copied from a misspelt secret",
-        _set([*E, "prod", "parameters", 2, "source"], _copy_from("db-credential", "password")),
-        "environments.prod.parameters[2].source.secret: 'db-credential' is not a secret of this "
-        "environment (did you mean 'db-credentials'?)",
+        "database credentials misspelt",
+        _set([*E, "prod", "workload", "database", "credentials"], "db-credential"),
+        "environments.prod.workload.database.credentials: 'db-credential' is not a database "
+        "secret of this environment (did you mean 'db-credentials'?)",
     ),
     (
         "wave naming a misspelt environment",

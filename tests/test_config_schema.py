@@ -48,7 +48,7 @@ SYNTH_ONLY = {
         "instance named like the function",
         "SecureString copy of a field that is not text at deploy time",
         "consumer misspelt",
-        "SecureString copied from a misspelt secret",
+        "database credentials misspelt",
         "wave naming a misspelt environment",
     },
     "reads a number inside a string": {
