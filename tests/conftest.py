@@ -36,6 +36,27 @@ from constructs import Construct  # noqa: E402
 from strongbox import KeyAccess, ManagedSecret, SecretsKey  # noqa: E402
 
 
+def run_app(context: dict[str, Any], outdir: Path) -> subprocess.CompletedProcess[str]:
+    """app.py run as the CDK CLI runs it: `context` through CDK_CONTEXT_JSON, the assembly into
+    `outdir` (made empty here), none of pytest's or an outer run's variables."""
+    outdir.mkdir(exist_ok=True)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("PYTEST") and key not in ("CDK_CONTEXT_JSON", "CDK_OUTDIR")
+    }
+    environment.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(outdir))
+    return subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def cdk_json_context() -> dict[str, Any]:
     context: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
     return context

@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stacks.config import ConfigError, parse_config
-from tests.conftest import ROOT, cdk_json_context, default_strongbox_config
+from tests.conftest import cdk_json_context, default_strongbox_config, run_app
 
 CORPUS = Path(__file__).resolve().parent / "bad_configs"
 ENTRIES = sorted(CORPUS.glob("*.json"))
@@ -103,23 +100,8 @@ def test_app_py_refuses_a_bad_config_with_one_line_and_writes_nothing(tmp_path: 
     context = cdk_json_context()
     context["strongbox"] = json.dumps(apply_edits(context["strongbox"], entry["edits"]))
     outdir = tmp_path / "cdk.out"
-    outdir.mkdir()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST") and key not in ("CDK_CONTEXT_JSON", "CDK_OUTDIR")
-    }
-    environment.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(outdir))
 
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_app(context, outdir)
 
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +36,13 @@ from stacks.placement import (
     secret_template_bytes,
 )
 from strongbox.alerts import unexpected_read_pattern
-from tests.conftest import ROOT, Synthesized, cdk_json_context, default_strongbox_config, synthesize
+from tests.conftest import (
+    Synthesized,
+    cdk_json_context,
+    default_strongbox_config,
+    run_app,
+    synthesize,
+)
 
 APPLICATION = parse_config(default_strongbox_config()).application
 ACCOUNT = "333333333333"
@@ -315,23 +318,8 @@ def test_app_py_refuses_alert_readers_past_the_rule_with_two_stacks_of_functions
         **{"strongbox-placement": {"prod": {**recorded(), "extra-signing-key": "Secrets2"}}},
     )
     outdir = tmp_path / "cdk.out"
-    outdir.mkdir()
-    variables = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("PYTEST") and key not in ("CDK_CONTEXT_JSON", "CDK_OUTDIR")
-    }
-    variables.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(outdir))
 
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env=variables,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_app(context, outdir)
 
     assert alert_pattern_size(APPLICATION, environment)[0] <= MAX_EVENT_PATTERN
     assert pattern_size(environment, 2) > MAX_EVENT_PATTERN
