@@ -1783,6 +1783,14 @@ class EnvironmentConfig(_Model):
                     + _suggest(master, others),
                     f"{at}.rotation.master_secret",
                 )
+            engines = {s.purpose: s.database.engine for s in self.secrets if s.database}
+            if master is not None and engines[master] != engines[secret.purpose]:
+                raise Refusal(
+                    f"{master!r} is a {engines[master]} secret and this one "
+                    f"{engines[secret.purpose]}; the user that rotates it must be of the same "
+                    "engine",
+                    f"{at}.rotation.master_secret",
+                )
             for reader_index, reader in enumerate(secret.cross_account_readers):
                 if reader not in self.cross_account_readers:
                     raise Refusal(

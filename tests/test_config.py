@@ -132,6 +132,18 @@ def _master_secret_for_database_credentials(raw: dict[str, Any]) -> None:
     secrets[0]["rotation"]["master_secret"] = "db-admin"  # noqa: S105 - a secret purpose
 
 
+def _master_secret_of_another_engine(raw: dict[str, Any]) -> None:
+    """A second PostgreSQL user rotated by a MySQL secret's user."""
+    secrets = raw["environments"]["dev"]["secrets"]
+    admin = copy.deepcopy(secrets[0])
+    admin.update(purpose="db-admin", consumers=[])
+    admin["database"] = {**admin["database"], "engine": "mysql"}
+    user = copy.deepcopy(secrets[0])
+    user.update(purpose="db-reporting", consumers=[])
+    user["rotation"] = {**user["rotation"], "master_secret": "db-admin"}
+    secrets += [admin, user]
+
+
 def _vpc_endpoint_only_without_endpoints(raw: dict[str, Any]) -> None:
     staging = raw["environments"]["staging"]
     staging["secrets"][0]["vpc_endpoint_only"] = True
@@ -739,6 +751,12 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "environments.dev.workload.function: reads through the Parameters and Secrets extension, "
         "which has no arm64 layer in ap-northeast-3 (aws-cdk-lib's region table); leave the "
         "function out here",
+    ),
+    (
+        "master secret of another engine",
+        _master_secret_of_another_engine,
+        "environments.dev.secrets[5].rotation.master_secret: 'db-admin' is a mysql secret and "
+        "this one postgres; the user that rotates it must be of the same engine",
     ),
     (
         "consumer misspelt",

@@ -73,6 +73,7 @@ SYNTH_ONLY = {
         "parameter name over Parameter Store's length with its ARN",
         "secret shared with more roles than its resource policy holds",
         "function in a region without the extension's layer",
+        "master secret of another engine",
     },
     # Tag values may hold any Unicode letter; JSON Schema's patterns have no portable class
     # for one (Python's `re`, which many validators use, has no \p{L}).
