@@ -1786,8 +1786,8 @@ class EnvironmentConfig(_Model):
             engines = {s.purpose: s.database.engine for s in self.secrets if s.database}
             if master is not None and engines[master] != engines[secret.purpose]:
                 raise Refusal(
-                    f"{master!r} is a {engines[master]} secret and this one "
-                    f"{engines[secret.purpose]}; the user that rotates it must be of the same "
+                    f"names a {engines[master]} secret ({master!r}) to rotate a "
+                    f"{engines[secret.purpose]} one; the user that rotates it must be of the same "
                     "engine",
                     f"{at}.rotation.master_secret",
                 )

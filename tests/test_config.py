@@ -755,8 +755,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
     (
         "master secret of another engine",
         _master_secret_of_another_engine,
-        "environments.dev.secrets[5].rotation.master_secret: 'db-admin' is a mysql secret and "
-        "this one postgres; the user that rotates it must be of the same engine",
+        "environments.dev.secrets[5].rotation.master_secret: names a mysql secret ('db-admin') "
+        "to rotate a postgres one; the user that rotates it must be of the same engine",
     ),
     (
         "consumer misspelt",
