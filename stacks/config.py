@@ -2313,16 +2313,20 @@ def _check_parameters_stack(application: str, environment: EnvironmentConfig) ->
             )
 
 
-def alert_pattern_size(application: str, environment: EnvironmentConfig) -> tuple[int, int]:
+def alert_pattern_size(
+    application: str, environment: EnvironmentConfig, functions: int | None = None
+) -> tuple[int, int]:
     """The unexpected-read rule's pattern as deployed (characters of compact JSON) and how many
     roles it names. Rotation functions' roles get generated names, counted at the longest IAM
-    allows; each Secrets stack has one function per generation it rotates, counted as a new
-    environment's secrets are placed (the stage measures again with the recorded placement)."""
-    from stacks.placement import rotation_function_count  # placement reads these models
+    allows; each Secrets stack has one function per generation it rotates: `functions`, or as
+    many as a new environment's secrets get once placed (the stage passes the count of the
+    recorded placement)."""
+    if functions is None:
+        from stacks.placement import rotation_function_count  # placement reads these models
 
+        functions = rotation_function_count(application, environment, {})
     account, region = environment.account, environment.region
     role = f"arn:aws:iam::{account}:role/"
-    functions = rotation_function_count(application, environment, {})
     allowed = [
         *(role + "x" * MAX_ROLE_NAME for _ in range(functions)),
         *(

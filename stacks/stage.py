@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 import aws_cdk as cdk
 
 from constructs import Construct
-from stacks.config import MAX_ROLE_NAME, ConfigError, EnvironmentConfig
+from stacks.config import ConfigError, EnvironmentConfig, alert_pattern_size
 from stacks.database_stack import DatabaseStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
@@ -20,9 +19,9 @@ from stacks.placement import (
     rotation_functions,
     stack_order,
 )
-from stacks.secrets_stack import SecretsStack, expected_readers
+from stacks.secrets_stack import SecretsStack
 from stacks.workload_stack import WorkloadStack
-from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
+from strongbox.alerts import EVENT_PATTERN_LIMIT
 
 
 class EnvironmentStage(cdk.Stage):
@@ -183,30 +182,16 @@ def _check_alert_pattern(
     application: str, environment: EnvironmentConfig, recorded: Mapping[str, str]
 ) -> None:
     """Refuses `alerts.allowed_readers` that, with the roles Strongbox adds, make the
-    unexpected-read rule's pattern longer than EventBridge takes. Config counts one rotation
-    function per generation, but each Secrets stack has its own, known once secrets are placed:
-    the rule's list is measured here, as `SecretsStack.add_alerts` makes it, each function's
-    role at the longest name IAM generates. Before any stack is built, so nothing is written."""
-    account, region = environment.account, environment.region
+    unexpected-read rule's pattern longer than EventBridge takes. Config counts the rotation
+    functions of a new placement; each Secrets stack has its own, so the rule is measured again
+    here with the recorded placement. Before any stack is built, so nothing is written."""
     functions = rotation_functions(application, environment, recorded)
-    qualifier = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
-    readers = expected_readers(
-        application,
-        environment,
-        rotation_roles=[f"arn:aws:iam::{account}:role/" + "x" * MAX_ROLE_NAME] * len(functions),
-        deploy_role=f"arn:aws:iam::{account}:role/cdk-{qualifier}-cfn-exec-role-{account}-{region}",
-        partition="aws",
-    )
-    prefix = f"{environment.name}/{application}/"
-    pattern = unexpected_read_pattern(
-        prefix, f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}", readers
-    )
-    size = len(json.dumps(pattern, separators=(",", ":")))
+    size, roles = alert_pattern_size(application, environment, len(functions))
     if size > EVENT_PATTERN_LIMIT:
         stacks = len({stack for stack, _ in functions})
         raise ConfigError(
             f"environments.{environment.name}.alerts.allowed_readers",
-            f"the unexpected-read rule would name {len(readers)} roles ({len(functions)} of them "
+            f"the unexpected-read rule would name {roles} roles ({len(functions)} of them "
             f"rotation functions, one a generation in each of {stacks} Secrets stacks) in a "
             f"pattern of {size:,} characters, over EventBridge's {EVENT_PATTERN_LIMIT:,}; list "
             "fewer roles (or raise the quota and the limit together)",
