@@ -1,4 +1,4 @@
-"""The report's content per environment: inventory, readers, cost, placement advice, findings."""
+"""The report's content per environment: inventory, readers, cost, advice, controls, findings."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from strongbox.access.proof import CallResult, prove
 from strongbox.assembly.resolver import Resolver, read_assembly
 from strongbox.credentials import looks_like_credential
+from strongbox.report.controls import Control, controls
 from strongbox.report.cost import (
     Advice,
     Assumptions,
@@ -29,6 +30,7 @@ class EnvironmentReport:
     advice: tuple[Advice, ...]
     findings: tuple[str, ...]
     call_paths: tuple[CallResult, ...]  # each declared call of the environment, decided
+    controls: tuple[Control, ...]  # Security Hub's controls, decided from the templates
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def analyse(directory: Path, assumptions: Assumptions, prices: PriceBook) -> Rep
                 call_paths=tuple(
                     call for call in proof.calls if call.environment == environment.name
                 ),
+                controls=controls(resolver, environment),
             )
             for environment in environments(resolver)
         ),

@@ -11,6 +11,7 @@ from typing import Any
 
 from strongbox.access.proof import LIMITS
 from strongbox.report.analysis import EnvironmentReport, Report
+from strongbox.report.controls import NO_CONFIG_RULE
 from strongbox.report.diagram import mermaid
 from strongbox.report.inventory import Environment
 from strongbox.report.key_labels import KeyLabels
@@ -19,6 +20,12 @@ CALL_PATHS_INTRO = (
     "Every AWS call a runtime declares, decided through the caller's identity policies, the "
     "resource's policy, the key policy and the VPC endpoint policy (`strongbox check` fails on "
     "any call that is not allowed)."
+)
+
+CONTROLS_INTRO = (
+    "Each control as the templates decide it, with the resources and the property that decide "
+    "it; what only the running account can tell is 'not decidable at synth', with the AWS Config "
+    "rule of this environment that watches it."
 )
 
 
@@ -129,6 +136,12 @@ def _environment(part: EnvironmentReport, labels: KeyLabels) -> list[str]:
         LIMITS,
         "",
         *_call_paths(part),
+        "",
+        "### Security Hub controls",
+        "",
+        CONTROLS_INTRO,
+        "",
+        *_controls(part),
         "",
         "### Findings",
         "",
@@ -300,6 +313,22 @@ def _call_paths(part: EnvironmentReport) -> list[str]:
         ("runtime", "call", "verdict", "decided by"),
         rows,
         empty="No runtime here declares its calls.",
+    )
+
+
+def _controls(part: EnvironmentReport) -> list[str]:
+    return _table(
+        ("control", "status", "evidence", "watched by"),
+        [
+            (
+                f"{control.control}: {control.title}",
+                f"**{control.status}**" if control.status == "fail" else control.status,
+                _cell("<br>".join(control.evidence)),
+                _cell("<br>".join(control.watched_by) or NO_CONFIG_RULE),
+            )
+            for control in part.controls
+        ],
+        empty="No controls.",
     )
 
 
