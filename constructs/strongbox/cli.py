@@ -1,4 +1,5 @@
-"""The `strongbox` command: `strongbox report [cdk.out]` and `strongbox check [cdk.out]`."""
+"""The `strongbox` command: `strongbox report [cdk.out]`, `strongbox check [cdk.out]` and
+`strongbox verify --env NAME`."""
 
 from __future__ import annotations
 
@@ -16,18 +17,24 @@ from strongbox.report.analysis import analyse
 from strongbox.report.cost import Assumptions, load_prices
 from strongbox.report.diagram import render_svg
 from strongbox.report.render import as_json, as_markdown
+from strongbox.verify.checks import VerifyError
+from strongbox.verify.command import DESCRIPTION as VERIFY_DESCRIPTION
+from strongbox.verify.command import EPILOG as VERIFY_EPILOG
+from strongbox.verify.command import verify
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command; returns the exit status (0; 1 when `check` finds a problem; or 2 with
-    one line on stderr)."""
+    """Runs the command; returns the exit status (0; 1 when `check` or `verify` finds a
+    problem; or 2 with one line on stderr)."""
     parser = _parser()
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "check":
             return _check(Path(arguments.assembly))
+        if arguments.command == "verify":
+            return _verify(arguments)
         return _report(arguments)
-    except (AssemblyError, ValueError, OSError, subprocess.SubprocessError) as error:
+    except (AssemblyError, VerifyError, ValueError, OSError, subprocess.SubprocessError) as error:
         print(f"strongbox {arguments.command}: {error}", file=sys.stderr)
         return 2
     except (TypeError, AttributeError, KeyError, IndexError, RecursionError) as error:
@@ -50,6 +57,19 @@ def _check(assembly: Path) -> int:
     print(LIMITS)
     print(proof.summary())
     return 0 if proof.ok else 1
+
+
+def _verify(arguments: argparse.Namespace) -> int:
+    """The live account against the assembly for one environment: one line per check."""
+    status, text = verify(
+        environment=arguments.env,
+        assembly=Path(arguments.assembly),
+        output_format=arguments.format,
+        role_arn=arguments.role_arn,
+        drift_timeout=arguments.drift_timeout,
+    )
+    sys.stdout.write(text)
+    return status
 
 
 def _report(arguments: argparse.Namespace) -> int:
@@ -91,6 +111,28 @@ def _parser() -> argparse.ArgumentParser:
         "else can read a secret (offline; exit 1 on any denied or unknown call)",
     )
     checking.add_argument("assembly", nargs="?", default="cdk.out", help="default: ./cdk.out")
+    verifying = commands.add_parser(
+        "verify",
+        help="compare the live AWS account with the assembly for one environment (read-only; "
+        "exit 1 on any mismatch)",
+        description=VERIFY_DESCRIPTION,
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verifying.add_argument(
+        "--env", required=True, help="the environment: prod verifies the stage Strongbox-Prod"
+    )
+    verifying.add_argument("--assembly", default="cdk.out", help="default: ./cdk.out")
+    verifying.add_argument("--format", choices=("table", "json"), default="table")
+    verifying.add_argument(
+        "--role-arn", help="assume this role (sts:AssumeRole) and verify with its credentials"
+    )
+    verifying.add_argument(
+        "--drift-timeout",
+        type=_seconds,
+        default=300.0,
+        help="seconds to wait for drift detection of all stacks (default: %(default)g)",
+    )
     report.add_argument("--format", choices=("markdown", "json"), default="markdown")
     report.add_argument(
         "--output",
@@ -129,6 +171,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected 1 to 3600 seconds, got {text!r}")
     return value
 
 

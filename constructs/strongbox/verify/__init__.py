@@ -1,0 +1,1 @@
+"""`strongbox verify`: compares one deployed environment with its cloud assembly (read-only)."""
