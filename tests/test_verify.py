@@ -22,6 +22,7 @@ from strongbox.verify import command
 from strongbox.verify.checks import Clock
 from strongbox.verify.intent import Intent, read_intent
 from strongbox.verify.permissions import POLICY_FILE, template_text, verify_policy
+from strongbox.verify.schedule import longest_gap
 from tests.conftest import Synthesized, mocked_aws
 
 ACCOUNT = "333333333333"
@@ -385,8 +386,7 @@ def test_a_changed_resource_policy_fails_and_a_reordered_one_passes(
     client.put_resource_policy(
         SecretId=REPORTING, ResourcePolicy=json.dumps({"Statement": [reordered, deny]})
     )
-    assert run(synthesized, capsys)[:2][0] == 0
-    account.simulator.clear()
+    assert run(synthesized, capsys)[0] == 0
 
     widened = {**cross_account, "Action": ["secretsmanager:*"]}
     client.put_resource_policy(
@@ -431,6 +431,43 @@ def test_a_replica_not_in_sync_fails(
             f"status Failed: Replication failed: Secret name simple already exists in region "
             f"{REPLICA}.",
         )
+    ]
+
+
+def test_a_replica_region_removed_or_under_another_key_fails(
+    synthesized: Synthesized, account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    boto3.client("secretsmanager").remove_regions_from_replication(
+        SecretId=STRIPE, RemoveReplicaRegions=[REPLICA]
+    )
+    (replica,) = account.backend_secret(SESSION).replicas
+    replica.config["KmsKeyId"] = "alias/aws/secretsmanager"
+
+    status, lines, _ = run(synthesized, capsys)
+
+    assert status == 1
+    assert failures(lines) == [
+        fail("replica", f"{STRIPE} in {REPLICA}", "not in ReplicationStatus (not replicated)"),
+        fail(
+            "replica",
+            f"{SESSION} in {REPLICA}",
+            f"InSync, encrypted with alias/aws/secretsmanager, intended {account.key_arn(REPLICA)}",
+        ),
+    ]
+
+
+def test_rotation_on_a_secret_the_assembly_does_not_rotate_fails(
+    synthesized: Synthesized, account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    boto3.client("secretsmanager").rotate_secret(
+        SecretId=STRIPE, RotationRules={"AutomaticallyAfterDays": 7}
+    )
+
+    status, lines, _ = run(synthesized, capsys)
+
+    assert status == 1
+    assert failures(lines) == [
+        fail("rotation-enabled", STRIPE, "rotation is on; the assembly does not rotate this secret")
     ]
 
 
@@ -755,3 +792,30 @@ def test_the_policy_refuses_a_prefix_that_is_not_env_and_application() -> None:
             secret_prefix=NAMES.removesuffix("payments/"),
             stack_prefix="Strongbox-Prod-",
         )
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "gap"),
+    [
+        ("rate(30 days)", timedelta(days=30)),
+        ("rate(1 day)", timedelta(days=1)),
+        ("rate(6 hours)", timedelta(hours=6)),
+        ("cron(0 8 1 1,7 ? *)", timedelta(days=366)),  # twice a year: bounded by a year
+        ("cron(0 8 ? * 2#1 *)", timedelta(days=35)),  # first Monday of the month
+        ("cron(0 8 ? * 6L *)", timedelta(days=35)),  # last Friday of the month
+        ("cron(0 8 15 * ? *)", timedelta(days=31)),
+        ("cron(0 8 ? * MON *)", timedelta(days=7)),
+        ("cron(0 8 * * ? *)", timedelta(days=1)),
+        ("cron(0 * * * ? *)", timedelta(hours=1)),
+    ],
+)
+def test_a_schedules_longest_gap(schedule: str, gap: timedelta) -> None:
+    assert longest_gap(schedule) == gap
+
+
+def test_a_schedule_of_another_form_is_refused() -> None:
+    with pytest.raises(ValueError, match="neither rate"):
+        longest_gap("every month")
