@@ -783,6 +783,23 @@ def test_the_policy_scopes_secrets_stacks_and_roles_to_the_environment() -> None
     )
 
 
+def test_the_policy_fits_a_managed_policy_with_six_regions() -> None:
+    regions = ["eu-west-1", "eu-central-1", "eu-north-1", "us-east-1", "us-west-2", "ap-south-1"]
+    statements = verify_policy(
+        partition="aws-us-gov",
+        account=ACCOUNT,
+        regions=regions,
+        secret_prefix=NAMES,
+        stack_prefix="Strongbox-Prod-",
+    )
+
+    document = {"Version": "2012-10-17", "Statement": statements}
+    assert len(json.dumps(document, separators=(",", ":"))) <= 6144
+    (reads,) = (s for s in statements if s["Sid"] == "DriftReadsOfTheStagesResources")
+    assert reads["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}
+    assert "arn:aws-us-gov:lambda:*:333333333333:function:Strongbox-Prod-*" in reads["Resource"]
+
+
 def test_the_policy_refuses_a_prefix_that_is_not_env_and_application() -> None:
     with pytest.raises(ValueError, match="expected '<env>/<application>/'"):
         verify_policy(

@@ -111,7 +111,9 @@ def verify_policy(
       managed policies and instance profiles of the stage; KMS keys only where the key carries
       an alias `alias/<application>/<env>/*` (the kms:ResourceAliases condition); Lambda, SQS,
       EventBridge, SNS, CloudWatch, ECS resources named after the stage's stacks; SSM
-      parameters, RDS instances, log groups and state machines in the account and regions;
+      parameters, RDS instances, log groups and state machines in the account (these regional
+      reads are held to `regions` by aws:RequestedRegion, so the policy's size does not grow
+      with the regions: about 4,700 characters for six, a managed policy holds 6,144);
       EC2 Describe* and kms:ListAliases and logs:DescribeLogGroups on "*" (they take no
       resource). None of these reads a secret or parameter value that is not already in a
       template: SecureString parameters are not CloudFormation resources, and
@@ -215,11 +217,15 @@ def verify_policy(
             "Action": sorted(
                 action for actions, _ in _DRIFT_READS_IN_REGION.values() for action in actions
             ),
+            # One ARN per resource kind with any region, held to the stage's regions by
+            # aws:RequestedRegion: the same grant as an ARN per region, at a size that does not
+            # grow with the regions (a managed policy holds 6,144 characters).
             "Resource": sorted(
-                arn
+                f"arn:{partition}:{service}:*:{account}:{tail.format(stack_prefix=stack_prefix)}"
                 for service, (_, tails) in _DRIFT_READS_IN_REGION.items()
-                for arn in arns(service, [tail.format(stack_prefix=stack_prefix) for tail in tails])
+                for tail in tails
             ),
+            "Condition": {"StringEquals": {"aws:RequestedRegion": list(regions)}},
         },
         {
             "Sid": "DriftReadsWithoutResourceLevelPermissions",
