@@ -67,6 +67,7 @@ class Account:
     simulator: dict[tuple[str, str], str] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
     detecting: set[str] = field(default_factory=set)  # stacks whose detection never finishes
+    undeployed: set[str] = field(default_factory=set)  # stacks CloudFormation does not know
     list_error: str | None = None
     stubbers: list[Stubber] = field(default_factory=list)
 
@@ -128,6 +129,15 @@ class Account:
             if self.list_error is not None:
                 stub.add_client_error("list_stack_resources", "AccessDenied", self.list_error, 403)
                 return clients
+            if stack.stack_name in self.undeployed:
+                stub.add_client_error(
+                    "list_stack_resources",
+                    "ValidationError",
+                    f"Stack with id {stack.stack_name} does not exist",
+                    400,
+                    expected_params={"StackName": stack.stack_name},
+                )
+                continue
             summaries = [
                 {
                     "LogicalResourceId": logical_id,
@@ -143,16 +153,16 @@ class Account:
                 {"StackResourceSummaries": summaries},
                 {"StackName": stack.stack_name},
             )
-        for stack in self.intent.stacks:
+        deployed = [
+            stack for stack in self.intent.stacks if stack.stack_name not in self.undeployed
+        ]
+        for stack in deployed:
             stubs[f"cloudformation/{stack.region}"].add_response(
                 "detect_stack_drift",
                 {"StackDriftDetectionId": f"detect-{stack.stack_name}"},
                 {"StackName": stack.stack_name},
             )
-        polls = [
-            self.intent.stacks,
-            [s for s in self.intent.stacks if s.stack_name in self.detecting],
-        ]
+        polls = [deployed, [stack for stack in deployed if stack.stack_name in self.detecting]]
         for stack in [stack for stacks in polls for stack in stacks]:
             detecting = stack.stack_name in self.detecting
             stubs[f"cloudformation/{stack.region}"].add_response(
@@ -199,6 +209,8 @@ class Account:
             live = boto3.client("secretsmanager", region_name=secret.region)
             arn = live.describe_secret(SecretId=secret.name)["ARN"]
             for role in self.intent.roles:
+                if role.stack.stack_name in self.undeployed:
+                    continue
                 role_arn = role.arn.replace(
                     f"{role.stack.stack_name}-{role.logical_id}-<generated>",
                     self.physical[(role.stack.stack_name, role.logical_id)],
@@ -574,6 +586,25 @@ def test_a_drift_detection_that_does_not_finish_in_time_fails(
     ]
     for stubber in account.stubbers:
         stubber.assert_no_pending_responses()
+
+
+def test_a_stack_that_is_not_deployed_fails_its_drift_and_its_roles(
+    synthesized: Synthesized, account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account.undeployed.add("Strongbox-Prod-Database")
+
+    status, lines, _ = run(synthesized, capsys)
+
+    assert status == 1
+    monitoring = "arn:aws:iam::333333333333:role/Strongbox-Prod-Database-MonitoringRole90457BF9"
+    assert failures(lines) == [
+        fail("drift", "Strongbox-Prod-Database", f"stack not deployed in {PRIMARY}"),
+        fail(
+            "who-can-read",
+            f"{monitoring}-<generated>",
+            "role not deployed (MonitoringRole90457BF9)",
+        ),
+    ]
 
 
 def test_the_simulator_allowing_a_role_the_matrix_denies_fails(

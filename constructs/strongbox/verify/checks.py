@@ -506,7 +506,15 @@ def _readers(
     """For every role of the stage x every secret that exists: IAM's policy simulator decides
     the role's side (identity policies, permissions boundary, SCPs) and the live resource policy
     the secret's side; the two together must agree with the matrix."""
-    roles = [(role, _role_arn(live, role)) for role in intent.roles]
+    roles = []
+    for role in intent.roles:
+        arn = _role_arn(live, role)
+        if arn is None:
+            yield Finding(
+                "who-can-read", role.arn, "fail", f"role not deployed ({role.logical_id})"
+            )
+        else:
+            roles.append((role, arn))
     iam = live.aws.client("iam", intent.primary_region)
     for secret in intent.secrets:
         if secret.name not in described:
@@ -515,9 +523,6 @@ def _readers(
         for role, arn in roles:
             item = f"{arn} reads {secret.name}"
             intended = role.arn in secret.readers
-            if arn is None:
-                yield Finding("who-can-read", role.arn, "fail", "role not deployed")
-                continue
             decision, why = _decide(iam, arn, secret.account, secret_arn, policies[secret.name])
             word = "allowed" if decision else "denied"
             wanted = "allowed" if intended else "denied"

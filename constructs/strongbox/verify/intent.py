@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from strongbox.assembly.resolver import (
@@ -84,7 +85,7 @@ def stage_name(environment: str) -> str:
     return "Strongbox-" + "-".join(part.capitalize() for part in environment.split("-"))
 
 
-def read_intent(assembly: Any, environment: str) -> Intent:
+def read_intent(assembly: Path, environment: str) -> Intent:
     """The stage of `environment` in the assembly directory `assembly`; AssemblyError (one line)
     when the assembly has no such stage or the stage spans several accounts."""
     resolver = Resolver(read_assembly(assembly))
