@@ -40,7 +40,7 @@ from pydantic.dataclasses import dataclass
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import ArgsKwargs, CoreSchema, core_schema
 
-from strongbox.alerts import EVENT_PATTERN_LIMIT, unexpected_read_pattern
+from strongbox.alerts import EVENT_PATTERN_LIMIT, secret_arn_prefix, unexpected_read_pattern
 from strongbox.consumer import ROLE_MANAGED_POLICY_QUOTA, fewest_policies
 from strongbox.credentials import credential_reason
 from strongbox.keys import KEY_POLICY_LIMIT, key_policy_size
@@ -1580,6 +1580,25 @@ class AlertsConfig(_Model):
     )
 
 
+@dataclass(frozen=True, kw_only=True, config=_CONFIG)
+class DetectionConfig(_Model):
+    """AWS Config rules that watch the environment's secrets and keys after deploy, and whether
+    Strongbox creates the Config recorder they need."""
+
+    config_rules: Annotated[bool | None, FLAG] = Field(
+        default=None,
+        description="the AWS Config managed rules behind Security Hub's Secrets Manager and KMS "
+        "controls, scoped to this environment's tag, their non-compliance sent to the alert "
+        "topic. Default: on, except in `dev`",
+    )
+    create_recorder: Annotated[bool, FLAG] = Field(
+        default=False,
+        description="create an AWS Config recorder (secrets and KMS keys only) and its delivery "
+        "channel. Leave false where Control Tower or the organization already records: a region "
+        "has one recorder, and deploying a second fails",
+    )
+
+
 ENVIRONMENT_NAME = Matching(
     _NAME,
     "lowercase letters, digits and '-', starting with a letter, at most 20, with no '-' last "
@@ -1635,6 +1654,10 @@ class EnvironmentConfig(_Model):
         default=AlertsConfig(),
         description="no emails, no extra readers by default",
     )
+    detection: DetectionConfig = Field(
+        default=DetectionConfig(),
+        description="Config rules on except in `dev`; no recorder created",
+    )
     key_administrators: Roles = Field(
         default=(),
         description="IAM role ARNs in `account`: they manage the key (never use it) and may "
@@ -1650,6 +1673,13 @@ class EnvironmentConfig(_Model):
     def regions(self) -> tuple[str, ...]:
         """The primary region first, then every replica region."""
         return (self.region, *self.replica_regions)
+
+    @property
+    def config_rules(self) -> bool:
+        """Whether the environment has the Config rules: as `detection.config_rules` says, or
+        everywhere but `dev` when it says nothing."""
+        chosen = self.detection.config_rules
+        return not self.is_development if chosen is None else chosen
 
     @property
     def is_development(self) -> bool:
@@ -1691,6 +1721,12 @@ class EnvironmentConfig(_Model):
                     f"must be a role in the environment's account {account}",
                     f"key_administrators[{index}]",
                 )
+        if self.detection.create_recorder and not self.config_rules:
+            raise Refusal(
+                "the recorder is created for the Config rules, which are off here; set "
+                "detection.config_rules true, or leave create_recorder false",
+                "detection.create_recorder",
+            )
         _refuse_duplicates(self.secrets, "secrets", lambda secret: secret.purpose)
         _refuse_same_construct_id(self.secrets, "secrets", lambda secret: secret.purpose)
         _refuse_duplicates(self.parameters, "parameters", lambda parameter: parameter.name)
@@ -2342,7 +2378,9 @@ def alert_pattern_size(
     ]
     prefix = f"{environment.name}/{application}/"
     pattern = unexpected_read_pattern(
-        prefix, f"arn:aws:secretsmanager:{region}:{account}:secret:{prefix}", allowed
+        prefix,
+        [secret_arn_prefix("aws", r, account, prefix) for r in environment.regions],
+        allowed,
     )
     return len(json.dumps(pattern, separators=(",", ":"))), len(allowed)
 

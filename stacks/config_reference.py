@@ -38,6 +38,7 @@ SECTIONS: tuple[tuple[str, str, Any], ...] = (
     ("Function", "function", config.FunctionConfig),
     ("Instance", "instance", config.InstanceConfig),
     ("Alerts", "alerts", config.AlertsConfig),
+    ("Detection", "detection", config.DetectionConfig),
     ("Pipeline", "pipeline", config.PipelineConfig),
     ("Pipeline source", "pipeline-source", config.PipelineSource),
 )

@@ -1,4 +1,5 @@
-"""Keys stacks: the environment's CMK in its primary region and its replica in each other one."""
+"""Keys stacks: the environment's CMK in its primary region and, in each other one, its replica
+and the rule that forwards reads of the replicated secrets there to the primary's alerts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import aws_cdk as cdk
 
 from constructs import Construct
 from stacks.config import EnvironmentConfig
-from strongbox import KeyAccess, SecretsKey, SecretsReplicaKey
+from strongbox import KeyAccess, ReplicaReadWatch, SecretsKey, SecretsReplicaKey
 
 
 class KeysStack(cdk.Stack):
@@ -50,10 +51,16 @@ class ReplicaKeysStack(cdk.Stack):
         id_: str,
         *,
         primary: SecretsKey,
+        secret_name_prefix: str,
+        primary_region: str,
         removal_policy: cdk.RemovalPolicy,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
         self.replica_key = SecretsReplicaKey(
             self, "SecretsReplicaKey", primary=primary, removal_policy=removal_policy
+        )
+        # Reads of the replicas in this region, to the primary region's unexpected-read rule.
+        self.read_watch = ReplicaReadWatch(
+            self, "ReadWatch", secret_name_prefix=secret_name_prefix, primary_region=primary_region
         )

@@ -58,9 +58,12 @@ class EnvironmentStage(cdk.Stage):
                 self,
                 f"ReplicaKeys-{region}",
                 primary=self.keys.secrets_key,
+                secret_name_prefix=f"{environment.name}/{application}/",
+                primary_region=environment.region,
                 removal_policy=removal_policy,
                 env=cdk.Environment(account=environment.account, region=region),
-                description=f"Strongbox {environment.name}: replica of the secrets key in {region}",
+                description=f"Strongbox {environment.name}: replica of the secrets key in "
+                f"{region}, and reads of replicas there forwarded to the alerts",
             )
             for region in environment.replica_regions
         ]
@@ -96,6 +99,8 @@ class EnvironmentStage(cdk.Stage):
             application,
             [f for stack in self.secrets_stacks for f in stack.rotation_functions.values()],
         )
+        if environment.config_rules:
+            self.secrets.add_detection(application, environment.secrets)
         self.managed_secrets = {
             purpose: managed
             for stack in self.secrets_stacks

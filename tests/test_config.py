@@ -172,8 +172,8 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set([*E, "prod", "replicas"], ["eu-central-1"]),
         "environments.prod.replicas: unknown key (did you mean 'replica_regions'?); allowed keys "
         "here: account, alerts, "
-        "availability_zones, cross_account_readers, key_administrators, network, parameters, "
-        "region, replica_regions, secrets, workload",
+        "availability_zones, cross_account_readers, detection, key_administrators, network, "
+        "parameters, region, replica_regions, secrets, workload",
     ),
     (
         "wrong type",
@@ -489,10 +489,10 @@ INVALID: list[tuple[str, Mutation, str]] = [
         "allowed readers overflowing the alert rule's pattern",
         _set(
             [*E, "prod", "alerts", "allowed_readers"],
-            [f"arn:aws:iam::333333333333:role/ops/reader-{i:03d}" for i in range(23)],
+            [f"arn:aws:iam::333333333333:role/ops/reader-{i:03d}" for i in range(17)],
         ),
-        "environments.prod.alerts.allowed_readers: the unexpected-read rule would name 29 roles in "
-        "a pattern of about 2,056 characters, over EventBridge's 2,048; list fewer roles (or raise "
+        "environments.prod.alerts.allowed_readers: the unexpected-read rule would name 23 roles in "
+        "a pattern of about 2,074 characters, over EventBridge's 2,048; list fewer roles (or raise "
         "the quota and the limit together)",
     ),
     (

@@ -207,7 +207,8 @@ def test_alerts(synthesized: Synthesized) -> None:
     assert deny_insecure[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # A topic policy replaces SNS's default one: each service may publish, for these rules and
     # this alarm only (without the CloudWatch statement the alarm could not notify anyone).
-    rule_ids = sorted(stack.resources("AWS::Events::Rule"))
+    (compliance_id,) = [i for i in stack.resources("AWS::Events::Rule") if "NonCompliance" in i]
+    rule_ids = sorted(set(stack.resources("AWS::Events::Rule")) - {compliance_id})
     alarm_id, _ = only(stack.resources("AWS::CloudWatch::Alarm"))
     allowed = {
         s["Sid"]: s
@@ -227,6 +228,8 @@ def test_alerts(synthesized: Synthesized) -> None:
         }
         for sid, service, sources in (
             ("RulesPublish", "events.amazonaws.com", rule_ids),
+            # The Config rules' non-compliance (strongbox.detection), allowed on its own.
+            ("NonCompliancePublish", "events.amazonaws.com", [compliance_id]),
             ("AlarmsPublish", "cloudwatch.amazonaws.com", [alarm_id]),
         )
     }
@@ -252,10 +255,16 @@ def test_alerts(synthesized: Synthesized) -> None:
     assert reads["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     detail = reads["EventPattern"]["detail"]
     assert detail["eventName"] == ["GetSecretValue", "BatchGetSecretValue"]
-    assert detail["requestParameters"]["secretId"] == [
+    # By name, or by the ARN of the primary or of the replica in eu-central-1 (whose reads
+    # that region's ReplicaReadWatch forwards here); one secret or a batch's list.
+    secrets = [
         {"prefix": "prod/payments/"},
         {"prefix": "arn:aws:secretsmanager:eu-west-1:333333333333:secret:prod/payments/"},
+        {"prefix": "arn:aws:secretsmanager:eu-central-1:333333333333:secret:prod/payments/"},
     ]
+    assert detail["requestParameters"] == {
+        "$or": [{"secretId": secrets}, {"secretIdList": secrets}]
+    }
     roles, people = detail["$or"]
     assert roles["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] == [
         {

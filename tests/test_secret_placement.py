@@ -112,9 +112,12 @@ def pattern_size(environment: EnvironmentConfig, functions: int) -> int:
         *environment.alerts.allowed_readers,
     ]
     prefix = f"prod/{APPLICATION}/"
-    arn_prefix = f"arn:aws:secretsmanager:{environment.region}:{ACCOUNT}:secret:{prefix}"
+    arn_prefixes = [
+        f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:{prefix}"
+        for region in environment.regions
+    ]
     return len(
-        json.dumps(unexpected_read_pattern(prefix, arn_prefix, readers), separators=(",", ":"))
+        json.dumps(unexpected_read_pattern(prefix, arn_prefixes, readers), separators=(",", ":"))
     )
 
 

@@ -6,9 +6,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from strongbox.alerts import RotationAlerts
+    from strongbox.alerts import ReplicaReadWatch, RotationAlerts
     from strongbox.compliance import acknowledge, acknowledge_all, add_compliance_plugins
     from strongbox.consumer import ParameterUse, SecretConsumer, SecretUse
+    from strongbox.detection import DetectionRules
     from strongbox.endpoints import PrivateEndpoints
     from strongbox.errors import StrongboxError
     from strongbox.execution_role import TaskExecutionRole
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 # Loaded on first use: importing aws-cdk-lib starts a Node process, which `strongbox report`
 # (plain JSON reading) must not pay for or need.
 _MODULES = {
+    "ReplicaReadWatch": "alerts",
     "RotationAlerts": "alerts",
     "acknowledge": "compliance",
     "acknowledge_all": "compliance",
@@ -40,6 +42,7 @@ _MODULES = {
     "ParameterUse": "consumer",
     "SecretConsumer": "consumer",
     "SecretUse": "consumer",
+    "DetectionRules": "detection",
     "PrivateEndpoints": "endpoints",
     "StrongboxError": "errors",
     "TaskExecutionRole": "execution_role",
@@ -69,6 +72,7 @@ __all__ = [
     "FAIL_SYNTH_ON_VALIDATION_ERRORS",
     "SECRET_KINDS",
     "DatabaseFields",
+    "DetectionRules",
     "FixedZonesStack",
     "Generation",
     "JsonFields",
@@ -79,6 +83,7 @@ __all__ = [
     "ParameterUse",
     "PrivateEndpoints",
     "PrivateFunction",
+    "ReplicaReadWatch",
     "RotationAlerts",
     "RotationFunction",
     "RotationSchedule",

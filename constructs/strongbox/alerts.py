@@ -30,33 +30,49 @@ READ_EVENTS = ("GetSecretValue", "BatchGetSecretValue")
 EVENT_PATTERN_LIMIT = 2048
 
 
-def unexpected_read_pattern(
-    secret_name_prefix: str, arn_prefix: str, allowed_reader_arns: Sequence[str]
-) -> dict[str, Any]:
-    """The event pattern of reads of secrets under `secret_name_prefix` (by name or by ARN,
-    `arn_prefix`) by a role outside `allowed_reader_arns`, an IAM user or the root user."""
+def read_pattern(secret_name_prefix: str, arn_prefixes: Sequence[str]) -> dict[str, Any]:
+    """The event pattern of every read of a secret under `secret_name_prefix`, named by name or
+    by an ARN under one of `arn_prefixes` (one per region the secrets live in).
+
+    GetSecretValue names one secret (`secretId`); BatchGetSecretValue names a list
+    (`secretIdList`), which matches when any item does. A batch that chooses its secrets by
+    filters names none, but Secrets Manager also logs a GetSecretValue for each secret it
+    returns (API reference, BatchGetSecretValue), and those match by `secretId`."""
+    secrets = [{"prefix": prefix} for prefix in (secret_name_prefix, *arn_prefixes)]
     return {
         "source": ["aws.secretsmanager"],
         "detail-type": ["AWS API Call via CloudTrail"],
         "detail": {
             "eventSource": ["secretsmanager.amazonaws.com"],
             "eventName": list(READ_EVENTS),
-            "requestParameters": {
-                "secretId": [{"prefix": secret_name_prefix}, {"prefix": arn_prefix}]
-            },
-            # A role outside the list, or an IAM user or the root user (no session issuer).
-            "$or": [
-                {
-                    "userIdentity": {
-                        "sessionContext": {
-                            "sessionIssuer": {"arn": [{"anything-but": list(allowed_reader_arns)}]}
-                        }
-                    }
-                },
-                {"userIdentity": {"type": ["IAMUser", "Root"]}},
-            ],
+            "requestParameters": {"$or": [{"secretId": secrets}, {"secretIdList": secrets}]},
         },
     }
+
+
+def unexpected_read_pattern(
+    secret_name_prefix: str, arn_prefixes: Sequence[str], allowed_reader_arns: Sequence[str]
+) -> dict[str, Any]:
+    """The event pattern of reads (`read_pattern`) by a role outside `allowed_reader_arns`, an
+    IAM user or the root user."""
+    pattern = read_pattern(secret_name_prefix, arn_prefixes)
+    # A role outside the list, or an IAM user or the root user (no session issuer).
+    pattern["detail"]["$or"] = [
+        {
+            "userIdentity": {
+                "sessionContext": {
+                    "sessionIssuer": {"arn": [{"anything-but": list(allowed_reader_arns)}]}
+                }
+            }
+        },
+        {"userIdentity": {"type": ["IAMUser", "Root"]}},
+    ]
+    return pattern
+
+
+def secret_arn_prefix(partition: str, region: str, account: str, secret_name_prefix: str) -> str:
+    """The ARN every secret under `secret_name_prefix` in `region` starts with."""
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret_name_prefix}"
 
 
 @shows_init_signature
@@ -88,6 +104,7 @@ class RotationAlerts(Construct):
         allowed_reader_arns: Sequence[str],
         rotation_functions: Sequence[RotationFunction] = (),
         emails: Sequence[str] = (),
+        replica_regions: Sequence[str] = (),
     ) -> None:
         """
         Args:
@@ -98,6 +115,9 @@ class RotationAlerts(Construct):
                 functions, administrators); reads by any other role alert.
             rotation_functions: functions whose errors alarm.
             emails: addresses subscribed to the topic (each confirms by email).
+            replica_regions: regions the secrets are replicated into. Reads there are judged
+                here too: a `ReplicaReadWatch` in each forwards them to this region's default
+                event bus.
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
@@ -112,9 +132,11 @@ class RotationAlerts(Construct):
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
         target = _TopicTarget(self.topic)
-        arn_prefix = (
-            f"arn:{stack.partition}:secretsmanager:{stack.region}:{stack.account}:secret:"
-            f"{secret_name_prefix}"
+        self._key = encryption_key
+        self._target = target
+        arn_prefix, *replica_prefixes = (
+            secret_arn_prefix(stack.partition, region, stack.account, secret_name_prefix)
+            for region in (stack.region, *replica_regions)
         )
 
         failures = events.Rule(
@@ -132,7 +154,9 @@ class RotationAlerts(Construct):
             ),
             targets=[target],
         )
-        pattern = unexpected_read_pattern(secret_name_prefix, arn_prefix, allowed_reader_arns)
+        pattern = unexpected_read_pattern(
+            secret_name_prefix, [arn_prefix, *replica_prefixes], allowed_reader_arns
+        )
         reads = events.Rule(
             self,
             "UnexpectedReads",
@@ -186,6 +210,18 @@ class RotationAlerts(Construct):
         if alarms:
             self._allow_publish("AlarmsPublish", "cloudwatch.amazonaws.com", alarms)
 
+    def alert_on(self, id_: str, description: str, pattern: events.EventPattern) -> events.Rule:
+        """A rule of this account and region whose matching events reach the topic, allowed by
+        the topic's policy for that rule only (statement `<id_>Publish`)."""
+        rule = events.Rule(
+            self, id_, description=description, event_pattern=pattern, targets=[self._target]
+        )
+        self._allow_publish(f"{id_}Publish", "events.amazonaws.com", [rule.rule_arn])
+        self._declare_publisher(
+            f"EventBridge rule {id_}", "events.amazonaws.com", rule.rule_arn, self._key
+        )
+        return rule
+
     def _declare_publisher(
         self, name: str, service: str, source_arn: str, encryption_key: kms.IKey
     ) -> None:
@@ -236,6 +272,83 @@ class RotationAlerts(Construct):
         )
 
 
+@shows_init_signature
+class ReplicaReadWatch(Construct):
+    """In a replica region: every read of a replica under `secret_name_prefix`, forwarded to the
+    primary region's default event bus, where `RotationAlerts` judges the reader.
+
+    CloudTrail records a read of a replica in the replica's region, and EventBridge delivers it
+    only to rules there. This rule matches every read (`read_pattern`, the replica's ARNs); who
+    was expected is decided in the primary region, which knows the roles. Like the primary's
+    rule, it opts in to read-only management events, and the account needs a trail that logs
+    this region (a multi-region trail).
+
+    Attributes:
+        rule: the `events.Rule`; role: the role EventBridge assumes to put the events.
+    """
+
+    def __init__(
+        self, scope: Construct, id_: str, *, secret_name_prefix: str, primary_region: str
+    ) -> None:
+        """
+        Args:
+            secret_name_prefix: e.g. "prod/payments/", as the primary's `RotationAlerts`.
+            primary_region: where the secrets' primaries and their alerts are.
+        """
+        super().__init__(scope, id_)
+        stack = cdk.Stack.of(self)
+        bus_arn = f"arn:{stack.partition}:events:{primary_region}:{stack.account}:event-bus/default"
+        # The role's one permission as a managed policy: the target below adds no grant of its
+        # own (`targets.EventBus` would, as an inline policy).
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            ),
+            description=f"Forwards reads of replicas under {secret_name_prefix} to "
+            f"{primary_region}",
+            managed_policies=[
+                iam.ManagedPolicy(
+                    self,
+                    "PutEvents",
+                    description=f"Put events on the default event bus of {primary_region}",
+                    statements=[
+                        iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus_arn])
+                    ],
+                )
+            ],
+        )
+        pattern = read_pattern(
+            secret_name_prefix,
+            [secret_arn_prefix(stack.partition, stack.region, stack.account, secret_name_prefix)],
+        )
+        self.rule = events.Rule(
+            self,
+            "Reads",
+            description=f"Reads of replicas under {secret_name_prefix}, to {primary_region}",
+            event_pattern=events.EventPattern(
+                source=pattern["source"],
+                detail_type=pattern["detail-type"],
+                detail=pattern["detail"],
+            ),
+            targets=[_BusTarget(bus_arn, self.role)],
+        )
+        rule = self.rule.node.default_child
+        assert isinstance(rule, events.CfnRule)
+        rule.add_property_override("State", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
+        declare_runtime(
+            self,
+            Runtime(
+                name=f"EventBridge rule {self.rule.node.path}",
+                kind="role",
+                principal=self.role.role_arn,
+                calls=(Call("events:PutEvents", bus_arn, purpose="a replica's read, forwarded"),),
+            ),
+        )
+
+
 @jsii.implements(events.IRuleTarget)
 class _TopicTarget:
     """The topic as a rule target, without `targets.SnsTopic`'s grant, which would let every
@@ -247,3 +360,17 @@ class _TopicTarget:
     def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
         del rule, id  # the same target for any rule
         return events.RuleTargetConfig(arn=self._topic.topic_arn)
+
+
+@jsii.implements(events.IRuleTarget)
+class _BusTarget:
+    """An event bus of another region as a rule target, put to with `role`, whose policy is the
+    caller's to write."""
+
+    def __init__(self, bus_arn: str, role: iam.IRole) -> None:
+        self._bus_arn = bus_arn
+        self._role = role
+
+    def bind(self, rule: IRuleRef, id: str | None = None) -> events.RuleTargetConfig:
+        del rule, id  # the same target for any rule
+        return events.RuleTargetConfig(arn=self._bus_arn, role=self._role)
