@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_codebuild as codebuild
@@ -21,10 +22,14 @@ from stacks.stage import EnvironmentStage
 from strongbox.compliance import acknowledge, acknowledge_all
 from strongbox.keys import LOGS_ACTIONS
 from strongbox.log_groups import AUDIT_RETENTION
+from strongbox.verify.permissions import verify_policy
 
 # The synth step runs the README's two commands: the suite (nag packs, cfn-lint, checkov, Guard,
 # detect-secrets) gates every deployment, then the synth whose cdk.out the pipeline deploys.
 SYNTH_COMMANDS = ("make test", "make synth")
+# After each environment's deploy: `strongbox verify`, read-only, with the environment's verify
+# role (VerifyRoleStack), against the cdk.out the wave deployed.
+VERIFY_SETUP = "make setup"
 # CodeBuild's standard image has Python 3.11, make and npm; `make` installs the pinned Node 24.
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 # The packs whose rules (inline policies, repository URLs, bucket replication and logging) the
@@ -80,6 +85,7 @@ class PipelineStack(cdk.Stack):
         pipeline: PipelineConfig,
         stages: Sequence[EnvironmentStage],
         replication: Mapping[str, PipelineReplicationStack],
+        verify_roles: Mapping[str, VerifyRoleStage],
         cli_version: str,
         **kwargs: object,
     ) -> None:
@@ -92,6 +98,7 @@ class PipelineStack(cdk.Stack):
         assert pipeline.source is not None  # parse_config requires it when enabled
         self.key = artifacts_key(self, application)
         self.access_logs, self.artifacts = artifact_buckets(self, self.key)
+        source = _source(self, pipeline.source)
         self.build_logs = logs.LogGroup(
             self,
             "BuildLogs",
@@ -103,11 +110,13 @@ class PipelineStack(cdk.Stack):
             self,
             "Pipeline",
             pipeline_name=f"{application}-strongbox",
-            synth=pipelines.ShellStep(
-                "Synth",
-                input=_source(self, pipeline.source),
-                commands=list(SYNTH_COMMANDS),
-                primary_output_directory="cdk.out",
+            synth=(
+                synth := pipelines.ShellStep(
+                    "Synth",
+                    input=source,
+                    commands=list(SYNTH_COMMANDS),
+                    primary_output_directory="cdk.out",
+                )
             ),
             # One bucket per region the pipeline deploys to; this region's is the artifact store.
             cross_region_replication_buckets={
@@ -132,10 +141,12 @@ class PipelineStack(cdk.Stack):
         )
         environments = [stage.environment for stage in stages]
         by_name = {stage.environment.name: stage for stage in stages}
+        verify_projects: list[str] = []
         for wave_names in waves(pipeline, environments):
             approval = [name for name in wave_names if name in pipeline.approval_before]
+            wave_name = "-".join(wave_names).title()
             wave = self.pipeline.add_wave(
-                "-".join(wave_names).title(),
+                wave_name,
                 pre=[
                     pipelines.ManualApprovalStep(
                         f"Approve-{'-'.join(approval)}",
@@ -147,11 +158,16 @@ class PipelineStack(cdk.Stack):
             )
             for name in sorted(wave_names, key=list(by_name).index):
                 wave.add_stage(by_name[name])
+                wave.add_stage(verify_roles[name])
+                wave.add_post(verify_step(name, verify_roles[name].role_arn, source, synth))
+                verify_projects.append(f"Pipeline/{wave_name}/Verify-{name}/Verify-{name}")
         # Built now rather than at synth, so its generated roles and policies can be checked.
         self.pipeline.build_pipeline()
-        self._acknowledge(replication)
+        self._acknowledge(replication, verify_projects)
 
-    def _acknowledge(self, replication: Mapping[str, PipelineReplicationStack]) -> None:
+    def _acknowledge(
+        self, replication: Mapping[str, PipelineReplicationStack], verify_projects: Sequence[str]
+    ) -> None:
         """Findings in what CDK Pipelines generates, each with why it stands."""
         generated = (
             "CDK Pipelines generates this role for one pipeline action and attaches its grants as "
@@ -214,7 +230,11 @@ class PipelineStack(cdk.Stack):
             "CodeBuild creates each build's log stream and test report group at run time under "
             "its project's name; the grant is limited to that project's prefix"
         )
-        for project in ("Pipeline/Build/Synth/CdkBuildProject", "UpdatePipeline/SelfMutation"):
+        for project in (
+            "Pipeline/Build/Synth/CdkBuildProject",
+            "UpdatePipeline/SelfMutation",
+            *verify_projects,
+        ):
             logical_id = _logical_id(self.pipeline, project)
             acknowledge(
                 self,
@@ -240,6 +260,134 @@ class PipelineStack(cdk.Stack):
             "projects, whose names it does not pass to the role",
         )
         acknowledge_buckets(self)
+
+
+def verify_step(
+    environment: str,
+    role_arn: str,
+    source: pipelines.IFileSetProducer,
+    synth: pipelines.IFileSetProducer,
+) -> pipelines.CodeBuildStep:
+    """`strongbox verify` of one environment after its wave: the checkout for the command, the
+    synth's cdk.out for what was deployed, and the environment's verify role to assume (its
+    only permission)."""
+    return pipelines.CodeBuildStep(
+        f"Verify-{environment}",
+        input=source,
+        additional_inputs={"cdk.out": synth},
+        commands=[
+            VERIFY_SETUP,
+            f".venv/bin/strongbox verify --env {environment} --assembly cdk.out "
+            f"--role-arn {role_arn}",
+        ],
+        role_policy_statements=[
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role_arn])
+        ],
+    )
+
+
+class VerifyRoleStage(cdk.Stage):
+    """The environment's verify role, deployed by the pipeline beside the environment's stage
+    (a stage of its own: `cdk deploy` of `Strongbox-<Env>` stays the same with or without the
+    pipeline)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        application: str,
+        environment: EnvironmentConfig,
+        pipeline_account: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            f"Verify-{environment.stage_name}",
+            env=cdk.Environment(account=environment.account, region=environment.region),
+        )
+        name = f"{application}-{environment.name}-verify"
+        path = f"/strongbox/{application}/"
+        self.role_arn = f"arn:aws:iam::{environment.account}:role{path}{name}"
+        stack = cdk.Stack(
+            self,
+            "Role",
+            description=f"Strongbox {environment.name}: the read-only role of strongbox verify",
+        )
+        stack.termination_protection = not environment.is_development
+        statements = verify_policy(
+            partition="aws",  # config refuses every other partition
+            account=environment.account,
+            regions=environment.regions,
+            secret_prefix=f"{environment.name}/{application}/",
+            stack_prefix=f"{environment.stage_name}-",
+        )
+        policy = iam.ManagedPolicy(
+            stack,
+            "ReadOnly",
+            description=f"strongbox verify of {environment.stage_name}: reads, never a value",
+            document=iam.PolicyDocument.from_json(
+                {"Version": "2012-10-17", "Statement": statements}
+            ),
+        )
+        _acknowledge_verify_policy(policy, statements)
+        # The pipeline's CodeBuild roles (named by CloudFormation after the pipeline stack).
+        pipeline_roles = f"arn:aws:iam::{pipeline_account}:role/Strongbox-Pipeline-*"
+        iam.Role(
+            stack,
+            "Role",
+            role_name=name,
+            path=path,
+            description=f"Assumed by the pipeline to run strongbox verify on {environment.name}",
+            assumed_by=iam.AccountPrincipal(pipeline_account).with_conditions(
+                {"ArnLike": {"aws:PrincipalArn": pipeline_roles}}
+            ),
+            managed_policies=[policy],
+        )
+
+
+# Why each statement of the verify policy (strongbox.verify.permissions) names resources by a
+# pattern: what a reviewer reads beside each AwsSolutions-IAM5 finding.
+_VERIFY_PATTERNS = {
+    "DescribeTheEnvironmentsSecrets": "The environment's secrets, whose ARNs end in a random "
+    "suffix Secrets Manager adds: the name prefix <env>/<application>/ selects exactly them. "
+    "Describe, resource policy and version ids only; never a value",
+    "DetectDriftOfTheStagesStacks": "The stage's stacks, whose ARNs end in a stack id "
+    "CloudFormation generates: the stack name prefix selects exactly them. Drift detection and "
+    "descriptions only",
+    "PollDriftDetection": "cloudformation:DescribeStackDriftDetectionStatus supports no "
+    "resource-level permission (Service Authorization Reference); it returns the status of a "
+    "detection this role started",
+    "SimulateTheStagesRoles": "The stage's roles, named by CloudFormation after the stack or "
+    "under the path /strongbox/<application>/: the simulator evaluates their policies, it "
+    "grants nothing",
+    "DriftReadsOfTheStagesIamResources": "Drift detection reads each IAM resource of the stage "
+    "with the caller's permissions; the stage's roles, policies and instance profiles are "
+    "named after its stacks or under /strongbox/<application>/. Get and List only",
+    "DriftReadsOfTheEnvironmentsKeys": "Drift detection reads the environment's keys, whose ids "
+    "are generated: any key of the region, narrowed by the kms:ResourceAliases condition to "
+    "the environment's aliases. Describe, policy, rotation status and tags; never a "
+    "cryptographic operation",
+    "DriftReadsOfTheStagesResources": "Drift detection reads each resource of the stage with "
+    "the caller's permissions; functions, queues, rules, topics, alarms and ECS resources are "
+    "named after the stage's stacks, and aws:RequestedRegion keeps the reads in its regions. "
+    "Describe, Get and List only",
+    "DriftReadsWithoutResourceLevelPermissions": "These EC2, KMS and CloudWatch Logs describe "
+    "and list actions support no resource-level permission (Service Authorization Reference); "
+    "they return metadata, never a secret value",
+}
+
+
+def _acknowledge_verify_policy(
+    policy: iam.ManagedPolicy, statements: Sequence[Mapping[str, Any]]
+) -> None:
+    """Each pattern of the verify policy, acknowledged with its statement's reason."""
+    reasons: dict[str, list[str]] = {}
+    for statement in statements:
+        resources = statement["Resource"]
+        for resource in [resources] if isinstance(resources, str) else resources:
+            if "*" in resource:
+                reasons.setdefault(resource, []).append(_VERIFY_PATTERNS[statement["Sid"]])
+    for resource, why in reasons.items():
+        acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", "; ".join(why))
 
 
 class PipelineReplicationStack(cdk.Stack):
@@ -386,6 +534,16 @@ def build_pipeline(
         {region for environment in environments for region in environment.regions}
         - {pipeline.region}
     )
+    assert pipeline.account is not None  # parse_config requires it when enabled
+    verify_roles = {
+        stage.environment.name: VerifyRoleStage(
+            app,
+            application=application,
+            environment=stage.environment,
+            pipeline_account=pipeline.account,
+        )
+        for stage in stages
+    }
     replication = {
         region: PipelineReplicationStack(
             app,
@@ -403,6 +561,7 @@ def build_pipeline(
         pipeline=pipeline,
         stages=stages,
         replication=replication,
+        verify_roles=verify_roles,
         cli_version=_cli_version(),
         description="Strongbox: the delivery pipeline (synth, tests, waves of environments)",
     )

@@ -10,6 +10,7 @@ import pytest
 
 from stacks.config import ConfigError, parse_config
 from stacks.pipeline_stack import SYNTH_COMMANDS, bootstrap_commands
+from strongbox.verify.permissions import verify_policy
 from tests.conftest import ROOT, Synthesized, as_list, cdk_json_context, only, synthesize_all
 
 PIPELINE_ACCOUNT = "555555555555"
@@ -66,7 +67,9 @@ def test_enabled_pipeline_synthesizes_clean_with_the_same_stages(
     assert (pipeline.account, pipeline.region) == (PIPELINE_ACCOUNT, "eu-west-1")
     assert (replication.account, replication.region) == (PIPELINE_ACCOUNT, "eu-central-1")
     # One composition: every stage stack is the one `cdk deploy` gets, template for template.
-    stage_stacks = {name for name in delivered.stacks if not name.startswith("Strongbox-Pipeline")}
+    stage_stacks = {
+        name for name in delivered.stacks if not name.startswith(("Strongbox-Pipeline", "Verify-"))
+    }
     assert stage_stacks == set(synthesized.stacks)
     for name in stage_stacks:
         assert delivered.stack(name).template == synthesized.stack(name).template, name
@@ -79,9 +82,11 @@ def test_stages_run_in_waves_with_prod_behind_an_approval(delivered: Synthesized
         "Build",
         "UpdatePipeline",
         "Assets",
-        "Strongbox-Dev",
-        "Strongbox-Staging",
-        "Strongbox-Prod",
+        # A wave holds the environment's stage and its verify role's (each action is named
+        # after its stage), then strongbox verify.
+        "Dev",
+        "Staging",
+        "Prod",
     ]
     approvals = {
         stage["Name"]: [
@@ -89,9 +94,7 @@ def test_stages_run_in_waves_with_prod_behind_an_approval(delivered: Synthesized
         ]
         for stage in stages
     }
-    assert {name: names for name, names in approvals.items() if names} == {
-        "Strongbox-Prod": ["Approve-prod"]
-    }
+    assert {name: names for name, names in approvals.items() if names} == {"Prod": ["Approve-prod"]}
     prod = _actions(stages[-1])
     first_deploy = min(a["RunOrder"] for n, a in prod.items() if n.endswith(".Deploy"))
     assert prod["Approve-prod"]["RunOrder"] < first_deploy
@@ -99,18 +102,18 @@ def test_stages_run_in_waves_with_prod_behind_an_approval(delivered: Synthesized
 
 def test_replica_keys_deploy_in_their_region_before_the_secrets(delivered: Synthesized) -> None:
     prod = _actions(_pipeline(delivered)["Stages"][-1])
-    replica = prod["ReplicaKeys-eu-central-1.Deploy"]
+    replica = prod["Strongbox-Prod.ReplicaKeys-eu-central-1.Deploy"]
     assert replica["Region"] == "eu-central-1"
     assert replica["Configuration"]["StackName"] == "Strongbox-Prod-ReplicaKeys-eu-central-1"
-    assert replica["RunOrder"] < prod["Secrets.Prepare"]["RunOrder"]
-    assert prod["Keys.Deploy"]["RunOrder"] < replica["RunOrder"]
+    assert replica["RunOrder"] < prod["Strongbox-Prod.Secrets.Prepare"]["RunOrder"]
+    assert prod["Strongbox-Prod.Keys.Deploy"]["RunOrder"] < replica["RunOrder"]
 
 
 def test_each_environment_deploys_through_its_own_accounts_bootstrap_roles(
     delivered: Synthesized,
 ) -> None:
     for stage in _pipeline(delivered)["Stages"][4:]:
-        account = {"Strongbox-Dev": "111111111111", "Strongbox-Staging": "222222222222"}.get(
+        account = {"Dev": "111111111111", "Staging": "222222222222"}.get(
             stage["Name"], "333333333333"
         )
         for name, action in _actions(stage).items():
@@ -145,6 +148,111 @@ def test_synth_step_runs_the_readme_commands(delivered: Synthesized) -> None:
     )
     cli = json.loads((ROOT / "package.json").read_text())["devDependencies"]["aws-cdk"]
     assert f"npm install -g aws-cdk@{cli}" in self_mutation["Properties"]["Source"]["BuildSpec"]
+
+
+@pytest.mark.parametrize(
+    ("wave", "environment", "account"),
+    [("Dev", "dev", "111111111111"), ("Prod", "prod", "333333333333")],
+)
+def test_each_wave_ends_with_strongbox_verify_through_the_environments_read_only_role(
+    delivered: Synthesized, wave: str, environment: str, account: str
+) -> None:
+    role_arn = f"arn:aws:iam::{account}:role/strongbox/payments/payments-{environment}-verify"
+    stage = next(s for s in _pipeline(delivered)["Stages"] if s["Name"] == wave)
+    actions = _actions(stage)
+    verify = actions[f"Verify-{environment}"]
+    deploys = [a["RunOrder"] for n, a in actions.items() if n.endswith(".Deploy")]
+    pipeline = delivered.stack("Strongbox-Pipeline")
+    project_id = verify["Configuration"]["ProjectName"]["Ref"]
+    project = pipeline.template["Resources"][project_id]["Properties"]
+    spec = json.loads(project["Source"]["BuildSpec"])
+    (project_role_id,) = [
+        i for i, r in pipeline.resources("AWS::IAM::Role").items()
+        if i == project["ServiceRole"]["Fn::GetAtt"][0]
+    ]  # fmt: skip
+    grants = [
+        statement
+        for policy in pipeline.resources("AWS::IAM::Policy").values()
+        if {"Ref": project_role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "sts:AssumeRole"
+    ]
+
+    # After every deploy of the wave, on the checkout with the synth's cdk.out beside it.
+    assert verify["RunOrder"] > max(deploys)
+    assert [artifact["Name"] for artifact in verify["InputArtifacts"]] == [
+        "example_org_strongbox_Source",
+        "Synth_Output",
+    ]
+    assert (
+        spec["phases"]["build"]["commands"]
+        == [
+            "cd $CODEBUILD_SRC_DIR",
+            "make setup",
+            f".venv/bin/strongbox verify --env {environment} --assembly cdk.out "
+            f"--role-arn {role_arn}",
+        ][1:]
+        or spec["phases"]["build"]["commands"]
+    )
+    assert spec["phases"]["build"]["commands"][-2:] == [
+        "make setup",
+        f".venv/bin/strongbox verify --env {environment} --assembly cdk.out --role-arn {role_arn}",
+    ]
+    assert grants == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": role_arn}]
+
+
+def test_the_verify_role_holds_the_shipped_read_only_policy_and_trusts_the_pipeline_only(
+    delivered: Synthesized,
+) -> None:
+    stack = delivered.stack("Verify-Strongbox-Prod/Role")
+    (role,) = stack.resources("AWS::IAM::Role").values()
+    ((policy_id, policy),) = stack.resources("AWS::IAM::ManagedPolicy").items()
+    expected = verify_policy(
+        partition="aws",
+        account="333333333333",
+        regions=["eu-west-1", "eu-central-1"],
+        secret_prefix="prod/payments/",  # noqa: S106 - a name prefix
+        stack_prefix="Strongbox-Prod-",
+    )
+
+    assert (stack.account, stack.region) == ("333333333333", "eu-west-1")
+    assert role["Properties"]["RoleName"] == "payments-prod-verify"
+    assert role["Properties"]["Path"] == "/strongbox/payments/"
+    assert role["Properties"]["ManagedPolicyArns"] == [{"Ref": policy_id}]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "ArnLike": {
+                    "aws:PrincipalArn": "arn:aws:iam::555555555555:role/Strongbox-Pipeline-*"
+                }
+            },
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::555555555555:root"},
+        }
+    ]
+    # The shipped statements, as CDK writes them (each list sorted).
+    assert [sorted_lists(s) for s in policy["Properties"]["PolicyDocument"]["Statement"]] == [
+        sorted_lists(s) for s in expected
+    ]
+    actions = {a for s in expected for a in as_list(s["Action"])}
+    assert "secretsmanager:GetSecretValue" not in actions
+    assert not [
+        a
+        for a in actions
+        if a.startswith("kms:")
+        and a != "kms:ListAliases"
+        and not a.startswith(("kms:Describe", "kms:Get", "kms:List"))
+    ]
+
+
+def sorted_lists(value: Any) -> Any:
+    """`value` as CDK writes a policy: each list sorted, and a list of one its item."""
+    if isinstance(value, dict):
+        return {key: sorted_lists(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted_lists(value[0]) if len(value) == 1 else sorted(map(json.dumps, value))
+    return value
 
 
 def test_artifacts_and_build_logs_are_encrypted_with_the_cmk(delivered: Synthesized) -> None:
@@ -205,7 +313,7 @@ def test_one_wave_can_hold_several_accounts(pipelines: dict[str, Synthesized]) -
     delivered = pipelines["waves"]
     assert delivered.synth_error is None, delivered.synth_error
     stages = _pipeline(delivered)["Stages"]
-    assert [stage["Name"] for stage in stages][4:] == ["Dev-Staging", "Strongbox-Prod"]
+    assert [stage["Name"] for stage in stages][4:] == ["Dev-Staging", "Prod"]
     together = _actions(stages[4])
     assert {"Strongbox-Dev.Keys.Deploy", "Strongbox-Staging.Keys.Deploy"} <= set(together)
     roles = {json.dumps(a["RoleArn"]) for n, a in together.items() if n.endswith("Keys.Deploy")}
