@@ -13,10 +13,10 @@ from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_s3 as s3
 from aws_cdk import pipelines
 
 from constructs import Construct, IConstruct
+from stacks.buckets import logged_bucket
 from stacks.config import EnvironmentConfig, PipelineConfig, PipelineSource
 from stacks.stage import EnvironmentStage
 from strongbox.compliance import acknowledge, acknowledge_all
@@ -97,7 +97,7 @@ class PipelineStack(cdk.Stack):
         )
         assert pipeline.source is not None  # parse_config requires it when enabled
         self.key = artifacts_key(self, application)
-        self.access_logs, self.artifacts = artifact_buckets(self, self.key)
+        self.access_logs, self.artifacts = logged_bucket(self, "Artifacts", self.key)
         source = _source(self, pipeline.source)
         self.build_logs = logs.LogGroup(
             self,
@@ -159,7 +159,9 @@ class PipelineStack(cdk.Stack):
             for name in sorted(wave_names, key=list(by_name).index):
                 wave.add_stage(by_name[name])
                 wave.add_stage(verify_roles[name])
-                wave.add_post(verify_step(name, verify_roles[name].role_arn, source, synth))
+                wave.add_post(
+                    verify_step(self, application, name, verify_roles[name].role_arn, source, synth)
+                )
                 verify_projects.append(f"Pipeline/{wave_name}/Verify-{name}/Verify-{name}")
         # Built now rather than at synth, so its generated roles and policies can be checked.
         self.pipeline.build_pipeline()
@@ -262,7 +264,15 @@ class PipelineStack(cdk.Stack):
         acknowledge_buckets(self)
 
 
+def verify_step_role_name(application: str, environment: str) -> str:
+    """The fixed name of the CodeBuild role that runs `strongbox verify` on `environment`: the
+    only principal the environment's verify role trusts."""
+    return f"{application}-{environment}-verify-step"
+
+
 def verify_step(
+    scope: Construct,
+    application: str,
     environment: str,
     role_arn: str,
     source: pipelines.IFileSetProducer,
@@ -270,9 +280,17 @@ def verify_step(
 ) -> pipelines.CodeBuildStep:
     """`strongbox verify` of one environment after its wave: the checkout for the command, the
     synth's cdk.out for what was deployed, and the environment's verify role to assume (its
-    only permission)."""
+    only permission besides what CDK Pipelines grants a build: its logs and artifacts)."""
+    step_role = iam.Role(
+        scope,
+        f"Verify{environment.title().replace('-', '')}StepRole",
+        role_name=verify_step_role_name(application, environment),
+        assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+        description=f"Runs strongbox verify on {environment} after its deploy",
+    )
     return pipelines.CodeBuildStep(
         f"Verify-{environment}",
+        role=step_role,
         input=source,
         additional_inputs={"cdk.out": synth},
         commands=[
@@ -329,8 +347,11 @@ class VerifyRoleStage(cdk.Stage):
             ),
         )
         _acknowledge_verify_policy(policy, statements)
-        # The pipeline's CodeBuild roles (named by CloudFormation after the pipeline stack).
-        pipeline_roles = f"arn:aws:iam::{pipeline_account}:role/Strongbox-Pipeline-*"
+        # Only the pipeline's verify step for this environment (a role of a fixed name).
+        step_role = (
+            f"arn:aws:iam::{pipeline_account}:role/"
+            f"{verify_step_role_name(application, environment.name)}"
+        )
         iam.Role(
             stack,
             "Role",
@@ -338,7 +359,7 @@ class VerifyRoleStage(cdk.Stage):
             path=path,
             description=f"Assumed by the pipeline to run strongbox verify on {environment.name}",
             assumed_by=iam.AccountPrincipal(pipeline_account).with_conditions(
-                {"ArnLike": {"aws:PrincipalArn": pipeline_roles}}
+                {"StringEquals": {"aws:PrincipalArn": step_role}}
             ),
             managed_policies=[policy],
         )
@@ -370,9 +391,13 @@ _VERIFY_PATTERNS = {
     "the caller's permissions; functions, queues, rules, topics, alarms and ECS resources are "
     "named after the stage's stacks, and aws:RequestedRegion keeps the reads in its regions. "
     "Describe, Get and List only",
-    "DriftReadsWithoutResourceLevelPermissions": "These EC2, KMS and CloudWatch Logs describe "
-    "and list actions support no resource-level permission (Service Authorization Reference); "
-    "they return metadata, never a secret value",
+    "DriftReadsOfTheStagesBuckets": "Drift detection reads the Config recorder's buckets, whose "
+    "names CloudFormation derives from the stage's stack names: the lowercase stack prefix "
+    "selects them. Bucket configuration only (policy, encryption, versioning, logging, tags), "
+    "never an object",
+    "DriftReadsWithoutResourceLevelPermissions": "These EC2, KMS, CloudWatch Logs and Config "
+    "describe and list actions support no resource-level permission (Service Authorization "
+    "Reference); they return metadata, never a secret value",
 }
 
 
@@ -407,8 +432,8 @@ class PipelineReplicationStack(cdk.Stack):
             alias_name=f"alias/{application}/pipeline-replication",
             target_key=self.key,
         )
-        self.access_logs, self.artifacts = artifact_buckets(
-            self, self.alias, bucket_name=self.bucket_name
+        self.access_logs, self.artifacts = logged_bucket(
+            self, "Artifacts", self.alias, bucket_name=self.bucket_name
         )
         acknowledge_buckets(self)
 
@@ -440,41 +465,6 @@ def artifacts_key(scope: Construct, application: str) -> kms.Key:
         )
     )
     return key
-
-
-def artifact_buckets(
-    scope: Construct, key: kms.IKey, *, bucket_name: str | None = None
-) -> tuple[s3.Bucket, s3.Bucket]:
-    """(access log bucket, artifacts bucket): versioned, TLS only, private, kept."""
-    access_logs = s3.Bucket(
-        scope,
-        "AccessLogs",
-        # S3 server access logging delivers only to SSE-S3 buckets.
-        encryption=s3.BucketEncryption.S3_MANAGED,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        versioned=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(365))],
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
-    artifacts = s3.Bucket(
-        scope,
-        "Artifacts",
-        bucket_name=bucket_name,
-        encryption=s3.BucketEncryption.KMS,
-        encryption_key=key,
-        bucket_key_enabled=True,
-        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        enforce_ssl=True,
-        versioned=True,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        server_access_logs_bucket=access_logs,
-        server_access_logs_prefix="artifacts/",
-        lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=cdk.Duration.days(90))],
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
-    return access_logs, artifacts
 
 
 def acknowledge_buckets(stack: cdk.Stack) -> None:

@@ -14,6 +14,7 @@ from strongbox.verify.permissions import verify_policy
 from tests.conftest import ROOT, Synthesized, as_list, cdk_json_context, only, synthesize_all
 
 PIPELINE_ACCOUNT = "555555555555"
+PROD_NAMES = "prod/payments/"
 CONNECTION = (
     "arn:aws:codeconnections:eu-west-1:555555555555:connection/8f3c1b7e-2d4a-4c59-9e61-0a7b5d2c4f18"
 )
@@ -166,10 +167,8 @@ def test_each_wave_ends_with_strongbox_verify_through_the_environments_read_only
     project_id = verify["Configuration"]["ProjectName"]["Ref"]
     project = pipeline.template["Resources"][project_id]["Properties"]
     spec = json.loads(project["Source"]["BuildSpec"])
-    (project_role_id,) = [
-        i for i, r in pipeline.resources("AWS::IAM::Role").items()
-        if i == project["ServiceRole"]["Fn::GetAtt"][0]
-    ]  # fmt: skip
+    project_role_id = project["ServiceRole"]["Fn::GetAtt"][0]
+    project_role = pipeline.template["Resources"][project_role_id]["Properties"]
     grants = [
         statement
         for policy in pipeline.resources("AWS::IAM::Policy").values()
@@ -184,24 +183,16 @@ def test_each_wave_ends_with_strongbox_verify_through_the_environments_read_only
         "example_org_strongbox_Source",
         "Synth_Output",
     ]
-    assert (
-        spec["phases"]["build"]["commands"]
-        == [
-            "cd $CODEBUILD_SRC_DIR",
-            "make setup",
-            f".venv/bin/strongbox verify --env {environment} --assembly cdk.out "
-            f"--role-arn {role_arn}",
-        ][1:]
-        or spec["phases"]["build"]["commands"]
-    )
     assert spec["phases"]["build"]["commands"][-2:] == [
         "make setup",
         f".venv/bin/strongbox verify --env {environment} --assembly cdk.out --role-arn {role_arn}",
     ]
     assert grants == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Resource": role_arn}]
+    # The name the environment's verify role trusts, and nothing else does.
+    assert project_role["RoleName"] == f"payments-{environment}-verify-step"
 
 
-def test_the_verify_role_holds_the_shipped_read_only_policy_and_trusts_the_pipeline_only(
+def test_the_verify_role_holds_the_shipped_read_only_policy_and_trusts_the_verify_step_only(
     delivered: Synthesized,
 ) -> None:
     stack = delivered.stack("Verify-Strongbox-Prod/Role")
@@ -211,7 +202,7 @@ def test_the_verify_role_holds_the_shipped_read_only_policy_and_trusts_the_pipel
         partition="aws",
         account="333333333333",
         regions=["eu-west-1", "eu-central-1"],
-        secret_prefix="prod/payments/",  # noqa: S106 - a name prefix
+        secret_prefix=PROD_NAMES,
         stack_prefix="Strongbox-Prod-",
     )
 
@@ -222,9 +213,10 @@ def test_the_verify_role_holds_the_shipped_read_only_policy_and_trusts_the_pipel
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Action": "sts:AssumeRole",
+            # Only the role of the pipeline's verify step for prod.
             "Condition": {
-                "ArnLike": {
-                    "aws:PrincipalArn": "arn:aws:iam::555555555555:role/Strongbox-Pipeline-*"
+                "StringEquals": {
+                    "aws:PrincipalArn": "arn:aws:iam::555555555555:role/payments-prod-verify-step"
                 }
             },
             "Effect": "Allow",
