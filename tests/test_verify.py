@@ -21,7 +21,12 @@ from strongbox import cli
 from strongbox.verify import command
 from strongbox.verify.checks import Clock
 from strongbox.verify.intent import Intent, read_intent
-from strongbox.verify.permissions import POLICY_FILE, template_text, verify_policy
+from strongbox.verify.permissions import (
+    DRIFT_READ_STATEMENTS,
+    POLICY_FILE,
+    template_text,
+    verify_policy,
+)
 from strongbox.verify.schedule import longest_gap
 from tests.conftest import Synthesized, mocked_aws
 
@@ -290,7 +295,9 @@ def test_a_matching_account_passes_every_check(
     status, lines, err = run(synthesized, capsys)
 
     assert (status, failures(lines), err) == (0, [], "")
-    secrets, roles, stacks = len(account.intent.secrets), len(account.intent.roles), 7
+    secrets, roles = len(account.intent.secrets), len(account.intent.roles)
+    stacks = len(account.intent.stacks)
+    assert stacks == 8  # Keys, ReplicaKeys, Network, Secrets, Parameters, Detection, Database...
     replicas = sum(len(secret.replicas) for secret in account.intent.secrets)
     rotated = sum(secret.rotation is not None for secret in account.intent.secrets)
     checks = secrets * 4 + replicas + rotated * 3 + stacks + secrets * roles
@@ -812,6 +819,28 @@ def test_the_policy_scopes_secrets_stacks_and_roles_to_the_environment() -> None
         for statement in statements.values()
         if statement["Sid"] in ("PollDriftDetection", "DriftReadsWithoutResourceLevelPermissions")
     )
+
+
+def test_drift_detection_can_read_every_resource_type_the_stages_deploy(
+    synthesized: Synthesized,
+) -> None:
+    """DetectStackDrift reads each resource with the caller's permissions: a type the policy
+    has no read for fails the detection (and the pipeline's verify step) in the account."""
+    deployed = {
+        resource["Type"]
+        for stack in synthesized.stacks.values()
+        for resource in stack.template["Resources"].values()
+    }
+    statements = {
+        s["Sid"] for s in verify_policy(
+            partition="aws", account=ACCOUNT, regions=["eu-west-1"], secret_prefix=NAMES,
+            stack_prefix="Strongbox-Staging-",
+        )
+    }  # fmt: skip
+
+    assert sorted(deployed - set(DRIFT_READ_STATEMENTS)) == []
+    assert {sid for sid in DRIFT_READ_STATEMENTS.values() if sid} <= statements
+    assert "AWS::Config::ConfigRule" in deployed  # the Secrets stacks' rules are read too
 
 
 def test_the_policy_fits_a_managed_policy_with_six_regions() -> None:

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -176,19 +176,25 @@ def _statements(document: Any) -> list[Mapping[str, Any]]:
     return [statement for statement in listed if isinstance(statement, dict)]
 
 
+def _accepted_keys(live: _Live, key: str | None, aliases: Iterable[str]) -> tuple[str, set[str]]:
+    """(the intended key, every way Secrets Manager may name it): the key's ARN (its stack's
+    physical key id) or id, or an alias the assembly gives it, by name or by ARN; the AWS managed
+    key when the template names none."""
+    if key is None:
+        return AWS_MANAGED, {AWS_MANAGED, "alias/aws/secretsmanager"}
+    intended = live.physical(key)
+    prefix = intended.split(":key/")[0] if ":key/" in intended else ""
+    accepted = {intended, intended.rsplit("/", 1)[-1]}
+    for alias in aliases:
+        accepted |= {alias, f"{prefix}:{alias}" if prefix else alias}
+    return intended, accepted
+
+
 def _key(live: _Live, secret: IntendedSecret, description: Mapping[str, Any]) -> Finding:
     """The secret's KMS key: the key ARN the template names (its Keys stack's physical key id),
     the key id alone, or an alias the assembly gives that key, by name or ARN."""
     actual = description.get("KmsKeyId") or AWS_MANAGED
-    if secret.key is None:
-        accepted = {AWS_MANAGED, "alias/aws/secretsmanager"}
-        intended = AWS_MANAGED
-    else:
-        intended = live.physical(secret.key)
-        prefix = intended.split(":key/")[0] if ":key/" in intended else ""
-        accepted = {intended, intended.rsplit("/", 1)[-1]}
-        for alias in secret.key_aliases:
-            accepted |= {alias, f"{prefix}:{alias}" if prefix else alias}
+    intended, accepted = _accepted_keys(live, secret.key, secret.key_aliases)
     if actual in accepted:
         return Finding("kms-key", secret.name, "pass", f"encrypted with {actual}")
     return Finding("kms-key", secret.name, "fail", f"encrypted with {actual}, intended {intended}")
@@ -309,15 +315,7 @@ def _replicas(
             )
             continue
         actual = status.get("KmsKeyId") or AWS_MANAGED
-        if replica.key is None:
-            accepted = {AWS_MANAGED, "alias/aws/secretsmanager"}
-            intended = AWS_MANAGED
-        else:
-            intended = live.physical(replica.key)
-            prefix = intended.split(":key/")[0] if ":key/" in intended else ""
-            accepted = {intended, intended.rsplit("/", 1)[-1]}
-            accepted |= {f"{prefix}:{alias}" for alias in secret.key_aliases if prefix}
-            accepted |= set(secret.key_aliases)
+        intended, accepted = _accepted_keys(live, replica.key, secret.key_aliases)
         if actual not in accepted:
             yield Finding(
                 "replica", item, "fail", f"InSync, encrypted with {actual}, intended {intended}"

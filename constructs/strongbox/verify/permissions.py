@@ -35,7 +35,75 @@ _DRIFT_READS_ANY_RESOURCE = (
     "ec2:DescribeVpcs",
     "kms:ListAliases",
     "logs:DescribeLogGroups",
+    # The Config rules and, where Strongbox creates it, the recorder and its delivery channel.
+    "config:DescribeConfigRules",
+    "config:DescribeConfigurationRecorders",
+    "config:DescribeDeliveryChannels",
 )
+# The reads of the recorder's buckets, whose names CloudFormation derives from the stack's
+# (lowercase, so `strongbox-staging-secrets-...`).
+_DRIFT_READS_OF_BUCKETS = (
+    "s3:GetBucketLogging",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketTagging",
+    "s3:GetBucketVersioning",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetLifecycleConfiguration",
+)
+_DESCRIBE_READS = "DescribeTheEnvironmentsSecrets"
+# Every resource type a Strongbox stage deploys, and the statement whose reads let drift
+# detection read it (tests/test_verify.py fails on a type of the assembly not listed here).
+DRIFT_READ_STATEMENTS = {
+    "AWS::CDK::Metadata": None,  # not a resource of the account
+    "AWS::CloudWatch::Alarm": "DriftReadsOfTheStagesResources",
+    "AWS::Config::ConfigRule": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::Config::ConfigurationRecorder": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::Config::DeliveryChannel": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::FlowLog": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::LaunchTemplate": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::RouteTable": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::SecurityGroup": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::SecurityGroupEgress": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::SecurityGroupIngress": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::Subnet": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::SubnetRouteTableAssociation": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::VPC": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::EC2::VPCEndpoint": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::ECS::Cluster": "DriftReadsOfTheStagesResources",
+    "AWS::ECS::Service": "DriftReadsOfTheStagesResources",
+    "AWS::ECS::TaskDefinition": "DriftReadsOfTheStagesResources",
+    "AWS::Events::Rule": "DriftReadsOfTheStagesResources",
+    "AWS::IAM::InstanceProfile": "DriftReadsOfTheStagesIamResources",
+    "AWS::IAM::ManagedPolicy": "DriftReadsOfTheStagesIamResources",
+    "AWS::IAM::Role": "DriftReadsOfTheStagesIamResources",
+    "AWS::KMS::Alias": "DriftReadsWithoutResourceLevelPermissions",
+    "AWS::KMS::Key": "DriftReadsOfTheEnvironmentsKeys",
+    "AWS::KMS::ReplicaKey": "DriftReadsOfTheEnvironmentsKeys",
+    "AWS::Lambda::Function": "DriftReadsOfTheStagesResources",
+    "AWS::Lambda::Permission": "DriftReadsOfTheStagesResources",
+    "AWS::Logs::LogGroup": "DriftReadsOfTheStagesResources",
+    "AWS::RDS::DBInstance": "DriftReadsOfTheStagesResources",
+    "AWS::RDS::DBSubnetGroup": "DriftReadsOfTheStagesResources",
+    "AWS::S3::Bucket": "DriftReadsOfTheStagesBuckets",
+    "AWS::S3::BucketPolicy": "DriftReadsOfTheStagesBuckets",
+    "AWS::SNS::Subscription": "DriftReadsOfTheStagesResources",
+    "AWS::SNS::Topic": "DriftReadsOfTheStagesResources",
+    "AWS::SNS::TopicPolicy": "DriftReadsOfTheStagesResources",
+    "AWS::SQS::Queue": "DriftReadsOfTheStagesResources",
+    "AWS::SQS::QueuePolicy": "DriftReadsOfTheStagesResources",
+    "AWS::SSM::Parameter": "DriftReadsOfTheStagesResources",
+    "AWS::SecretsManager::ResourcePolicy": _DESCRIBE_READS,
+    "AWS::SecretsManager::RotationSchedule": _DESCRIBE_READS,
+    "AWS::SecretsManager::Secret": _DESCRIBE_READS,
+    "AWS::SecretsManager::SecretTargetAttachment": _DESCRIBE_READS,
+    "AWS::StepFunctions::StateMachine": "DriftReadsOfTheStagesResources",
+    # Drift detection does not check custom resources (CloudFormation user guide, "Detect
+    # drift": resources that support drift detection).
+    "Custom::SecureStringParameter": None,
+    "Custom::VpcRestrictDefaultSG": None,
+}
 _DRIFT_READS_IN_REGION = {
     # service: (actions, resource ARN tails in the stage's account and regions)
     "lambda": (
@@ -226,6 +294,12 @@ def verify_policy(
                 for tail in tails
             ),
             "Condition": {"StringEquals": {"aws:RequestedRegion": list(regions)}},
+        },
+        {
+            "Sid": "DriftReadsOfTheStagesBuckets",
+            "Effect": "Allow",
+            "Action": list(_DRIFT_READS_OF_BUCKETS),
+            "Resource": f"arn:{partition}:s3:::{stack_prefix.lower()}*",
         },
         {
             "Sid": "DriftReadsWithoutResourceLevelPermissions",
