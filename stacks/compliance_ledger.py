@@ -35,6 +35,11 @@ class Stack:
                 yield logical_id, resource
 
 
+# The actions Security Hub's KMS.1 and KMS.2 block on all keys, and the wildcards that grant
+# them.
+_BLOCKED_KMS_ACTIONS = frozenset({"kms:Decrypt", "kms:ReEncryptFrom", "kms:*", "*"})
+
+
 def read_stacks(outdir: Path) -> list[Stack]:
     """The stacks of every `Strongbox-<Env>` stage assembly under `outdir`."""
     stacks = []
@@ -109,7 +114,7 @@ def controls(stacks: list[Stack]) -> list[tuple[str, str]]:
         for p in policies
         for statement in p["Properties"]["PolicyDocument"]["Statement"]
         if statement["Effect"] == "Allow"
-        and any(str(a).startswith("kms:") for a in _as_list(statement["Action"]))
+        and any(str(a) in _BLOCKED_KMS_ACTIONS for a in _as_list(statement["Action"]))
         and "*" in _as_list(statement["Resource"])
     ]
     inline = [r for s in stacks for _, r in s.resources("AWS::IAM::Policy")]
@@ -145,7 +150,8 @@ def controls(stacks: list[Stack]) -> list[tuple[str, str]]:
         ),
         (
             "KMS.1 / KMS.2 (no decryption on all keys; no inline policies)",
-            f"{len(decrypt_on_all)} policies allow kms: actions on every key; "
+            f"{len(decrypt_on_all)} policies allow decryption (kms:Decrypt, kms:ReEncryptFrom) "
+            "on every key; "
             f"{len(inline)} inline policies",
         ),
         (

@@ -17,7 +17,6 @@ from stacks.network_stack import NetworkStack
 from stacks.reader_roles import reader_roles
 from strongbox import (
     DatabaseFields,
-    DetectionRules,
     Generation,
     JsonFields,
     ManagedSecret,
@@ -140,25 +139,6 @@ class SecretsStack(cdk.Stack):
             replica_regions=environment.replica_regions,
         )
         return self.alerts
-
-    def add_detection(self, application: str, secrets: Sequence[SecretConfig]) -> DetectionRules:
-        """The environment's Config rules, beside its alerts (`add_alerts` first): `secrets` are
-        all of the environment's, whose schedules set the rotation rules' limits."""
-        environment = self.config
-        key = self.secrets_key.key
-        self.detection = DetectionRules(
-            self,
-            "Detection",
-            alerts=self.alerts,
-            secret_name_prefix=f"{environment.name}/{application}/",
-            scope_tag=("Environment", environment.name),
-            key_arns=[key.key_arn],
-            key_ids=[key.key_id],
-            rotation_schedules=[
-                secret.rotation.schedule for secret in secrets if secret.rotation.schedule
-            ],
-        )
-        return self.detection
 
     def _rotate_with_function(self, secret: SecretConfig) -> None:
         """Secrets with the same generation options share one function, scoped to exactly them."""

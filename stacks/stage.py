@@ -9,6 +9,7 @@ import aws_cdk as cdk
 from constructs import Construct
 from stacks.config import ConfigError, EnvironmentConfig, alert_pattern_size
 from stacks.database_stack import DatabaseStack
+from stacks.detection_stack import DetectionStack
 from stacks.keys_stack import KeysStack, ReplicaKeysStack
 from stacks.network_stack import NetworkStack
 from stacks.parameters_stack import ParametersStack
@@ -99,8 +100,6 @@ class EnvironmentStage(cdk.Stage):
             application,
             [f for stack in self.secrets_stacks for f in stack.rotation_functions.values()],
         )
-        if environment.config_rules:
-            self.secrets.add_detection(application, environment.secrets)
         self.managed_secrets = {
             purpose: managed
             for stack in self.secrets_stacks
@@ -168,12 +167,36 @@ class EnvironmentStage(cdk.Stage):
         for replica_keys in self.replica_keys:
             for secrets_stack in self.secrets_stacks:
                 secrets_stack.add_stack_dependency(replica_keys)
+        self.detection = (
+            DetectionStack(
+                self,
+                "Detection",
+                application=application,
+                environment=environment,
+                secrets_key=self.keys.secrets_key,
+                alerts=self.secrets.alerts,
+                secret_arns=[
+                    managed.secret.secret_arn
+                    for managed in self.managed_secrets.values()
+                    if managed.node.scope is not None and cdk.Stack.of(managed) is self.secrets
+                ],
+                description=f"Strongbox {environment.name}: AWS Config rules for the Security "
+                "Hub controls, their alerts"
+                + (" and the Config recorder" if environment.detection.create_recorder else ""),
+            )
+            if environment.config_rules
+            else None
+        )
+        if self.detection is not None:
+            for secrets_stack in self.secrets_stacks:
+                self.detection.add_stack_dependency(secrets_stack)
         stacks = (
             self.keys,
             *self.replica_keys,
             self.network,
             *self.secrets_stacks,
             *self.parameters_stacks,
+            *([self.detection] if self.detection else []),
         )
         optional = [stack for stack in (self.database, self.workload) if stack is not None]
         for stack in (*stacks, *optional):

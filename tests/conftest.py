@@ -170,6 +170,7 @@ def expected_stacks(env: str | None = None) -> list[str]:
             "Network",
             "Secrets",
             "Parameters",
+            *(["Detection"] if environment.config_rules else []),
             *(["Database"] if environment.workload and environment.workload.database else []),
             *(["Workload"] if environment.workload else []),
         )

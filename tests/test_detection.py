@@ -15,7 +15,7 @@ from moto.events.models import EventPattern
 from stacks.config import ConfigError, parse_config
 from strongbox.alerts import read_pattern
 from strongbox.schedule import longest_gap_hours
-from tests.conftest import Synthesized, SynthesizedStack, default_strongbox_config
+from tests.conftest import Synthesized, SynthesizedStack, as_list, default_strongbox_config
 
 ACCOUNT = "333333333333"
 PRIMARY = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:prod/payments/"
@@ -23,7 +23,15 @@ REPLICA = f"arn:aws:secretsmanager:eu-central-1:{ACCOUNT}:secret:prod/payments/"
 WORKLOAD_ROLE = f"arn:aws:iam::{ACCOUNT}:role/strongbox/payments/payments-prod-api-execution"
 INTRUDER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
 ROTATION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/Strongbox-Prod-Secrets-TokenRotationRole-ABC"
+BY_NAME = "prod/payments/stripe-api-key"
+OTHER_ENVIRONMENT = "staging/payments/stripe-api-key"
 
+# Periodic rules (AWS Config developer guide, each rule's "Trigger type").
+PERIODIC = {
+    "SECRETSMANAGER_SECRET_UNUSED",
+    "SECRETSMANAGER_SECRET_PERIODIC_ROTATION",
+    "CMK_BACKING_KEY_ROTATION_ENABLED",
+}
 RULES = {
     "SECRETSMANAGER_ROTATION_ENABLED_CHECK": {"maximumAllowedRotationFrequency": 30},
     "SECRETSMANAGER_SCHEDULED_ROTATION_SUCCESS_CHECK": None,
@@ -112,10 +120,10 @@ def unexpected_reads(synthesized: Synthesized) -> dict[str, Any]:
     ("event", "alerts"),
     [
         (read_event(secretId=PRIMARY + "stripe-api-key-AbCdEf"), True),
-        (read_event(secretId="prod/payments/stripe-api-key"), True),
+        (read_event(secretId=BY_NAME), True),
         (read_event(secretId=PRIMARY + "stripe-api-key-AbCdEf", caller=WORKLOAD_ROLE), False),
         (read_event(secretId=PRIMARY + "stripe-api-key-AbCdEf", caller=ROTATION_ROLE), False),
-        (read_event(secretId="staging/payments/stripe-api-key"), False),
+        (read_event(secretId=OTHER_ENVIRONMENT), False),
         # A batch naming a watched secret among others alerts; one naming none does not.
         (
             read_event(
@@ -144,13 +152,8 @@ def unexpected_reads(synthesized: Synthesized) -> dict[str, Any]:
             False,
         ),
         # People are never expected readers.
-        (
-            read_event(
-                secretId="prod/payments/stripe-api-key", caller=None, identity_type="IAMUser"
-            ),
-            True,
-        ),
-        (read_event(secretId="prod/payments/x", caller=None, identity_type="Root"), True),
+        (read_event(secretId=BY_NAME, caller=None, identity_type="IAMUser"), True),
+        (read_event(secretId=BY_NAME, caller=None, identity_type="Root"), True),
     ],
     ids=[
         "by-arn",
@@ -202,11 +205,19 @@ def test_each_replica_region_forwards_its_reads_to_the_primary(
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {
             "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                # This rule alone (named, so the role can name it without a cycle).
+                "ArnEquals": {
+                    "aws:SourceArn": f"arn:aws:events:eu-central-1:{ACCOUNT}:rule/"
+                    "prod-payments-replica-reads"
+                },
+            },
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
         }
     ]
+    assert rule["Name"] == "prod-payments-replica-reads"
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
         {"Action": "events:PutEvents", "Effect": "Allow", "Resource": bus}
     ]
@@ -247,7 +258,7 @@ def test_staging_and_prod_hold_the_rules_behind_the_security_hub_controls(
     synthesized: Synthesized, environment: str
 ) -> None:
     stage = environment.capitalize()
-    rules = config_rules(synthesized.stack(f"Strongbox-{stage}/Secrets"))
+    rules = config_rules(synthesized.stack(f"Strongbox-{stage}/Detection"))
 
     assert set(rules) == set(RULES)
     for identifier, (_, rule) in rules.items():
@@ -255,6 +266,9 @@ def test_staging_and_prod_hold_the_rules_behind_the_security_hub_controls(
         if identifier == "REQUIRED_TAGS":
             # A tag scope would skip exactly the secrets without tags: every secret is judged.
             assert rule["Scope"] == {"ComplianceResourceTypes": ["AWS::SecretsManager::Secret"]}
+        elif identifier in PERIODIC:
+            assert "Scope" not in rule  # Config has been reported to refuse it
+            assert rule["Source"]["SourceIdentifier"] == identifier
         else:
             assert rule["Scope"] == {"TagKey": "Environment", "TagValue": environment}
         expected = RULES[identifier]
@@ -294,11 +308,12 @@ def compliance_event(rule: str, resource: str, compliance: str = "NON_COMPLIANT"
 def test_non_compliance_of_the_environments_resources_reaches_the_topic(
     synthesized: Synthesized,
 ) -> None:
-    stack = synthesized.stack("Strongbox-Prod/Secrets")
+    secrets = synthesized.stack("Strongbox-Prod/Secrets")
+    stack = synthesized.stack("Strongbox-Prod/Detection")
     rules = config_rules(stack)
     names = {logical_id: f"rule-{identifier}" for identifier, (logical_id, _) in rules.items()}
     keys = synthesized.stack("Strongbox-Prod/Keys")
-    rule_id, rule = rule_pattern(
+    _, rule = rule_pattern(
         stack, "A Config rule found a secret or key of prod/payments/ non-compliant"
     )
     key_ref = rule["EventPattern"]["detail"]["$or"][1]["resourceId"][-1]
@@ -307,18 +322,28 @@ def test_non_compliance_of_the_environments_resources_reaches_the_topic(
     assert output["Value"] == {"Ref": key_logical_id}
     pattern = deployed(rule["EventPattern"], names)
     pattern["detail"]["$or"][1]["resourceId"][-1] = "key-id-1234"
-    (topic_id,) = stack.resources("AWS::SNS::Topic")
-    (topic_policy,) = stack.resources("AWS::SNS::TopicPolicy").values()
+    (topic_id,) = secrets.resources("AWS::SNS::Topic")
+    (topic_policy,) = secrets.resources("AWS::SNS::TopicPolicy").values()
     allowed = {
         s["Sid"]: s for s in topic_policy["Properties"]["PolicyDocument"]["Statement"] if "Sid" in s
     }
     own_secret = PRIMARY + "stripe-api-key-AbCdEf"
     other_secret = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:other/app-1"
 
-    assert rule["Targets"] == [{"Arn": {"Ref": topic_id}, "Id": "Target0"}]
+    (target,) = rule["Targets"]
+    topic_output = target["Arn"]["Fn::GetStackOutput"]
+    assert topic_output["StackName"] == secrets.stack_name
+    assert secrets.template["Outputs"][topic_output["OutputName"]]["Value"] == {"Ref": topic_id}
+    # The topic names the rule by its ARN: the Secrets stack does not depend on Detection.
+    assert rule["Name"] == "prod-payments-config-noncompliance"
     assert allowed["NonCompliancePublish"]["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": [{"Fn::GetAtt": [rule_id, "Arn"]}]}
+        "ArnEquals": {
+            "aws:SourceArn": [
+                f"arn:aws:events:eu-west-1:{ACCOUNT}:rule/prod-payments-config-noncompliance"
+            ]
+        }
     }
+    assert "Detection" not in json.dumps(secrets.template)
     assert matches(pattern, compliance_event(names[rules["REQUIRED_TAGS"][0]], own_secret))
     for identifier, (logical_id, _) in rules.items():
         name = names[logical_id]
@@ -395,3 +420,92 @@ def test_longest_gap_between_rotations(schedule: str, hours: int) -> None:
 def test_a_schedule_it_cannot_read_is_an_error() -> None:
     with pytest.raises(ValueError, match=r"'every day' is not a rate\(\.\.\.\) or cron"):
         longest_gap_hours("every day")
+
+
+# --- the recorder staging creates (detection.create_recorder) -------------------------------
+
+
+def test_staging_creates_a_recorder_of_secrets_and_keys_only_and_prod_none(
+    synthesized: Synthesized,
+) -> None:
+    staging = synthesized.stack("Strongbox-Staging/Detection")
+    ((recorder_id, recorder),) = staging.resources("AWS::Config::ConfigurationRecorder").items()
+    (channel,) = staging.resources("AWS::Config::DeliveryChannel").values()
+    buckets = staging.resources("AWS::S3::Bucket")
+    (history_id,) = [i for i in buckets if "History" in i]
+    (key_id,) = staging.resources("AWS::KMS::Key")
+    (alias,) = staging.resources("AWS::KMS::Alias").values()
+    assert alias["Properties"]["AliasName"] == "alias/payments/staging/config-history"
+    role_id = recorder["Properties"]["RoleARN"]["Fn::GetAtt"][0]
+    role = staging.template["Resources"][role_id]
+    policies = {
+        logical_id: policy["Properties"]["PolicyDocument"]["Statement"]
+        for logical_id, policy in staging.resources("AWS::IAM::ManagedPolicy").items()
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+    }
+    statements = [s for document in policies.values() for s in document]
+
+    assert recorder["Properties"]["RecordingGroup"] == {
+        "AllSupported": False,
+        "IncludeGlobalResourceTypes": False,
+        "RecordingStrategy": {"UseOnly": "INCLUSION_BY_RESOURCE_TYPES"},
+        "ResourceTypes": ["AWS::SecretsManager::Secret", "AWS::KMS::Key"],
+    }
+    assert channel["Properties"] == {
+        "S3BucketName": {"Ref": history_id},
+        "S3KmsKeyArn": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
+    assert recorder_id in as_list(channel.get("DependsOn", []))
+    # The recorder waits for its role's policies; the rules for the started recorder (its
+    # channel) and those policies: Config refuses a rule while the region has no recorder.
+    policy_ids = set(policies)
+    assert policy_ids <= set(as_list(recorder["DependsOn"]))
+    channel_id = next(iter(staging.resources("AWS::Config::DeliveryChannel")))
+    for rule in staging.resources("AWS::Config::ConfigRule").values():
+        assert {recorder_id, channel_id} | policy_ids <= set(as_list(rule["DependsOn"]))
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "222222222222"}},
+            "Effect": "Allow",
+            "Principal": {"Service": "config.amazonaws.com"},
+        }
+    ]
+    assert "ManagedPolicyArns" not in role["Properties"]  # no AWS managed policy
+    actions = {a for s in statements for a in as_list(s["Action"])}
+    assert actions == {
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetResourcePolicy",
+        "secretsmanager:ListSecretVersionIds",
+        "secretsmanager:ListSecrets",
+        "kms:DescribeKey",
+        "kms:GetKeyPolicy",
+        "kms:GetKeyRotationStatus",
+        "kms:ListResourceTags",
+        "kms:ListKeys",
+        "kms:ListAliases",
+        "s3:GetBucketAcl",
+        "s3:PutObject",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+        # Config's own, as AWS_ConfigRole grants them: managed rules put evaluations with it.
+        "config:BatchGet*",
+        "config:Describe*",
+        "config:Get*",
+        "config:List*",
+        "config:Put*",
+        "config:Select*",
+    }
+    (put,) = [s for s in statements if s["Action"] == "s3:PutObject"]
+    assert put["Resource"] == {
+        "Fn::Join": ["", [{"Fn::GetAtt": [history_id, "Arn"]}, "/AWSLogs/222222222222/*"]]
+    }
+    assert buckets[history_id]["Properties"]["BucketEncryption"][
+        "ServerSideEncryptionConfiguration"
+    ][0]["ServerSideEncryptionByDefault"] == {
+        "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+        "SSEAlgorithm": "aws:kms",
+    }
+    for name, stack in synthesized.stacks.items():
+        if not name.startswith("Strongbox-Staging/"):
+            assert not stack.resources("AWS::Config::ConfigurationRecorder"), name

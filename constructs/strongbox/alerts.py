@@ -210,17 +210,18 @@ class RotationAlerts(Construct):
         if alarms:
             self._allow_publish("AlarmsPublish", "cloudwatch.amazonaws.com", alarms)
 
-    def alert_on(self, id_: str, description: str, pattern: events.EventPattern) -> events.Rule:
-        """A rule of this account and region whose matching events reach the topic, allowed by
-        the topic's policy for that rule only (statement `<id_>Publish`)."""
-        rule = events.Rule(
-            self, id_, description=description, event_pattern=pattern, targets=[self._target]
-        )
-        self._allow_publish(f"{id_}Publish", "events.amazonaws.com", [rule.rule_arn])
+    def publish_for(self, id_: str, rule_name: str) -> events.IRuleTarget:
+        """The topic as the target of the EventBridge rule named `rule_name` in this account and
+        region, which may live in another stack: the topic's policy allows that rule only
+        (statement `<id_>Publish`), by an ARN built from its name, so the topic's stack does
+        not depend on the rule's."""
+        stack = cdk.Stack.of(self)
+        rule_arn = f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/{rule_name}"
+        self._allow_publish(f"{id_}Publish", "events.amazonaws.com", [rule_arn])
         self._declare_publisher(
-            f"EventBridge rule {id_}", "events.amazonaws.com", rule.rule_arn, self._key
+            f"EventBridge rule {rule_name}", "events.amazonaws.com", rule_arn, self._key
         )
-        return rule
+        return self._target
 
     def _declare_publisher(
         self, name: str, service: str, source_arn: str, encryption_key: kms.IKey
@@ -298,6 +299,9 @@ class ReplicaReadWatch(Construct):
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
         bus_arn = f"arn:{stack.partition}:events:{primary_region}:{stack.account}:event-bus/default"
+        # Named, so the role trusts this rule alone without a cycle (the rule names the role).
+        rule_name = secret_name_prefix.strip("/").replace("/", "-") + "-replica-reads"
+        rule_arn = f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/{rule_name}"
         # The role's one permission as a managed policy: the target below adds no grant of its
         # own (`targets.EventBus` would, as an inline policy).
         self.role = iam.Role(
@@ -305,7 +309,10 @@ class ReplicaReadWatch(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal(
                 "events.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnEquals": {"aws:SourceArn": rule_arn},
+                },
             ),
             description=f"Forwards reads of replicas under {secret_name_prefix} to "
             f"{primary_region}",
@@ -327,6 +334,7 @@ class ReplicaReadWatch(Construct):
         self.rule = events.Rule(
             self,
             "Reads",
+            rule_name=rule_name,
             description=f"Reads of replicas under {secret_name_prefix}, to {primary_region}",
             event_pattern=events.EventPattern(
                 source=pattern["source"],

@@ -33,22 +33,27 @@ class DetectionRules(Construct):
     |---|---|---|
     | SECRETSMANAGER_ROTATION_ENABLED_CHECK | SecretsManager.1 | tag |
     | SECRETSMANAGER_SCHEDULED_ROTATION_SUCCESS_CHECK | SecretsManager.2 | tag |
-    | SECRETSMANAGER_SECRET_UNUSED | SecretsManager.3 | tag |
-    | SECRETSMANAGER_SECRET_PERIODIC_ROTATION | SecretsManager.4 | tag |
+    | SECRETSMANAGER_SECRET_UNUSED (periodic) | SecretsManager.3 | none |
+    | SECRETSMANAGER_SECRET_PERIODIC_ROTATION (periodic) | SecretsManager.4 | none |
     | REQUIRED_TAGS (the mandatory tags) | SecretsManager.5 | every secret |
     | SECRETSMANAGER_USING_CMK (the environment's keys) | - | tag |
-    | CMK_BACKING_KEY_ROTATION_ENABLED | KMS.4 | tag |
+    | CMK_BACKING_KEY_ROTATION_ENABLED (periodic) | KMS.4 | none |
 
     "tag" is the environment's tag (`scope_tag`, e.g. Environment=prod): a scope decides which
     resources' changes trigger an evaluation. REQUIRED_TAGS is scoped to every secret of the
     region instead, since a tag scope would skip exactly the secrets that lack the tags: it is
     how a secret created outside Strongbox shows up, and its non-compliance alerts for any
-    secret. The others alert only for the environment's own secrets (by ARN prefix) and keys (by
-    key id), so periodic rules, which AWS does not document as honouring a scope, never alert
-    for another environment's resources.
+    secret. The periodic rules take no scope (Config has been reported to refuse one) and
+    evaluate every secret or key of the region. Every rule but REQUIRED_TAGS alerts only for
+    the environment's own secrets (by ARN prefix) and keys (by key id).
 
-    The rules need an AWS Config recorder that records `AWS::SecretsManager::Secret` and
-    `AWS::KMS::Key` in the region (Control Tower's does); without one they evaluate nothing.
+    The alert rule is named `<secret_name_prefix with - for />-config-noncompliance` (e.g.
+    `prod-payments-config-noncompliance`), so the topic's policy names it without depending on
+    this construct's stack: the rules can live in a stack of their own, after the secrets.
+
+    The region needs an AWS Config recorder that records `AWS::SecretsManager::Secret` and
+    `AWS::KMS::Key` (Control Tower's does): Config refuses a rule while the region has none
+    (NoAvailableConfigurationRecorderException), so the stack holding these rules fails.
 
     Attributes:
         rules: the `config.ManagedRule`s by identifier.
@@ -95,20 +100,25 @@ class DetectionRules(Construct):
         max_days_since_rotation = math.ceil(gap_hours / 24) + 1
         tag = config.RuleScope.from_tag(*scope_tag)
         secrets = config.RuleScope.from_resources([config.ResourceType.SECRETS_MANAGER_SECRET])
+        # A scope decides which configuration changes trigger an evaluation, and Config has
+        # been reported to refuse one on a periodic rule (InvalidParameterValueException): the
+        # three periodic rules evaluate every secret or key of the region; the alert keeps to
+        # the environment's.
+        periodic = None
         frequency: dict[str, object] = (
             {"maximumAllowedRotationFrequency": gap_hours // 24}
             if gap_hours % 24 == 0
             else {"maximumAllowedRotationFrequencyInHours": gap_hours}
         )
         ids = config.ManagedRuleIdentifiers
-        wanted: list[tuple[str, str, config.RuleScope, dict[str, object]]] = [
+        wanted: list[tuple[str, str, config.RuleScope | None, dict[str, object]]] = [
             ("RotationEnabled", ids.SECRETSMANAGER_ROTATION_ENABLED_CHECK, tag, frequency),
             ("RotationSucceeds", ids.SECRETSMANAGER_SCHEDULED_ROTATION_SUCCESS_CHECK, tag, {}),
-            ("Unused", ids.SECRETSMANAGER_SECRET_UNUSED, tag, {"unusedForDays": UNUSED_DAYS}),
+            ("Unused", ids.SECRETSMANAGER_SECRET_UNUSED, periodic, {"unusedForDays": UNUSED_DAYS}),
             (
                 "PeriodicRotation",
                 ids.SECRETSMANAGER_SECRET_PERIODIC_ROTATION,
-                tag,
+                periodic,
                 {"maxDaysSinceRotation": max_days_since_rotation},
             ),
             (
@@ -117,7 +127,7 @@ class DetectionRules(Construct):
                 tag,
                 {"kmsKeyArns": cdk.Fn.join(",", list(key_arns))},
             ),
-            ("KeyRotation", ids.CMK_BACKING_KEY_ROTATION_ENABLED, tag, {}),
+            ("KeyRotation", ids.CMK_BACKING_KEY_ROTATION_ENABLED, periodic, {}),
         ]
         self.rules: dict[str, config.ManagedRule] = {
             identifier: config.ManagedRule(
@@ -149,10 +159,14 @@ class DetectionRules(Construct):
             for prefix in (secret_name_prefix,)
         ] + [{"prefix": secret_name_prefix}]
         noncompliant = {"complianceType": ["NON_COMPLIANT"]}
-        self.alert_rule = alerts.alert_on(
+        rule_name = secret_name_prefix.strip("/").replace("/", "-") + "-config-noncompliance"
+        self.alert_rule = events.Rule(
+            self,
             "NonCompliance",
-            f"A Config rule found a secret or key of {secret_name_prefix} non-compliant",
-            events.EventPattern(
+            rule_name=rule_name,
+            description=f"A Config rule found a secret or key of {secret_name_prefix} "
+            "non-compliant",
+            event_pattern=events.EventPattern(
                 source=["aws.config"],
                 detail_type=["Config Rules Compliance Change"],
                 detail={
@@ -171,4 +185,5 @@ class DetectionRules(Construct):
                     ],
                 },
             ),
+            targets=[alerts.publish_for("NonCompliance", rule_name)],
         )
