@@ -80,10 +80,11 @@ class RotationAlerts(Construct):
     """EventBridge rules and alarms that notify an SNS topic encrypted with the key.
 
     - Rotation failed or was abandoned (Secrets Manager's CloudTrail service events).
-    - GetSecretValue on this environment's secrets by a role outside `allowed_reader_arns`, an
-      IAM user or the root user
-      (CloudTrail read events; the rule opts in to read-only management events, and the account
-      needs a CloudTrail trail, which AWS Organizations or Control Tower usually provide).
+    - A read of this environment's secrets (GetSecretValue, or BatchGetSecretValue naming one;
+      replicas too, with `replica_regions`) by a role outside `allowed_reader_arns`, an IAM
+      user or the root user (CloudTrail read events; the rule opts in to read-only management
+      events, and the account needs a CloudTrail trail, which AWS Organizations or Control
+      Tower usually provide).
     - Any error of a rotation function (CloudWatch alarm).
 
     The topic's policy lets EventBridge and CloudWatch publish only for these rules and alarms
