@@ -10,7 +10,7 @@ import aws_cdk as cdk
 from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.recorder import ConfigRecorder
-from strongbox import DetectionRules, RotationAlerts, SecretsKey
+from strongbox import DetectionRules, ManagedSecret, RotationAlerts, SecretsKey
 
 
 class DetectionStack(cdk.Stack):
@@ -31,7 +31,7 @@ class DetectionStack(cdk.Stack):
         environment: EnvironmentConfig,
         secrets_key: SecretsKey,
         alerts: RotationAlerts,
-        secret_arns: Sequence[str],
+        secrets: Sequence[ManagedSecret],
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id_, **kwargs)
@@ -43,7 +43,7 @@ class DetectionStack(cdk.Stack):
                 description=f"Strongbox {environment.name}",
                 alias_name=f"alias/{application}/{environment.name}/config-history",
                 recorded_keys=[key.key_arn],
-                recorded_secrets=secret_arns,
+                recorded_secrets=[managed.secret.secret_arn for managed in secrets],
             )
             if environment.detection.create_recorder
             else None

@@ -175,11 +175,7 @@ class EnvironmentStage(cdk.Stage):
                 environment=environment,
                 secrets_key=self.keys.secrets_key,
                 alerts=self.secrets.alerts,
-                secret_arns=[
-                    managed.secret.secret_arn
-                    for managed in self.managed_secrets.values()
-                    if managed.node.scope is not None and cdk.Stack.of(managed) is self.secrets
-                ],
+                secrets=list(self.managed_secrets.values()),
                 description=f"Strongbox {environment.name}: AWS Config rules for the Security "
                 "Hub controls, their alerts"
                 + (" and the Config recorder" if environment.detection.create_recorder else ""),
