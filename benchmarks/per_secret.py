@@ -1,0 +1,124 @@
+"""Synth cost per added secret: Strongbox against the same secrets written with plain
+aws-cdk-lib L2s, measured side by side in one run.
+
+    python benchmarks/per_secret.py [--runs 5]    (or `make benchmark-per-secret`)
+
+Strongbox: the shipped prod environment plus N generated secrets (benchmarks/large_config.py).
+The reference: one CMK, then N `secretsmanager.Secret`s with a generated value, a description and
+a tag, encrypted with the key, a read grant to a role for every fourth, 150 per stack. Both synth
+with the four nag packs on, each in a fresh interpreter (as `cdk synth` runs them), at 10 and at
+1,000 secrets, the four synths interleaved run by run so drift in machine load hits all alike.
+
+Printed: the median seconds of each synth, each app's marginal milliseconds per added secret
+(1,000 minus 10, over 990), and their ratio. The target is a ratio of 2.0 or less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.scale import synth
+from benchmarks.synth import ROOT, use_pinned_node
+
+SIZES = (10, 1000)
+PER_STACK = 150
+
+# What `cdk synth` runs (app.py): the build, the synth with the four packs and the Guard rules as
+# validation plugins, then the gates on what it wrote, the call-path proof included.
+STRONGBOX = """
+import json, sys
+import aws_cdk as cdk
+sys.path.insert(0, {root!r})
+from app import build_app
+from benchmarks.large_config import large_config
+from strongbox.synth import FAIL_SYNTH_ON_VALIDATION_ERRORS, synthesize
+context = json.loads(open({cdk_json!r}).read())["context"]
+context["strongbox"] = large_config(int(sys.argv[2]))
+app = cdk.App(context={{**context, FAIL_SYNTH_ON_VALIDATION_ERRORS: False}}, outdir=sys.argv[1])
+build_app(app)
+sys.exit(synthesize(app))
+"""
+
+# The packs as validation plugins, as Strongbox registers them; their findings (no rotation,
+# no resource policy, ...) are reported, not raised, so the synth completes.
+REFERENCE = """
+import sys
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam, aws_kms as kms, aws_secretsmanager as secretsmanager
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
+count, per_stack = int(sys.argv[2]), {per_stack}
+app = cdk.App(
+    outdir=sys.argv[1], context={{"@aws-cdk/core:failSynthOnValidationErrors": False}}
+)
+env = cdk.Environment(account="333333333333", region="eu-west-1")
+key = kms.Key(cdk.Stack(app, "Keys", env=env), "Key", enable_key_rotation=True)
+for first in range(0, count, per_stack):
+    stack = cdk.Stack(app, f"Secrets{{first // per_stack}}", env=env)
+    reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+    # The key by reference: a grant then adds to the role's policy, not to the key's (which,
+    # in the Keys stack, would make the two stacks depend on each other).
+    shared = kms.Key.from_key_arn(stack, "Key", key.key_arn)
+    for index in range(first, min(count, first + per_stack)):
+        secret = secretsmanager.Secret(
+            stack,
+            f"Partner{{index:04d}}",
+            description=f"Credentials for partner {{index:04d}}",
+            encryption_key=shared,
+            generate_secret_string=secretsmanager.SecretStringGenerator(),
+        )
+        cdk.Tags.of(secret).add("Owner", "team-partners")
+        if index % 4 == 0:
+            secret.grant_read(reader)
+packs = (AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks)
+cdk.Validations.of(app).add_plugins(*(pack(app) for pack in packs))
+app.synth()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    use_pinned_node()
+    sources = {
+        "strongbox": STRONGBOX.format(root=str(ROOT), cdk_json=str(ROOT / "cdk.json")),
+        "reference": REFERENCE.format(per_stack=PER_STACK),
+    }
+    times: dict[tuple[str, int], list[float]] = {
+        (app, size): [] for app in sources for size in SIZES
+    }
+    for _ in range(args.runs):
+        for size in SIZES:
+            for app, source in sources.items():
+                times[app, size].append(synth(source, size)[0])
+    median = {key: statistics.median(values) for key, values in times.items()}
+    marginal = {
+        app: (median[app, SIZES[1]] - median[app, SIZES[0]]) / (SIZES[1] - SIZES[0])
+        for app in sources
+    }
+    print(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "median_seconds": {
+                    f"{app} {size}": round(median[app, size], 2) for app, size in median
+                },
+                "marginal_ms_per_secret": {
+                    app: round(ms * 1000, 1) for app, ms in marginal.items()
+                },
+                "ratio_strongbox_over_reference": round(
+                    marginal["strongbox"] / marginal["reference"], 2
+                ),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
