@@ -97,8 +97,15 @@ def acknowledge_all(scope: IConstruct, findings: Sequence[str], reason: str) -> 
                 "'AwsSolutions-IAM5[Resource::*]', nor a CloudFormation validation rule such as "
                 "W3010"
             )
-    validations = cdk.Validations.of(scope)
-    for finding in findings:
-        if _TEMPLATE_VALIDATION_ID.match(finding):
-            finding = _TEMPLATE_VALIDATION_NAMESPACE + finding
-        validations.acknowledge(cdk.Acknowledgment(id=finding, reason=reason.strip()))
+    # One call into jsii for all of them (a round trip each is most of a secret's synth cost).
+    cdk.Validations.of(scope).acknowledge(
+        *(
+            cdk.Acknowledgment(
+                id=_TEMPLATE_VALIDATION_NAMESPACE + finding
+                if _TEMPLATE_VALIDATION_ID.match(finding)
+                else finding,
+                reason=reason.strip(),
+            )
+            for finding in findings
+        )
+    )

@@ -21,13 +21,14 @@ def claim_name(scope: IConstruct, kind: str, name: str, *, account: str, region:
     """Record that `scope` creates the `kind` named `name` in `account` and `region`; a second
     construct of the app claiming the same one is refused, naming both. Two of them would
     synthesize cleanly and fail at deploy (the second create finds the name taken)."""
-    root = scope.node.root
+    node = scope.node  # each property read is a round trip into jsii
+    root, path = node.root, node.path
     claimed: dict[tuple[str, str, str, str], str] | None = getattr(root, _CLAIMS, None)
     if claimed is None:
         claimed = {}
         setattr(root, _CLAIMS, claimed)
-    owner = claimed.setdefault((kind, account, region, name), scope.node.path)
-    if owner != scope.node.path:
+    owner = claimed.setdefault((kind, account, region, name), path)
+    if owner != path:
         raise StrongboxError(
             scope,
             f"{kind} {name!r} is already created by {owner} in {account}/{region}; "

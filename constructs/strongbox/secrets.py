@@ -6,6 +6,7 @@ import difflib
 import json
 import re
 import string
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
@@ -314,6 +315,8 @@ class ManagedSecret(Construct):
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
+        # Read once: each property read is a round trip into jsii.
+        account, region, partition = stack.account, stack.region, stack.partition
         application, environment_name = names_from_key(
             self, encryption_key, application, environment_name
         )
@@ -345,9 +348,11 @@ class ManagedSecret(Construct):
         self.engine = (database or DatabaseFields()).engine if kind == "database" else None
         self.rotation_disabled_reason = rotation_disabled_reason
         self.rotation_schedule: secretsmanager.CfnRotationSchedule | None = None
+        self._secret_arns: list[str] | None = None
+        self._keys_arns: list[str] | None = None
         self.secret_name = f"{environment_name}/{application}/{purpose}"
-        claim_name(self, "secret", self.secret_name, account=stack.account, region=stack.region)
-        self.regions = (stack.region, *(replica.region for replica in replica_regions))
+        claim_name(self, "secret", self.secret_name, account=account, region=region)
+        self.regions = (region, *(replica.region for replica in replica_regions))
         self.keys = (
             encryption_key,
             *(r.encryption_key for r in replica_regions if r.encryption_key),
@@ -374,7 +379,7 @@ class ManagedSecret(Construct):
             block_public_policy=True,
             resource_policy=_resource_policy(
                 exempt=[
-                    f"arn:{stack.partition}:iam::{stack.account}:root",
+                    f"arn:{partition}:iam::{account}:root",
                     deploy_role_arn or deploy_role_arn_of(stack),
                     *administrators,
                 ],
@@ -417,9 +422,7 @@ class ManagedSecret(Construct):
                 Runtime(
                     name=f"reader in account {account} ({self.secret_name})",
                     kind="outside",
-                    principal=f"arn:{stack.partition}:iam::{reader}:root"
-                    if reader.isdigit()
-                    else reader,
+                    principal=f"arn:{partition}:iam::{reader}:root" if reader.isdigit() else reader,
                     # From its own account, so not through this environment's endpoints.
                     calls=tuple(
                         call
@@ -638,10 +641,13 @@ class ManagedSecret(Construct):
 
         A replica keeps the primary's name and random suffix; only the region differs.
         """
-        parts = cdk.Fn.split(":", self.secret.secret_arn, assumed_length=7)
-        return [self.secret.secret_arn] + [
-            cdk.Fn.join(":", [*parts[:3], region, *parts[4:]]) for region in self.regions[1:]
-        ]
+        if self._secret_arns is None:  # the same tokens every time: built once (jsii calls)
+            arn = self.secret.secret_arn
+            parts = cdk.Fn.split(":", arn, assumed_length=7)
+            self._secret_arns = [arn] + [
+                cdk.Fn.join(":", [*parts[:3], region, *parts[4:]]) for region in self.regions[1:]
+            ]
+        return list(self._secret_arns)
 
     def grant_read(
         self,
@@ -734,13 +740,19 @@ class ManagedSecret(Construct):
         statements.append(
             iam.PolicyStatement(
                 actions=["kms:Decrypt"],
-                resources=[key.key_arn for key in keys],
+                resources=self._key_arns()[: len(keys)],
                 conditions={
                     "StringEquals": {"kms:ViaService": via_services(regions, ["secretsmanager"])}
                 },
             )
         )
         return statements
+
+    def _key_arns(self) -> list[str]:
+        """The ARN of each key, primary then replicas (read from jsii once)."""
+        if self._keys_arns is None:
+            self._keys_arns = [key.key_arn for key in self.keys]
+        return list(self._keys_arns)
 
     def consumer_statements(self) -> list[iam.PolicyStatement]:
         """The identity-policy statements a role in a cross-account reader account needs.
@@ -839,14 +851,20 @@ def deploy_role_arn_of(stack: cdk.Stack) -> str:
 
 
 def _refuse_aws_managed_key(name: str, key: kms.IKey) -> None:
-    if isinstance(key, kms.Key):
-        return  # created in this app, so customer managed (and no need to ask jsii)
+    if isinstance(key, kms.Key) or key in _CUSTOMER_MANAGED:
+        return  # created in this app, or already checked: no need to ask jsii (a round trip)
     alias = getattr(key, "alias_name", None)
     arn = key.key_arn
     if (isinstance(alias, str) and alias.startswith("alias/aws/")) or (
         not cdk.Token.is_unresolved(arn) and ":alias/aws/" in arn
     ):
         raise ValueError(f"{name}: the AWS-managed key cannot be used; pass a customer-managed key")
+    # The same key object (a stack's reference to a replica key) serves many secrets.
+    _CUSTOMER_MANAGED.add(key)
+
+
+# Key objects `_refuse_aws_managed_key` has checked, for as long as they live.
+_CUSTOMER_MANAGED: weakref.WeakSet[kms.IKey] = weakref.WeakSet()
 
 
 # Secrets Manager's limit on a resource policy (characters of its JSON, whitespace excluded).
