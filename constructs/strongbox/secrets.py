@@ -372,10 +372,11 @@ class ManagedSecret(Construct):
             replica_regions=list(replica_regions),
             removal_policy=removal_policy,
         )
+        self._primary_arn: str = self.secret.secret_arn  # read from jsii once
         self.resource_policy = secretsmanager.CfnResourcePolicy(
             self,
             "ResourcePolicy",
-            secret_id=self.secret.secret_arn,
+            secret_id=self._primary_arn,
             block_public_policy=True,
             resource_policy=_resource_policy(
                 exempt=[
@@ -410,7 +411,9 @@ class ManagedSecret(Construct):
                 )
             self._record_rotation({"DisabledReason": rotation_disabled_reason})
             acknowledge_all(self.secret, ROTATION_FINDINGS, rotation_disabled_reason)
-        self.node.add_validation(_RotatesOrSaysWhyNot(self))
+        else:
+            # With a reason it can never fail: only a secret without one is checked at synth.
+            self.node.add_validation(_RotatesOrSaysWhyNot(self))
         # Every region the secret lives in (the resource policy is replicated with it).
         regional = (
             list(zip(self.secret_arns(), self.keys, strict=True)) if cross_account_readers else []
@@ -476,7 +479,7 @@ class ManagedSecret(Construct):
         self.rotation_schedule = secretsmanager.CfnRotationSchedule(
             owner,
             "RotationSchedule" if owner is self else f"{self.node.id}Rotation",
-            secret_id=self.secret.secret_arn,
+            secret_id=self._primary_arn,
             rotation_lambda_arn=rotation_lambda.function_arn if rotation_lambda else None,
             hosted_rotation_lambda=hosted_rotation,
             rotation_rules=schedule.rules(),
@@ -549,7 +552,7 @@ class ManagedSecret(Construct):
         role is not in the template, so its policy is modeled from the policy AWS documents
         for it: the secret's actions, GetRandomPassword, and the `KmsKeyArn` key only."""
         stack = cdk.Stack.of(scope)
-        arn, key = self.secret.secret_arn, self.keys[0].key_arn
+        arn, key = self._primary_arn, self._key_arns()[0]
         declare_runtime(
             scope,
             Runtime(
@@ -582,7 +585,7 @@ class ManagedSecret(Construct):
         rotator's credentials: decrypt under the primary key, encrypt the new version with it
         and, for each replica, with the replica's key in its region (Secrets Manager user
         guide, "Troubleshoot replication")."""
-        arn = self.secret.secret_arn
+        arn = self._primary_arn
         context = {SECRET_CONTEXT: arn}
         keys = [
             Call(
@@ -619,7 +622,7 @@ class ManagedSecret(Construct):
         """What a rotation function needs: read and write versions of this secret (the primary;
         Secrets Manager replicates), and use the keys through Secrets Manager in every region."""
         return [
-            iam.PolicyStatement(actions=list(ROTATION_ACTIONS), resources=[self.secret.secret_arn]),
+            iam.PolicyStatement(actions=list(ROTATION_ACTIONS), resources=[self._primary_arn]),
             iam.PolicyStatement(
                 actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
                 resources=[key.key_arn for key in self.keys],
@@ -642,7 +645,7 @@ class ManagedSecret(Construct):
         A replica keeps the primary's name and random suffix; only the region differs.
         """
         if self._secret_arns is None:  # the same tokens every time: built once (jsii calls)
-            arn = self.secret.secret_arn
+            arn = self._primary_arn
             parts = cdk.Fn.split(":", arn, assumed_length=7)
             self._secret_arns = [arn] + [
                 cdk.Fn.join(":", [*parts[:3], region, *parts[4:]]) for region in self.regions[1:]
@@ -704,12 +707,13 @@ class ManagedSecret(Construct):
                 "cross_account_readers (and the key's cross_account_consumers)",
             )
         grant: iam.Grant | None = None
-        for statement in self._read_statements(version_stages):
+        # From the parts, not read back from PolicyStatements (each read a jsii round trip).
+        for actions, resources, conditions in self._read_parts(version_stages):
             added = iam.Grant.add_to_principal(
                 grantee=grantee,
-                actions=statement.actions,
-                resource_arns=statement.resources,
-                conditions=statement.conditions or None,
+                actions=actions,
+                resource_arns=resources,
+                conditions=conditions,
             )
             grant = added if grant is None else grant.combine(added)
         assert grant is not None
@@ -718,35 +722,44 @@ class ManagedSecret(Construct):
     def _read_statements(
         self, version_stages: Sequence[str], *, primary_only: bool = False
     ) -> list[iam.PolicyStatement]:
+        return [
+            iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+            for actions, resources, conditions in self._read_parts(
+                version_stages, primary_only=primary_only
+            )
+        ]
+
+    def _read_parts(
+        self, version_stages: Sequence[str], *, primary_only: bool = False
+    ) -> list[tuple[list[str], list[str], dict[str, Any] | None]]:
+        """(actions, resources, conditions) of each statement that reads this secret."""
         for stage in version_stages:
             check_version_stage(self, "version_stage", stage)
         regions = self.regions[:1] if primary_only else self.regions
-        keys = self.keys[:1] if primary_only else self.keys
         arns = self.secret_arns()[: len(regions)]
+        parts: list[tuple[list[str], list[str], dict[str, Any] | None]]
         if not version_stages:
-            statements = [iam.PolicyStatement(actions=list(READ_ACTIONS), resources=arns)]
+            parts = [(list(READ_ACTIONS), arns, None)]
         else:
             stages: str | list[str] = (
                 version_stages[0] if len(version_stages) == 1 else list(version_stages)
             )
-            statements = [
-                iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=arns,
-                    conditions={"StringEquals": {"secretsmanager:VersionStage": stages}},
+            parts = [
+                (
+                    ["secretsmanager:GetSecretValue"],
+                    arns,
+                    {"StringEquals": {"secretsmanager:VersionStage": stages}},
                 ),
-                iam.PolicyStatement(actions=["secretsmanager:DescribeSecret"], resources=arns),
+                (["secretsmanager:DescribeSecret"], arns, None),
             ]
-        statements.append(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt"],
-                resources=self._key_arns()[: len(keys)],
-                conditions={
-                    "StringEquals": {"kms:ViaService": via_services(regions, ["secretsmanager"])}
-                },
+        parts.append(
+            (
+                ["kms:Decrypt"],
+                self._key_arns()[: len(regions)],
+                {"StringEquals": {"kms:ViaService": via_services(regions, ["secretsmanager"])}},
             )
         )
-        return statements
+        return parts
 
     def _key_arns(self) -> list[str]:
         """The ARN of each key, primary then replicas (read from jsii once)."""
