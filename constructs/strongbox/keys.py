@@ -274,9 +274,11 @@ def consumer_account(consumer: str) -> str:
     return match.group(1)
 
 
-def in_another_account(scope: Construct, account: str | None) -> bool:
-    """Whether `account` (a principal's) is known and is not the account of `scope`'s stack."""
-    own = cdk.Stack.of(scope).account
+def in_another_account(scope: Construct, account: str | None, *, own: str | None = None) -> bool:
+    """Whether `account` (a principal's) is known and is not the account of `scope`'s stack
+    (`own`, if the caller has read it already)."""
+    if own is None:
+        own = cdk.Stack.of(scope).account
     return bool(
         account
         and not cdk.Token.is_unresolved(account)

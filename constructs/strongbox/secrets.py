@@ -40,7 +40,7 @@ from strongbox.keys import (
     names_from_key,
     via_services,
 )
-from strongbox.naming import claim_name
+from strongbox.naming import claim_name, stack_facts
 from strongbox.signature import shows_init_signature
 
 SecretKind = Literal["database", "api-key", "json"]
@@ -315,8 +315,8 @@ class ManagedSecret(Construct):
         """
         super().__init__(scope, id_)
         stack = cdk.Stack.of(self)
-        # Read once: each property read is a round trip into jsii.
-        account, region, partition = stack.account, stack.region, stack.partition
+        account, region, partition, root = stack_facts(stack)
+        self._account = account
         application, environment_name = names_from_key(
             self, encryption_key, application, environment_name
         )
@@ -351,7 +351,7 @@ class ManagedSecret(Construct):
         self._secret_arns: list[str] | None = None
         self._keys_arns: list[str] | None = None
         self.secret_name = f"{environment_name}/{application}/{purpose}"
-        claim_name(self, "secret", self.secret_name, account=account, region=region)
+        claim_name(self, "secret", self.secret_name, account=account, region=region, root=root)
         self.regions = (region, *(replica.region for replica in replica_regions))
         self.keys = (
             encryption_key,
@@ -700,7 +700,7 @@ class ManagedSecret(Construct):
 
     def _grant(self, grantee: iam.IGrantable, version_stages: Sequence[str]) -> iam.Grant:
         principal_account = grantee.grant_principal.principal_account
-        if in_another_account(self, principal_account):
+        if in_another_account(self, principal_account, own=self._account):
             raise StrongboxError(
                 self,
                 f"grant_read cannot grant {principal_account}, another account: list it in "
