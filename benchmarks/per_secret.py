@@ -1,7 +1,7 @@
 """Synth cost per added secret: Strongbox against the same secrets written with plain
 aws-cdk-lib L2s, measured side by side in one run.
 
-    python benchmarks/per_secret.py [--runs 5]    (or `make benchmark-per-secret`)
+    python benchmarks/per_secret.py [--runs 5]    (or `make benchmark-versus-l2`)
 
 Strongbox: the shipped prod environment plus N generated secrets (benchmarks/large_config.py).
 The reference: one CMK, then N `secretsmanager.Secret`s with a generated value, a description and
