@@ -419,11 +419,11 @@ class ManagedSecret(Construct):
             list(zip(self.secret_arns(), self.keys, strict=True)) if cross_account_readers else []
         )
         for reader in dict.fromkeys(cross_account_readers):
-            account = reader if reader.isdigit() else reader.split(":")[4]
+            reader_account = reader if reader.isdigit() else reader.split(":")[4]
             declare_runtime(
                 self,
                 Runtime(
-                    name=f"reader in account {account} ({self.secret_name})",
+                    name=f"reader in account {reader_account} ({self.secret_name})",
                     kind="outside",
                     principal=f"arn:{partition}:iam::{reader}:root" if reader.isdigit() else reader,
                     # From its own account, so not through this environment's endpoints.

@@ -286,33 +286,35 @@ class _Table:
             return f"no RotationSchedule; rotation off on purpose: {reason}"
         return "no RotationSchedule and no reason recorded"
 
-    def rotation_enabled(self) -> tuple[Status, list[str]]:
+    def _per_schedule(
+        self, judge: Callable[[str, _Resource], _Finding]
+    ) -> tuple[Status, list[str]]:
+        """Each secret judged by its RotationSchedule (`judge(label, schedule)`); a secret
+        without one fails, with its recorded reason."""
         schedules = self.schedules()
         findings = []
         for secret, label in self.secrets():
-            arn = self.resolver.secret_arn(secret.stack, secret.logical_id)
-            schedule = schedules.get(arn)
+            schedule = schedules.get(self.resolver.secret_arn(secret.stack, secret.logical_id))
             if schedule is None:
                 findings.append(_Finding(FAIL, f"{label}: {self._not_rotating(secret)}"))
             else:
-                findings.append(_Finding(OK, f"{label}: {self._schedule_text(schedule)}"))
+                findings.append(judge(label, schedule))
         return _overall(findings, none="no Secrets Manager secret in this environment")
 
+    def rotation_enabled(self) -> tuple[Status, list[str]]:
+        return self._per_schedule(
+            lambda label, schedule: _Finding(OK, f"{label}: {self._schedule_text(schedule)}")
+        )
+
     def rotated_within(self) -> tuple[Status, list[str]]:
-        schedules = self.schedules()
-        findings = []
-        for secret, label in self.secrets():
-            arn = self.resolver.secret_arn(secret.stack, secret.logical_id)
-            schedule = schedules.get(arn)
-            if schedule is None:
-                findings.append(_Finding(FAIL, f"{label}: {self._not_rotating(secret)}"))
-                continue
+        def within(label: str, schedule: _Resource) -> _Finding:
             rules = self.resolver.resolve(
                 schedule.stack, schedule.properties.get("RotationRules", {})
             )
             status, why = _rotation_interval(rules if isinstance(rules, dict) else {})
-            findings.append(_Finding(status, f"{label}: {why} (RotationSchedule {schedule.where})"))
-        return _overall(findings, none="no Secrets Manager secret in this environment")
+            return _Finding(status, f"{label}: {why} (RotationSchedule {schedule.where})")
+
+        return self._per_schedule(within)
 
     def rotation_succeeds(self) -> tuple[Status, list[str]]:
         schedules = self.schedules()
