@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from strongbox.report.controls import BLOCKED_KMS_ACTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 
@@ -35,9 +37,9 @@ class Stack:
                 yield logical_id, resource
 
 
-# The actions Security Hub's KMS.1 and KMS.2 block on all keys, and the wildcards that grant
-# them.
-_BLOCKED_KMS_ACTIONS = frozenset({"kms:Decrypt", "kms:ReEncryptFrom", "kms:*", "*"})
+# The actions Security Hub's KMS.1 and KMS.2 block on all keys (as the report's control table
+# judges them), and the wildcards that grant them.
+_BLOCKED_KMS_ACTIONS = frozenset({*BLOCKED_KMS_ACTIONS, "kms:*", "*"})
 
 
 def read_stacks(outdir: Path) -> list[Stack]:

@@ -75,6 +75,13 @@ def secret_arn_prefix(partition: str, region: str, account: str, secret_name_pre
     return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secret_name_prefix}"
 
 
+def named_rule(secret_name_prefix: str, purpose: str) -> str:
+    """The fixed name of an environment's EventBridge rule (`prod/payments/`, "replica-reads" ->
+    `prod-payments-replica-reads`): a name lets a policy in another stack, or the rule's own
+    role, name the rule's ARN without depending on it."""
+    return secret_name_prefix.strip("/").replace("/", "-") + f"-{purpose}"
+
+
 @shows_init_signature
 class RotationAlerts(Construct):
     """EventBridge rules and alarms that notify an SNS topic encrypted with the key.
@@ -301,7 +308,7 @@ class ReplicaReadWatch(Construct):
         stack = cdk.Stack.of(self)
         bus_arn = f"arn:{stack.partition}:events:{primary_region}:{stack.account}:event-bus/default"
         # Named, so the role trusts this rule alone without a cycle (the rule names the role).
-        rule_name = secret_name_prefix.strip("/").replace("/", "-") + "-replica-reads"
+        rule_name = named_rule(secret_name_prefix, "replica-reads")
         rule_arn = f"arn:{stack.partition}:events:{stack.region}:{stack.account}:rule/{rule_name}"
         # The role's one permission as a managed policy: the target below adds no grant of its
         # own (`targets.EventBus` would, as an inline policy).

@@ -11,7 +11,7 @@ from aws_cdk import aws_config as config
 from aws_cdk import aws_events as events
 
 from constructs import Construct
-from strongbox.alerts import RotationAlerts, secret_arn_prefix
+from strongbox.alerts import RotationAlerts, named_rule, secret_arn_prefix
 from strongbox.schedule import longest_gap_hours
 from strongbox.secrets import MANDATORY_TAGS
 from strongbox.signature import shows_init_signature
@@ -159,7 +159,7 @@ class DetectionRules(Construct):
             for prefix in (secret_name_prefix,)
         ] + [{"prefix": secret_name_prefix}]
         noncompliant = {"complianceType": ["NON_COMPLIANT"]}
-        rule_name = secret_name_prefix.strip("/").replace("/", "-") + "-config-noncompliance"
+        rule_name = named_rule(secret_name_prefix, "config-noncompliance")
         self.alert_rule = events.Rule(
             self,
             "NonCompliance",
