@@ -129,8 +129,9 @@ def rebuild(assembly, scope):
         elif artifact["type"] == "aws:cloudformation:stack":
             account, region = artifact["environment"].removeprefix("aws://").split("/")
             template = includable(json.loads((assembly / properties["templateFile"]).read_text()))
-            for section, entry in (("Parameters", "BootstrapVersion"), ("Rules", "CheckBootstrapVersion")):
-                template.get(section, {{}}).pop(entry, None)  # the synthesizer adds its own
+            # The synthesizer adds its own.
+            template.get("Parameters", {{}}).pop("BootstrapVersion", None)
+            template.get("Rules", {{}}).pop("CheckBootstrapVersion", None)
             path = scratch / properties["templateFile"]
             path.write_text(json.dumps(template))
             stack = cdk.Stack(
@@ -193,8 +194,7 @@ def main() -> None:
     shutil.rmtree(assemblies)
     median = {key: statistics.median(values) for key, values in times.items()}
     marginal = {
-        app: (median[app, SIZES[1]] - median[app, SIZES[0]]) / (SIZES[1] - SIZES[0])
-        for app in apps
+        app: (median[app, SIZES[1]] - median[app, SIZES[0]]) / (SIZES[1] - SIZES[0]) for app in apps
     }
     strongbox, reference, floor_ms = (marginal[app] for app in ("strongbox", "reference", "floor"))
     print(

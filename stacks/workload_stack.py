@@ -387,7 +387,7 @@ class WorkloadStack(cdk.Stack):
                         "eventSource": ["secretsmanager.amazonaws.com"],
                         "eventName": ["RotationSucceeded"],
                         "additionalEventData": {
-                            "SecretId": [secret.secret.secret_arn for secret in chunk]
+                            "SecretId": [secret.secret_arns()[0] for secret in chunk]
                         },
                     },
                 ),

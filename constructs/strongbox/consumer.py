@@ -116,7 +116,7 @@ class SecretConsumer(Construct):
                     (
                         iam.PolicyStatement(
                             actions=["secretsmanager:GetSecretValue"],
-                            resources=[secret.secret.secret_arn for secret in chunk],
+                            resources=[secret.secret_arns()[0] for secret in chunk],
                             conditions={"StringEquals": {"secretsmanager:VersionStage": stage}}
                             if stage
                             else None,
@@ -136,7 +136,7 @@ class SecretConsumer(Construct):
             )
         decrypt: dict[str, list[str]] = {}
         for secret in {id(use.secret): use.secret for use in secrets}.values():
-            _add_once(decrypt, f"secretsmanager.{region}.amazonaws.com", secret.keys[0].key_arn)
+            _add_once(decrypt, f"secretsmanager.{region}.amazonaws.com", secret.key_arns()[0])
         for parameter in parameters:
             if parameter.tree.is_secure_string(parameter.name):
                 key_arn = parameter.tree.encryption_key.key_arn
@@ -202,8 +202,8 @@ class SecretConsumer(Construct):
         for (_, stage), uses in reads.items():
             secret = uses[0].secret
             calls += secret_read(
-                secret.secret.secret_arn,
-                secret.keys[0].key_arn,
+                secret.secret_arns()[0],
+                secret.key_arns()[0],
                 endpoint="secretsmanager" if endpoints else None,
                 version_stage=stage,
                 purpose=f"read {secret.secret_name} into {', '.join(u.env_var for u in uses)}",
@@ -264,7 +264,7 @@ class SecretConsumer(Construct):
         variables: dict[str, str] = {}
         size = 0
         for use in self.secrets:
-            variables[f"{use.env_var}_SECRET_ARN"] = use.secret.secret.secret_arn
+            variables[f"{use.env_var}_SECRET_ARN"] = use.secret.secret_arns()[0]
             size += len(use.env_var) + 11 + ARN_OVERHEAD + len(use.secret.secret_name)
             for suffix, value in (("FIELD", use.field), ("STAGE", use.version_stage)):
                 if value:

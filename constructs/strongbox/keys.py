@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -257,7 +258,19 @@ def key_reference(scope: Construct, id_: str, key: kms.IKey) -> kms.IKey:
     """`key` by ARN, for CDK L2s that would otherwise append their own statements to its policy
     (Secret, LogGroup and Topic do when given the key object). The policy stays exactly what
     `KeyAccess` builds."""
-    return kms.Key.from_key_arn(scope, id_, key.key_arn)
+    return kms.Key.from_key_arn(scope, id_, arn_of(key))
+
+
+def arn_of(key: kms.IKey) -> str:
+    """`key.key_arn`, read from jsii once per key object (the same token every time): one key
+    serves every secret of a stack, and each read is a round trip."""
+    arn = _KEY_ARNS.get(key)
+    if arn is None:
+        arn = _KEY_ARNS[key] = key.key_arn
+    return arn
+
+
+_KEY_ARNS: weakref.WeakKeyDictionary[kms.IKey, str] = weakref.WeakKeyDictionary()
 
 
 def via_services(regions: Sequence[str], services: Sequence[str]) -> list[str]:

@@ -23,7 +23,7 @@ from strongbox.errors import StrongboxError
 from strongbox.keys import KeyLike
 from strongbox.private_function import PrivateFunction, bundled_code
 from strongbox.rotation.calls import CALLS
-from strongbox.secrets import Generation, ManagedSecret, RotationSchedule
+from strongbox.secrets import Generation, ManagedSecret, RotationSchedule, StatementParts
 from strongbox.signature import shows_init_signature
 
 HANDLER_DIRECTORY = Path(__file__).parent / "rotation"
@@ -137,6 +137,7 @@ class RotationFunction(PrivateFunction):
                 f"{self.json_field!r}"
             )
         stack = cdk.Stack.of(self)
+        secret_arn = secret.secret_arns()[0]
         grants = self._grant(secret)
         permission = lambda_.CfnPermission(
             self,
@@ -145,7 +146,7 @@ class RotationFunction(PrivateFunction):
             function_name=self.function.function_arn,
             principal="secretsmanager.amazonaws.com",
             source_account=stack.account,
-            source_arn=secret.secret.secret_arn,
+            source_arn=secret_arn,
         )
         rotation_schedule = secret.add_rotation_schedule(
             schedule=schedule, rotation_lambda=self.function
@@ -178,7 +179,7 @@ class RotationFunction(PrivateFunction):
                     ),
                 ),
                 source={
-                    "aws:SourceArn": secret.secret.secret_arn,
+                    "aws:SourceArn": secret_arn,
                     "aws:SourceAccount": stack.account,
                 },
             ),
@@ -187,9 +188,9 @@ class RotationFunction(PrivateFunction):
     def _grant(self, secret: ManagedSecret) -> _Grants:
         """Add `secret.rotation_statements()` to the last policy, or to a new one when they would
         not fit it; return the policy's grants."""
-        statements = secret.rotation_statements()
-        sizes = {secret.secret.secret_arn: ARN_OVERHEAD + len(secret.secret_name)}
-        sizes.update((key.key_arn, KEY_ARN_SIZE) for key in secret.keys)
+        statements = secret.rotation_parts()
+        sizes = {secret.secret_arns()[0]: ARN_OVERHEAD + len(secret.secret_name)}
+        sizes.update((key_arn, KEY_ARN_SIZE) for key_arn in secret.key_arns())
         grants = self._grants[-1]
         if grants.size + grants.added_size(statements, sizes) > POLICY_BUDGET:
             if len(self.policies) == ROLE_MANAGED_POLICY_QUOTA:
@@ -212,53 +213,65 @@ class RotationFunction(PrivateFunction):
 @dataclass
 class _Grants:
     """One managed policy of a rotation function's role, its statements by everything but their
-    resources (so a secret's grants join the statements already there) and its estimated
-    rendered size."""
+    resources (so a secret's grants join the statements already there) with the resources each
+    holds, and its estimated rendered size. Kept in Python: reading a statement back from jsii
+    is a round trip per read."""
 
     policy: iam.ManagedPolicy
     size: int
-    statements: dict[str, iam.PolicyStatement] = field(default_factory=dict)
+    statements: dict[str, tuple[iam.PolicyStatement, list[str]]] = field(default_factory=dict)
 
-    def added_size(
-        self, statements: Sequence[iam.PolicyStatement], sizes: Mapping[str, int]
-    ) -> int:
+    def added_size(self, statements: Sequence[StatementParts], sizes: Mapping[str, int]) -> int:
         """What `add(statements)` would add to the rendered policy, at most."""
         added = 0
-        for statement in statements:
-            existing = self.statements.get(_shape(statement))
+        for actions, resources, conditions in statements:
+            existing = self.statements.get(_shape(actions, conditions))
             if existing is None:
                 # Rendered with its resources as a list, as it will be once a second joins.
-                json_ = {**statement.to_statement_json(), "Resource": []}
-                added += _rendered_size(json_, sizes) + 1
+                added += _rendered_size(_statement_json(actions, conditions), sizes) + 1
                 existing_resources: list[str] = []
             else:
-                existing_resources = existing.resources
+                existing_resources = existing[1]
             added += sum(
                 _rendered_size(resource, sizes) + 1
-                for resource in dict.fromkeys(statement.resources)
+                for resource in dict.fromkeys(resources)
                 if resource not in existing_resources
             )
         return added
 
-    def add(self, statements: Sequence[iam.PolicyStatement], sizes: Mapping[str, int]) -> None:
+    def add(self, statements: Sequence[StatementParts], sizes: Mapping[str, int]) -> None:
         """Add `statements` to the policy, each joining a statement of its shape if any."""
         self.size += self.added_size(statements, sizes)
-        for statement in statements:
-            shape = _shape(statement)
+        for actions, resources, conditions in statements:
+            shape = _shape(actions, conditions)
             existing = self.statements.get(shape)
             if existing is None:
-                self.statements[shape] = statement
+                statement = iam.PolicyStatement(
+                    actions=actions, resources=resources, conditions=conditions
+                )
+                self.statements[shape] = (statement, list(dict.fromkeys(resources)))
                 self.policy.add_statements(statement)
             else:
-                existing.add_resources(
-                    *(r for r in statement.resources if r not in existing.resources)
-                )
+                statement, held = existing
+                new = [r for r in dict.fromkeys(resources) if r not in held]
+                if new:
+                    statement.add_resources(*new)
+                    held.extend(new)
 
 
-def _shape(statement: iam.PolicyStatement) -> str:
-    """A statement's effect, actions and conditions: statements of one shape merge."""
-    json_ = {k: v for k, v in statement.to_statement_json().items() if k != "Resource"}
-    return json.dumps(json_, sort_keys=True, default=str)
+def _statement_json(actions: Sequence[str], conditions: Mapping[str, Any] | None) -> dict:
+    """An Allow statement as PolicyStatement.to_statement_json() renders it, resources empty."""
+    unique = list(dict.fromkeys(actions))
+    json_: dict[str, Any] = {"Action": unique[0] if len(unique) == 1 else unique}
+    if conditions:
+        json_["Condition"] = conditions
+    return {**json_, "Effect": "Allow", "Resource": []}
+
+
+def _shape(actions: Sequence[str], conditions: Mapping[str, Any] | None) -> str:
+    """A statement's actions and conditions (every statement here allows): statements of one
+    shape merge."""
+    return json.dumps([sorted(set(actions)), conditions or {}], sort_keys=True, default=str)
 
 
 def _rendered_size(value: Any, sizes: Mapping[str, int]) -> int:

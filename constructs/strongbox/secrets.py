@@ -32,6 +32,7 @@ from strongbox.compliance import MIN_REASON_LENGTH, ROTATION_FINDINGS, acknowled
 from strongbox.errors import StrongboxError
 from strongbox.keys import (
     KeyLike,
+    arn_of,
     as_key,
     consumer_account,
     consumer_principal,
@@ -45,6 +46,10 @@ from strongbox.signature import shows_init_signature
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
+
+# One policy statement as (actions, resources, conditions): built in Python, where a
+# PolicyStatement would cost a jsii round trip to create and one for each read back.
+StatementParts = tuple[list[str], list[str], dict[str, Any] | None]
 MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner", "SecretKind")
 
 # The 2024 version keeps the hosted rotation function's Lambda runtime upgraded by AWS.
@@ -416,7 +421,9 @@ class ManagedSecret(Construct):
             self.node.add_validation(_RotatesOrSaysWhyNot(self))
         # Every region the secret lives in (the resource policy is replicated with it).
         regional = (
-            list(zip(self.secret_arns(), self.keys, strict=True)) if cross_account_readers else []
+            list(zip(self.secret_arns(), self.key_arns(), strict=True))
+            if cross_account_readers
+            else []
         )
         for reader in dict.fromkeys(cross_account_readers):
             reader_account = reader if reader.isdigit() else reader.split(":")[4]
@@ -429,8 +436,8 @@ class ManagedSecret(Construct):
                     # From its own account, so not through this environment's endpoints.
                     calls=tuple(
                         call
-                        for arn, key in regional
-                        for call in secret_read(arn, key.key_arn, endpoint=None)
+                        for arn, key_arn in regional
+                        for call in secret_read(arn, key_arn, endpoint=None)
                     ),
                 ),
             )
@@ -539,9 +546,9 @@ class ManagedSecret(Construct):
                 vpc_security_group_ids=cdk.Fn.join(
                     ",", [group.security_group_id for group in security_groups]
                 ),
-                kms_key_arn=self.keys[0].key_arn,
-                master_secret_arn=master_secret.secret.secret_arn if master_secret else None,
-                master_secret_kms_key_arn=master_secret.keys[0].key_arn if master_secret else None,
+                kms_key_arn=self.key_arns()[0],
+                master_secret_arn=master_secret.secret_arns()[0] if master_secret else None,
+                master_secret_kms_key_arn=master_secret.key_arns()[0] if master_secret else None,
                 exclude_characters=self.generation.exclude_characters or None,
             ),
             scope=scope,
@@ -552,7 +559,7 @@ class ManagedSecret(Construct):
         role is not in the template, so its policy is modeled from the policy AWS documents
         for it: the secret's actions, GetRandomPassword, and the `KmsKeyArn` key only."""
         stack = cdk.Stack.of(scope)
-        arn, key = self._primary_arn, self._key_arns()[0]
+        arn, key = self._primary_arn, self.key_arns()[0]
         declare_runtime(
             scope,
             Runtime(
@@ -587,10 +594,11 @@ class ManagedSecret(Construct):
         guide, "Troubleshoot replication")."""
         arn = self._primary_arn
         context = {SECRET_CONTEXT: arn}
+        key_arns = self.key_arns()
         keys = [
             Call(
                 "kms:Decrypt",
-                self.keys[0].key_arn,
+                key_arns[0],
                 via="secretsmanager",
                 context=context,
                 purpose=f"{purpose}: read a version",
@@ -601,13 +609,13 @@ class ManagedSecret(Construct):
         keys += [
             Call(
                 action,
-                key.key_arn,
+                key_arn,
                 region=region,
                 via="secretsmanager",
                 context=context,
                 purpose=f"{purpose}: encrypt the new version in {region}",
             )
-            for region, key in zip(self.regions, self.keys, strict=True)
+            for region, key_arn in zip(self.regions, key_arns, strict=True)
             for action in (
                 "kms:GenerateDataKey",
                 *(("kms:Encrypt",) if region != self.regions[0] else ()),
@@ -622,11 +630,18 @@ class ManagedSecret(Construct):
         """What a rotation function needs: read and write versions of this secret (the primary;
         Secrets Manager replicates), and use the keys through Secrets Manager in every region."""
         return [
-            iam.PolicyStatement(actions=list(ROTATION_ACTIONS), resources=[self._primary_arn]),
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                resources=[key.key_arn for key in self.keys],
-                conditions={
+            iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+            for actions, resources, conditions in self.rotation_parts()
+        ]
+
+    def rotation_parts(self) -> list[StatementParts]:
+        """`rotation_statements()` as (actions, resources, conditions), built without jsii."""
+        return [
+            (list(ROTATION_ACTIONS), [self._primary_arn], None),
+            (
+                ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                self.key_arns(),
+                {
                     "StringEquals": {
                         "kms:ViaService": via_services(self.regions, ["secretsmanager"])
                     }
@@ -731,13 +746,13 @@ class ManagedSecret(Construct):
 
     def _read_parts(
         self, version_stages: Sequence[str], *, primary_only: bool = False
-    ) -> list[tuple[list[str], list[str], dict[str, Any] | None]]:
+    ) -> list[StatementParts]:
         """(actions, resources, conditions) of each statement that reads this secret."""
         for stage in version_stages:
             check_version_stage(self, "version_stage", stage)
         regions = self.regions[:1] if primary_only else self.regions
         arns = self.secret_arns()[: len(regions)]
-        parts: list[tuple[list[str], list[str], dict[str, Any] | None]]
+        parts: list[StatementParts]
         if not version_stages:
             parts = [(list(READ_ACTIONS), arns, None)]
         else:
@@ -755,16 +770,16 @@ class ManagedSecret(Construct):
         parts.append(
             (
                 ["kms:Decrypt"],
-                self._key_arns()[: len(regions)],
+                self.key_arns()[: len(regions)],
                 {"StringEquals": {"kms:ViaService": via_services(regions, ["secretsmanager"])}},
             )
         )
         return parts
 
-    def _key_arns(self) -> list[str]:
+    def key_arns(self) -> list[str]:
         """The ARN of each key, primary then replicas (read from jsii once)."""
         if self._keys_arns is None:
-            self._keys_arns = [key.key_arn for key in self.keys]
+            self._keys_arns = [arn_of(key) for key in self.keys]
         return list(self._keys_arns)
 
     def consumer_statements(self) -> list[iam.PolicyStatement]:
