@@ -259,7 +259,7 @@ class _Grants:
                     held.extend(new)
 
 
-def _statement_json(actions: Sequence[str], conditions: Mapping[str, Any] | None) -> dict:
+def _statement_json(actions: Sequence[str], conditions: Mapping[str, Any] | None) -> dict[str, Any]:
     """An Allow statement as PolicyStatement.to_statement_json() renders it, resources empty."""
     unique = list(dict.fromkeys(actions))
     json_: dict[str, Any] = {"Action": unique[0] if len(unique) == 1 else unique}
