@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger reference report place benchmark benchmark-scale benchmark-versus-l2 benchmark-proof benchmark-test-time clean
+.PHONY: setup synth test lint unit ledger reference report place integ integ-snapshot benchmark benchmark-scale benchmark-versus-l2 benchmark-proof benchmark-test-time clean
 
 # Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
 # skipped when its stamp is newer than its inputs. The installers run quietly (errors still show):
@@ -82,6 +82,16 @@ report: synth
 	$(VENV)/bin/strongbox report cdk.out --output cdk.out/strongbox-report.md
 	@echo "wrote cdk.out/strongbox-report.md"
 
+# Deploy mode of the integration apps (tests/integ): needs credentials for a bootstrapped sandbox
+# account (docs/integration.md); deploys, asserts and destroys each app.
+integ: setup
+	$(VENV)/bin/python -m tests.integ.deploy
+
+# Snapshot mode runs in `make test` (tests/test_integ.py); this rewrites the snapshots after an
+# intended change, to commit with it.
+integ-snapshot: setup
+	STRONGBOX_INTEG_UPDATE=1 $(VENV)/bin/pytest -q tests/test_integ.py
+
 benchmark: setup
 	$(VENV)/bin/python benchmarks/synth.py
 
@@ -106,4 +116,4 @@ place: setup
 	$(VENV)/bin/python -m stacks.placement
 
 clean:
-	rm -rf cdk.out $(VENV) $(CHECKOV_VENV) node_modules
+	rm -rf cdk.out cdk.integ.out $(VENV) $(CHECKOV_VENV) node_modules
