@@ -50,6 +50,13 @@ SECRET_PATTERNS = {
     r"^(?=[A-Za-z0-9]*[a-z])[A-Za-z][A-Za-z0-9]*[0-9A-F]{8}$": "CDK logical id",
     # A construct path of this app (tree.json, stack metadata), e.g. Strongbox-Dev/Network/Vpc/...
     r"^/?Strongbox-[A-Za-z0-9-]+(?:/[A-Za-z0-9_-]+)+$": "construct path",
+    # An integ-tests assertion's logical id or output name (tests/integ snapshots): the API call
+    # plus the 32-hex hash of its parameters, e.g. AwsApiCallSQSreceiveMessage<hash>.
+    r"^(?:AssertionResults)?(?:AwsApiCall|LambdaInvoke)[A-Za-z0-9]*[0-9a-f]{32}$": (
+        "integ-tests assertion id"
+    ),
+    # The SSM parameter of a cross-region reference: /cdk/exports/<stack>/<logical id>.
+    r"^/cdk/exports/[A-Za-z0-9-]+/[A-Za-z0-9]+$": "cross-region reference",
 }
 LINE_PATTERNS = {
     # An asset manifest's entry, keyed by the SHA-256 of the asset's content.
