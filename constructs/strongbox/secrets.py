@@ -46,11 +46,11 @@ from strongbox.signature import shows_init_signature
 
 SecretKind = Literal["database", "api-key", "json"]
 SECRET_KINDS: tuple[str, ...] = get_args(SecretKind)
+MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner", "SecretKind")
 
 # One policy statement as (actions, resources, conditions): built in Python, where a
 # PolicyStatement would cost a jsii round trip to create and one for each read back.
 StatementParts = tuple[list[str], list[str], dict[str, Any] | None]
-MANDATORY_TAGS = ("Environment", "Application", "Component", "Owner", "SecretKind")
 
 # The 2024 version keeps the hosted rotation function's Lambda runtime upgraded by AWS.
 HOSTED_ROTATION_TRANSFORM = "AWS::SecretsManager-2024-09-16"

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 
-from strongbox import SecretConsumer, SecretReadingFunction, SecretUse
+from strongbox import SecretConsumer, SecretUse
 from tests.integ.support import (
-    CIDR,
-    DESTROY,
-    ISOLATED,
     ScenarioStack,
     checker,
     integ_test,
@@ -27,21 +24,14 @@ from tests.integ.support import (
 
 app = cdk.App()
 stack = ScenarioStack(app, "StrongboxIntegSecretRead", scenario="read")
-assert stack.vpc is not None
 token = stack.secret(
     "token",
     rotation_disabled_reason="Deleted when the integration test ends, minutes after it is created.",
 )
-reader = SecretReadingFunction(
-    stack,
+reader = stack.reading_function(
     "Reader",
-    consumer=SecretConsumer(stack, "ReaderSecrets", secrets=[SecretUse("TOKEN", token)]),
-    description="Integration test: reads its one secret through the extension",
-    vpc=stack.vpc,
-    vpc_subnets=ISOLATED,
-    vpc_cidr=CIDR,
-    encryption_key=stack.key,
-    removal_policy=DESTROY,
+    SecretConsumer(stack, "ReaderSecrets", secrets=[SecretUse("TOKEN", token)]),
+    "Integration test: reads its one secret through the extension",
 )
 stranger = checker(stack, "Stranger")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import integ_tests_alpha as integ
 
-from strongbox import Generation, ParameterTree, ParameterUse, SecretConsumer, SecretReadingFunction
+from strongbox import Generation, ParameterTree, ParameterUse, SecretConsumer
 from tests.integ.support import (
     APPLICATION,
     CIDR,
@@ -40,18 +40,12 @@ tree = ParameterTree(
     removal_policy=DESTROY,
 )
 tree.add_secure_string("session-salt", generation=Generation(), description="Integration test")
-reader = SecretReadingFunction(
-    stack,
+reader = stack.reading_function(
     "Reader",
-    consumer=SecretConsumer(
+    SecretConsumer(
         stack, "ReaderParameters", parameters=[ParameterUse("SALT", tree, "session-salt")]
     ),
-    description="Integration test: reads its one SecureString through the extension",
-    vpc=stack.vpc,
-    vpc_subnets=ISOLATED,
-    vpc_cidr=CIDR,
-    encryption_key=stack.key,
-    removal_policy=DESTROY,
+    "Integration test: reads its one SecureString through the extension",
 )
 
 test = integ_test(app, "SecureString", [stack])

@@ -28,6 +28,8 @@ from strongbox import (
     PrivateEndpoints,
     RotationFunction,
     RotationSchedule,
+    SecretConsumer,
+    SecretReadingFunction,
     SecretsKey,
     acknowledge,
     encrypted_log_group,
@@ -109,6 +111,24 @@ class ScenarioStack(FixedZonesStack):
             encryption_key=self.key,
             removal_policy=DESTROY,
             **kwargs,  # type: ignore[arg-type]
+        )
+
+    def reading_function(
+        self, id_: str, consumer: SecretConsumer, description: str
+    ) -> SecretReadingFunction:
+        """A `SecretReadingFunction` in the VPC (Strongbox's reader: it answers with the names
+        it loaded, never a value), reading what `consumer` lists."""
+        assert self.vpc is not None
+        return SecretReadingFunction(
+            self,
+            id_,
+            consumer=consumer,
+            description=description,
+            vpc=self.vpc,
+            vpc_subnets=ISOLATED,
+            vpc_cidr=CIDR,
+            encryption_key=self.key,
+            removal_policy=DESTROY,
         )
 
     def _network(self) -> ec2.Vpc:
