@@ -125,3 +125,70 @@ def test_every_scenario_of_the_issue_has_an_app() -> None:
         "integ_secure_string.py",
         "integ_unexpected_read.py",
     ]
+
+
+# What the assertions need to work once deployed, read from the snapshots (held equal to a fresh
+# synth above). Each was a defect a review of the first version found.
+def assertion_templates() -> list[Path]:
+    return sorted(INTEG.glob("*.snapshot/*Assertions.template.json"))
+
+
+def resolved(value: Any) -> str:
+    """A template string value with each intrinsic replaced by a string an ARN or id resolves
+    to (no quotes, no backslashes), as CloudFormation would."""
+    if isinstance(value, str):
+        return value
+    ((name, argument),) = value.items()
+    if name == "Fn::Join":
+        return str(argument[0]).join(resolved(part) for part in argument[1])
+    return "arn:aws:lambda:eu-west-1:111111111111:function:resolved"
+
+
+@pytest.mark.parametrize("template", assertion_templates(), ids=lambda path: path.parent.name)
+def test_every_invoke_payload_is_a_json_object_once_deployed(template: Path) -> None:
+    """The provider JSON-decodes each parameter, and Lambda refuses a payload that is not JSON."""
+    payloads = [
+        resource["Properties"]["parameters"]["Payload"]
+        for resource in json.loads(template.read_text())["Resources"].values()
+        if resource["Type"].startswith("Custom::DeployAssert@SdkCallLambdainvoke")
+    ]
+    assert payloads, f"{template.name} invokes no function"
+    for payload in payloads:
+        decoded = json.loads(resolved(payload))
+        assert isinstance(json.loads(decoded), dict), f"{template.name}: {decoded!r}"
+
+
+@pytest.mark.parametrize("app", ["integ_rotation.py", "integ_replica.py"])
+def test_rotate_secret_caller_may_invoke_the_rotation_function(app: str) -> None:
+    """RotateSecret's caller needs lambda:InvokeFunction on the rotation function."""
+    template = next((INTEG / f"{app}.snapshot").glob("*Assertions.template.json"))
+    granted = json.dumps(
+        [
+            statement["Resource"]
+            for resource in json.loads(template.read_text())["Resources"].values()
+            if resource["Type"] == "AWS::IAM::Role"
+            for policy in resource["Properties"].get("Policies", [])
+            for statement in policy["PolicyDocument"]["Statement"]
+            if statement["Action"] == ["lambda:InvokeFunction"]
+        ]
+    )
+    assert "RotationFunction" in granted, granted
+
+
+def test_replica_is_checked_after_the_rotation() -> None:
+    """The replica is InSync from its creation: checked before the rotation, it proves nothing."""
+    resources = json.loads(
+        (INTEG / "integ_replica.py.snapshot" / "ReplicaAssertions.template.json").read_text()
+    )["Resources"]
+    (in_sync,) = (
+        resource
+        for name, resource in resources.items()
+        if name.startswith("AwsApiCallSecretsManagerdescribeSecret")
+        and resource["Type"].startswith("Custom::")
+    )
+    rotation_check = next(
+        name
+        for name, resource in resources.items()
+        if resource["Type"].startswith("Custom::DeployAssert@SdkCallLambdainvoke")
+    )
+    assert rotation_check in in_sync.get("DependsOn", [])

@@ -51,7 +51,7 @@ def fake_cdk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "cdk"
     script.write_text(FAKE_CDK.format(calls=calls, failing="integ_rotation"))
     script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(deploy, "CDK", script)
     monkeypatch.setenv("STRONGBOX_INTEG_RUN", "t1")
     monkeypatch.setattr(deploy, "caller_account", lambda: "111111111111")
     monkeypatch.setattr(deploy, "OUT", tmp_path / "out")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 INTEG = ROOT / "tests" / "integ"
 APPS = sorted(path.stem for path in INTEG.glob("integ_*.py"))
 OUT = ROOT / "cdk.integ.out"
+# The pinned CLI and Node (package.json), as `make` runs them, whoever starts this.
+NODE_BIN = ROOT / "node_modules" / ".bin"
+CDK = NODE_BIN / "cdk"
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,19 @@ def run(app: str, run_id: str, keep: bool) -> Outcome:
     started = time.monotonic()
     log = OUT / f"{app}.log"
     cdk = [
-        shutil.which("cdk") or "cdk",
+        str(CDK),
         "--app",
         f"{sys.executable} -m tests.integ.{app}",
         "--output",
         str(OUT / app),
     ]
-    environment = {**os.environ, "STRONGBOX_INTEG_RUN": run_id}
+    environment = {
+        **os.environ,
+        "PATH": f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "JSII_NODE": str(NODE_BIN / "node"),
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "STRONGBOX_INTEG_RUN": run_id,
+    }
     with log.open("w") as output:
         deployed = subprocess.run(
             [*cdk, "deploy", "--all", "--require-approval", "never"],

@@ -48,13 +48,13 @@ token = stack.secret(
 )
 # The secret's replica needs the replica key to exist.
 stack.add_stack_dependency(replica_stack)
-rotate(stack, token)
+rotation = rotate(stack, token)
 probe = checker(stack, "Probe")
 for stage in ("AWSCURRENT", "AWSPREVIOUS"):
     token.grant_read(probe, version_stage=stage)
 
 test = integ_test(app, "Replica", [keys_stack, replica_stack, stack])
-rotation_checked(test, token, probe)
+rotated = rotation_checked(test, token, rotation, probe)
 in_sync = test.assertions.aws_api_call(
     "SecretsManager", "describeSecret", {"SecretId": token.secret_arns()[0]}
 )
@@ -63,6 +63,7 @@ in_sync.expect(
         {"ReplicationStatus": [{"Region": REPLICA_REGION, "Status": "InSync"}]}
     )
 )
+rotated.next(in_sync)  # after the rotation, not from the replica's creation
 in_sync.wait_for_assertions(
     total_timeout=cdk.Duration.minutes(10), interval=cdk.Duration.seconds(30)
 )

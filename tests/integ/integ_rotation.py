@@ -16,10 +16,10 @@ from tests.integ.support import ScenarioStack, checker, integ_test, rotate, rota
 app = cdk.App()
 stack = ScenarioStack(app, "StrongboxIntegRotation", scenario="rotation")
 token = stack.secret("token")
-rotate(stack, token)
+rotation = rotate(stack, token)
 probe = checker(stack, "Probe")
 for stage in ("AWSCURRENT", "AWSPREVIOUS"):
     token.grant_read(probe, version_stage=stage)
 
-rotation_checked(integ_test(app, "Rotation", [stack]), token, probe)
+rotation_checked(integ_test(app, "Rotation", [stack]), token, rotation, probe)
 app.synth()

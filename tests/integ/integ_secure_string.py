@@ -4,7 +4,7 @@ through the consumer's path.
 Deploys: a key, an isolated VPC with the private endpoints, a `ParameterTree` with one generated
 SecureString (the provider function writes it, encrypted with the key), a
 `SecretReadingFunction` whose role reads exactly that parameter.
-Asserts: the reading function loads the parameter (GetParameters with decryption, through the
+Asserts: the reading function loads the parameter (GetParameter with decryption, through the
 SSM endpoint and the key policy), and the parameter is a SecureString.
 """
 

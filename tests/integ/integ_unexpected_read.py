@@ -58,8 +58,11 @@ alert = test.assertions.aws_api_call(
     {"QueueUrl": inbox.queue_url, "WaitTimeSeconds": 20, "MaxNumberOfMessages": 10},
 )
 stranger_read.next(alert)
+# The body is SNS's JSON envelope, which the assertion parses; its Message is the EventBridge
+# event as text, naming the reader's role.
 alert.assert_at_path(
-    "Messages.0.Body", integ.ExpectedResult.string_like_regexp(f".*{stranger.role.role_name}.*")
+    "Messages.0.Body.Message",
+    integ.ExpectedResult.string_like_regexp(f".*{stranger.role.role_name}.*"),
 )
 alert.wait_for_assertions(total_timeout=cdk.Duration.minutes(15), interval=cdk.Duration.seconds(60))
 app.synth()

@@ -10,6 +10,7 @@ never repeat between runs.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -188,13 +189,24 @@ def rotate(stack: ScenarioStack, secret: ManagedSecret) -> RotationFunction:
 
 
 def rotation_checked(
-    test: integ.IntegTest, secret: ManagedSecret, probe: lambda_.IFunction
-) -> None:
+    test: integ.IntegTest,
+    secret: ManagedSecret,
+    rotation_function: RotationFunction,
+    probe: lambda_.IFunction,
+) -> integ.IApiCall:
     """RotateSecret, then, until it holds (10 minutes at most): the version RotateSecret created is
-    AWSCURRENT, the one before it AWSPREVIOUS, their values differ, no AWSPENDING is left.
-    `probe` must be granted both stages."""
+    AWSCURRENT, the one before it AWSPREVIOUS, their values differ, and no other version keeps
+    AWSPENDING. `probe` must be granted both stages. Returns the check, for what must follow it."""
     arn = secret.secret_arns()[0]
     rotation = test.assertions.aws_api_call("SecretsManager", "rotateSecret", {"SecretId": arn})
+    # RotateSecret's caller also needs to invoke the rotation function (its API reference).
+    rotation.provider.add_to_role_policy(
+        {
+            "Effect": "Allow",
+            "Action": ["lambda:InvokeFunction"],
+            "Resource": [rotation_function.function.function_arn],
+        }
+    )
     check = invoked(
         test,
         probe,
@@ -213,6 +225,7 @@ def rotation_checked(
     check.wait_for_assertions(
         total_timeout=cdk.Duration.minutes(10), interval=cdk.Duration.seconds(30)
     )
+    return check
 
 
 def checker(scope: Construct, id_: str) -> lambda_.Function:
@@ -254,13 +267,14 @@ def integ_test(app: cdk.App, name: str, stacks: list[cdk.Stack]) -> integ.IntegT
 def invoked(
     test: integ.IntegTest, function: lambda_.IFunction, payload: Mapping[str, object]
 ) -> integ.IApiCall:
-    """`function` invoked synchronously with `payload` (tokens allowed)."""
+    """`function` invoked synchronously with `payload`, whose values may be tokens of strings
+    (ARNs, ids). The payload is JSON text: the assertion provider writes it into the template
+    as one string and resolves the tokens inside it, so they must not be JSON-encoded twice."""
     return test.assertions.invoke_function(
-        function_name=function.function_name,
-        payload=cdk.Stack.of(function).to_json_string(dict(payload)),
+        function_name=function.function_name, payload=json.dumps(dict(payload))
     )
 
 
 def returns(call: integ.IApiCall, result: Mapping[str, object]) -> None:
-    """Assert that the invoked function returned a JSON object containing `result`."""
+    """Assert that the invoked function returned exactly the JSON object `result`."""
     call.expect(integ.ExpectedResult.object_like({"Payload": integ.Match.serialized_json(result)}))
