@@ -13,7 +13,7 @@ export PATH := $(NODE_BIN):$(CURDIR)/$(VENV)/bin:$(PATH)
 export JSII_NODE := $(NODE_BIN)/node
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup synth test lint unit ledger reference report place integ integ-snapshot benchmark benchmark-scale benchmark-versus-l2 benchmark-proof benchmark-test-time clean
+.PHONY: setup synth test lint unit ledger reference report place integ integ-snapshot benchmark benchmark-scale benchmark-versus-l2 benchmark-construction benchmark-proof benchmark-test-time clean
 
 # Each set-up step prints one line as it starts, with how long it takes on a fresh clone, and is
 # skipped when its stamp is newer than its inputs. The installers run quietly (errors still show):
@@ -101,6 +101,10 @@ benchmark-scale: setup
 # Strongbox's synth cost per added secret against plain aws-cdk-lib L2s, side by side (issue 22).
 benchmark-versus-l2: setup
 	$(VENV)/bin/python benchmarks/per_secret.py
+
+# What building a secret's core as L1s would save over ManagedSecret's L2 path (issue 22).
+benchmark-construction: setup
+	$(VENV)/bin/python benchmarks/secret_construction.py
 
 # What the call-path proof (declarations and check) adds to synth, shipped app and 1,000 secrets.
 benchmark-proof: setup
