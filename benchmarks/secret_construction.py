@@ -41,8 +41,9 @@ stacks = [cdk.Stack(app, f"Secrets{n}", env=env) for n in range(8)]
 policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": {"AWS": "*"},
     "Action": ["secretsmanager:DeleteSecret"], "Resource": "*",
     "Condition": {"ArnNotLike": {"aws:PrincipalArn": ["arn:aws:iam::111111111111:root"]}}}]}
+kind = "api-key"
 tags = {"Application": "shop", "Component": "api", "Environment": "prod", "Owner": "team",
-    "SecretKind": "api-key"}
+    "SecretKind": kind}
 record = {"StrongboxRotation": {"DisabledReason": "Rotated by hand in the maintenance window."}}
 retain = cdk.RemovalPolicy.RETAIN
 started = time.perf_counter()
