@@ -14,13 +14,11 @@ Printed: each phase's milliseconds per added secret (1,000 minus 10, over 990).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.synth import ROOT, use_pinned_node
+from benchmarks.synth import ROOT, child_measures, use_pinned_node
 
 SIZES = (10, 1000)
 
@@ -66,16 +64,7 @@ print(json.dumps({{
 
 def phases(size: int, variant: str) -> dict[str, float]:
     source = PHASES.format(root=str(ROOT), cdk_json=str(ROOT / "cdk.json"))
-    with tempfile.TemporaryDirectory() as outdir:
-        result = subprocess.run(
-            [sys.executable, "-c", source, outdir, str(size), variant],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-    measured: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
-    return measured
+    return child_measures(source, str(size), variant)
 
 
 def main() -> None:

@@ -18,13 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.synth import ROOT, use_pinned_node
+from benchmarks.synth import child_measures, use_pinned_node
 
 SIZES = (40, 1000)
 
@@ -80,16 +78,7 @@ print(json.dumps({"build": built - started, "synth": time.perf_counter() - built
 
 
 def measure(path: str, count: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as outdir:
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, outdir, path, str(count)],
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-    measured: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
-    return measured
+    return child_measures(CHILD, path, str(count))
 
 
 def main() -> None:

@@ -43,6 +43,21 @@ def use_pinned_node() -> None:
     os.environ.setdefault("JSII_NODE", str(node_bin / "node"))
 
 
+def child_measures(source: str, *args: str) -> dict[str, float]:
+    """Run `source` in a fresh interpreter as `python -c source <outdir> *args`, in a temporary
+    output directory, and return the JSON object it prints last (its own measurements)."""
+    with tempfile.TemporaryDirectory() as outdir:
+        result = subprocess.run(
+            [sys.executable, "-c", source, outdir, *args],
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+    measured: dict[str, float] = json.loads(result.stdout.splitlines()[-1])
+    return measured
+
+
 def time_synth(source: str) -> float:
     with tempfile.TemporaryDirectory() as outdir:
         started = time.perf_counter()
